@@ -1,0 +1,103 @@
+"""The Trainer's run_fn: train the Keras model and export it for serving and TFMA."""
+
+from typing import Any, Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from models import features as f
+from models import model as model_lib
+
+# Trainer custom_config keys and their defaults.
+DEFAULT_HPARAMS: Dict[str, Any] = {
+    'batch_size': 256,
+    'learning_rate': 0.003,
+    'hidden_units': [128, 64],
+    'dropout': 0.1,
+    'evaluations': 10,       # validation rounds over the train_steps budget
+    'patience': 3,           # rounds without AUC gain before stopping early
+    'seed': 42,
+}
+
+
+def hparams(custom_config) -> Dict[str, Any]:
+    """Defaults overridden by the Trainer's custom_config."""
+    unknown = set(custom_config or {}) - set(DEFAULT_HPARAMS)
+    if unknown:
+        raise ValueError(f'unknown Trainer custom_config keys: {sorted(unknown)}')
+    return {**DEFAULT_HPARAMS, **(custom_config or {})}
+
+
+def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any]) -> keras.Model:
+    """Fits the model on the train split, validating on eval, with early stopping."""
+    keras.utils.set_random_seed(hp['seed'])
+    schema = tf_transform_output.transformed_metadata.schema
+    train_data = model_lib.input_dataset(
+        fn_args.train_files, fn_args.data_accessor, schema, hp['batch_size'], hp['seed'], True)
+    eval_data = model_lib.input_dataset(
+        fn_args.eval_files, fn_args.data_accessor, schema, hp['batch_size'], hp['seed'], False)
+    if fn_args.eval_steps:
+        eval_data = eval_data.take(fn_args.eval_steps)
+
+    vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)
+                        for name in f.VOCABULARY_FEATURES + list(f.CROSSES)}
+    model = model_lib.build_model(
+        model_lib.categorical_features(vocabulary_sizes), hp['hidden_units'],
+        hp['dropout'], hp['learning_rate'])
+
+    evaluations = max(1, min(hp['evaluations'], fn_args.train_steps))
+    model.fit(
+        train_data.shuffle(1000, seed=hp['seed']).repeat(),
+        steps_per_epoch=-(-fn_args.train_steps // evaluations),
+        epochs=evaluations,
+        validation_data=eval_data,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor='val_auc', mode='max', patience=hp['patience'],
+                restore_best_weights=True),
+            keras.callbacks.TensorBoard(
+                log_dir=fn_args.model_run_dir, update_freq='epoch', profile_batch=0),
+        ])
+    return model
+
+
+class _ServingModule(tf.Module):
+    """What the SavedModel tracks: the network and the TFT graph it needs."""
+
+    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+
+
+def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str):
+    """Writes a SavedModel with `serving_default` (serialized tf.Examples in,
+    probabilities out, the TFT graph inside) and `transform_features` (for TFMA)."""
+    module = _ServingModule(model, tf_transform_output)
+    raw_spec = tf_transform_output.raw_feature_spec()
+    serving_spec = {k: v for k, v in raw_spec.items() if k != f.LABEL_KEY}
+    examples = tf.TensorSpec([None], tf.string, name='examples')
+
+    @tf.function(input_signature=[examples])
+    def serve(serialized):
+        transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
+        inputs = {name: transformed[name] for name in module.model.input_names}
+        return {'probabilities': module.model(inputs, training=False)}
+
+    @tf.function(input_signature=[examples])
+    def transform_features(serialized):
+        return module.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+    tf.saved_model.save(module, export_dir, signatures={
+        'serving_default': serve,
+        'transform_features': transform_features,
+    })
+
+
+def run_fn(fn_args):
+    """TFX Trainer entry point (referenced as `models.trainer.run_fn`)."""
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    model = train(fn_args, tf_transform_output, hparams(fn_args.custom_config))
+    export(model, tf_transform_output, fn_args.serving_model_dir)

@@ -1,0 +1,43 @@
+"""One typed configuration for the pipeline: names, paths, steps and thresholds."""
+
+import dataclasses
+import os
+from typing import Any, Dict, Optional, Tuple
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, 'data', 'chicago_taxi')
+DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, 'schema', 'schema.pbtxt')
+
+# The direct runner in one process: on data of this size, worker start-up
+# (each worker re-imports TensorFlow) costs more than the parallelism gains.
+LOCAL_BEAM_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Everything create_pipeline needs; paths under `home` unless given."""
+
+    home: str = 'tfx_home'
+    pipeline_name: str = 'chicago_taxi'
+    data_root: str = DEFAULT_DATA_ROOT
+    schema_file: str = DEFAULT_SCHEMA_FILE
+    train_steps: int = 1500
+    eval_steps: Optional[int] = None          # None: the whole eval split
+    hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Trainer custom_config
+    min_auc: float = 0.9                      # Evaluator value threshold
+    max_auc_drop: float = 0.01                # Evaluator change threshold vs. baseline
+    beam_pipeline_args: Tuple[str, ...] = LOCAL_BEAM_ARGS
+    enable_cache: bool = True
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.home, 'pipelines', self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.home, 'metadata.db')
+
+    @property
+    def serving_model_dir(self) -> str:
+        """Pusher's base directory: TF Serving's <base>/<model>/<version>/ layout."""
+        return os.path.join(self.home, 'serving_model', self.pipeline_name)

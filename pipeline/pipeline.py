@@ -1,0 +1,81 @@
+"""create_pipeline: the TFX components and how they connect.
+
+Only definitions here; runners decide where it runs (LocalDagRunner,
+Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
+Google Cloud extensions and costs seconds of start-up on every run.
+"""
+
+from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, Pusher,
+                            StatisticsGen, Trainer, Transform)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.types import Channel
+from tfx.types.standard_artifacts import Model, ModelBlessing
+
+from pipeline.config import PipelineConfig
+from pipeline.evaluation import eval_config
+from pipeline.validation_gate import ExampleValidationGate
+
+PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
+RUN_FN = 'models.trainer.run_fn'
+
+
+def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
+    """The whole lifecycle, from CSV to a pushed, blessed SavedModel."""
+    example_gen = CsvExampleGen(input_base=config.data_root)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
+    schema_gen = ImportSchemaGen(schema_file=config.schema_file)
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs['statistics'],
+        schema=schema_gen.outputs['schema'])
+    validation_gate = ExampleValidationGate(anomalies=example_validator.outputs['anomalies'])
+
+    transform = Transform(
+        examples=example_gen.outputs['examples'],
+        schema=schema_gen.outputs['schema'],
+        preprocessing_fn=PREPROCESSING_FN,
+        disable_statistics=True)
+    transform.add_upstream_node(validation_gate)
+
+    trainer = Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'],
+        schema=schema_gen.outputs['schema'],
+        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
+        custom_config=dict(config.hparams))
+
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=Model),
+        model_blessing=Channel(type=ModelBlessing),
+    ).with_id('latest_blessed_model_resolver')
+
+    evaluator = Evaluator(
+        examples=example_gen.outputs['examples'],
+        model=trainer.outputs['model'],
+        baseline_model=model_resolver.outputs['model'],
+        eval_config=eval_config(config.min_auc, config.max_auc_drop))
+
+    pusher = Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir)))
+
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator,
+                    validation_gate, transform, trainer, model_resolver, evaluator, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args))

@@ -1,0 +1,1 @@
+"""Runners (local, Dataflow, Vertex/Kubeflow) and the command line."""

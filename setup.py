@@ -1,0 +1,13 @@
+"""Makes pipeline, models, runner and serving importable: by TFX's
+import-path references (preprocessing_fn=, run_fn=) and by Beam workers."""
+
+from setuptools import setup
+
+setup(
+    name='tfx-taxi-pipeline',
+    version='0.1.0',
+    description='A production TFX pipeline for deep learning on the Chicago Taxi data.',
+    packages=['pipeline', 'models', 'runner', 'serving'],
+    python_requires='>=3.10,<3.11',
+    entry_points={'console_scripts': ['taxi-pipeline = runner.cli:main']},
+)
