@@ -42,10 +42,11 @@ COORDINATES = {
 COORDINATE_BUCKETS = 10
 GRID_CELLS = (COORDINATE_BUCKETS + 1) ** 2
 
-# Crosses of transformed features, each mapped through its own vocabulary.
+# Crosses of transformed features, hashed into buckets: a vocabulary would
+# need the bucket boundaries first, i.e. a second TFT analysis pass.
 CROSSES = {
-    'payment_fare': ('payment_type', 'fare_bucket'),
-    'pickup_dropoff': ('pickup_cell', 'dropoff_cell'),
+    'payment_fare': (('payment_type', 'fare_bucket'), 1000),
+    'pickup_dropoff': (('pickup_cell', 'dropoff_cell'), 5000),
 }
 
 

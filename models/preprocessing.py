@@ -95,7 +95,7 @@ def preprocessing_fn(inputs):
         derived[name + '_cell'] = _grid_cell(inputs[latitude], inputs[longitude])
         outputs[f.transformed_name(name + '_cell')] = derived[name + '_cell']
 
-    for name, (left, right) in f.CROSSES.items():
+    for name, ((left, right), buckets) in f.CROSSES.items():
         joined = tf.strings.join([_text(derived[left]), _text(derived[right])], '|')
-        outputs[f.transformed_name(name)] = _vocabulary(joined, name)
+        outputs[f.transformed_name(name)] = tf.strings.to_hash_bucket_fast(joined, buckets)
     return outputs

@@ -11,10 +11,11 @@ from models import model as model_lib
 
 # Trainer custom_config keys and their defaults.
 DEFAULT_HPARAMS: Dict[str, Any] = {
-    'batch_size': 256,
+    'batch_size': 512,
     'learning_rate': 0.003,
     'hidden_units': [128, 64],
-    'dropout': 0.1,
+    'embedding_dim': 8,
+    'dropout': 0.3,
     'evaluations': 10,       # validation rounds over the train_steps budget
     'patience': 3,           # rounds without AUC gain before stopping early
     'seed': 42,
@@ -41,10 +42,10 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
         eval_data = eval_data.take(fn_args.eval_steps)
 
     vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)
-                        for name in f.VOCABULARY_FEATURES + list(f.CROSSES)}
+                        for name in f.VOCABULARY_FEATURES}
     model = model_lib.build_model(
         model_lib.categorical_features(vocabulary_sizes), hp['hidden_units'],
-        hp['dropout'], hp['learning_rate'])
+        hp['embedding_dim'], hp['dropout'], hp['learning_rate'])
 
     evaluations = max(1, min(hp['evaluations'], fn_args.train_steps))
     model.fit(
@@ -64,11 +65,16 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
 
 
 class _ServingModule(tf.Module):
-    """What the SavedModel tracks: the network and the TFT graph it needs."""
+    """What the SavedModel tracks: the network's weights and the TFT graph.
+
+    The Keras model itself is not tracked: that would make TensorFlow trace
+    and serialize every layer for tf-keras' own loader (seconds per export),
+    and our signatures are all that serving and TFMA use.
+    """
 
     def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput):
         super().__init__()
-        self.model = model
+        self.model_variables = list(model.variables)
         self.tft_layer = tf_transform_output.transform_features_layer()
 
 
@@ -83,8 +89,8 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
     @tf.function(input_signature=[examples])
     def serve(serialized):
         transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
-        inputs = {name: transformed[name] for name in module.model.input_names}
-        return {'probabilities': module.model(inputs, training=False)}
+        inputs = {name: transformed[name] for name in model.input_names}
+        return {'probabilities': model(inputs, training=False)}
 
     @tf.function(input_signature=[examples])
     def transform_features(serialized):

@@ -39,7 +39,8 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         examples=example_gen.outputs['examples'],
         schema=schema_gen.outputs['schema'],
         preprocessing_fn=PREPROCESSING_FN,
-        disable_statistics=True)
+        disable_statistics=True,
+        disable_analyzer_cache=True)
     transform.add_upstream_node(validation_gate)
 
     trainer = Trainer(
