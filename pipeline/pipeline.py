@@ -13,7 +13,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
@@ -27,7 +27,10 @@ RUN_FN = 'models.trainer.run_fn'
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     """The whole lifecycle, from CSV to a pushed, blessed SavedModel."""
-    example_gen = CsvExampleGen(input_base=config.data_root)
+    example_gen = CsvExampleGen(
+        input_base=config.data_root,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')]))
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
     example_validator = ExampleValidator(

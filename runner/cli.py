@@ -1,4 +1,8 @@
-"""Command line: `python -m runner local [--home DIR] [--data-root DIR] [--train-steps N]`."""
+"""The command line: `python -m runner COMMAND` (or `taxi-pipeline COMMAND`).
+
+  local         run the whole pipeline with LocalDagRunner
+  draft-schema  regenerate a draft schema from the latest statistics
+"""
 
 import argparse
 import os
@@ -6,37 +10,52 @@ import sys
 import time
 from typing import List, Optional
 
-# TF_USE_LEGACY_KERAS must be set before TensorFlow is imported: the project
-# uses Keras 2 (tf-keras) throughout; see the README.
+# Before TensorFlow is imported anywhere: the project uses Keras 2 (tf-keras)
+# throughout, as TFT and TFMA do; see the README.
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig  # noqa: E402
 from runner import progress  # noqa: E402
 
+DEFAULT_HOME = 'tfx_home'
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='python -m runner', description=__doc__)
-    commands = parser.add_subparsers(dest='command', required=True)
+    parser = argparse.ArgumentParser(
+        prog='python -m runner', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
     local = commands.add_parser('local', help='run the pipeline with LocalDagRunner')
-    local.add_argument('--home', default='tfx_home',
-                       help='MLMD, pipeline root, logs and pushed models (default: ./tfx_home)')
+    local.add_argument('--home', default=DEFAULT_HOME,
+                       help='ML Metadata, pipeline root, logs and pushed models (default: ./tfx_home)')
     local.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
-                       help='directory of CSV files (default: the embedded Chicago Taxi data)')
+                       help='directory of CSV files (default: the embedded Chicago Taxi sample)')
     local.add_argument('--train-steps', type=int, default=PipelineConfig.train_steps,
                        help=f'training steps (default: {PipelineConfig.train_steps})')
+    local.add_argument('--min-auc', type=float, default=PipelineConfig.min_auc,
+                       help=f'AUC a model needs to be blessed and pushed (default: {PipelineConfig.min_auc})')
+
+    draft = commands.add_parser('draft-schema', help='SchemaGen on the latest statistics under --home')
+    draft.add_argument('--home', default=DEFAULT_HOME)
+    draft.add_argument('--output', default='schema/schema.draft.pbtxt',
+                       help='where to write the draft (default: schema/schema.draft.pbtxt)')
     return parser
 
 
 def _local(args) -> int:
-    home = os.path.abspath(args.home)
     if not os.path.isdir(args.data_root):
         print(f'error: --data-root {args.data_root} is not a directory', file=sys.stderr)
         return 2
+    if args.train_steps < 1:
+        print('error: --train-steps must be at least 1', file=sys.stderr)
+        return 2
+    home = os.path.abspath(args.home)
     config = PipelineConfig(home=home, data_root=os.path.abspath(args.data_root),
-                            train_steps=args.train_steps)
+                            train_steps=args.train_steps, min_auc=args.min_auc)
     log_path = os.path.join(home, 'logs', time.strftime('run-%Y%m%d-%H%M%S.log'))
-    print(f'Pipeline {config.pipeline_name}: home {home}\nFull logs: {log_path}')
+    print(f'Pipeline {config.pipeline_name}, home {home}\nFull logs: {log_path}', flush=True)
     started = time.time()
     error = None
     with progress.quiet_logs(log_path) as tracker:
@@ -50,10 +69,22 @@ def _local(args) -> int:
         failed = tracker.current or 'pipeline set-up'
         print(f'error: {failed} failed: {type(error).__name__}: {error}', file=sys.stderr)
         return 1
-    print(f'Done in {time.time() - started:.1f} s. Models: {config.serving_model_dir}')
+    print(f'Done in {time.time() - started:.1f} s. Pushed models: {config.serving_model_dir}')
+    return 0
+
+
+def _draft_schema(args) -> int:
+    from runner.schema_draft import draft_schema
+    home = os.path.abspath(args.home)
+    try:
+        path = draft_schema(PipelineConfig(home=home).metadata_path, args.output)
+    except (FileNotFoundError, LookupError) as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    print(f'Draft schema written to {path}; compare it with schema/schema.pbtxt.')
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    return {'local': _local}[args.command](args)
+    return {'local': _local, 'draft-schema': _draft_schema}[args.command](args)

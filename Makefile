@@ -1,0 +1,45 @@
+# Two commands set up a fresh machine and are safe to repeat:
+#   make run    install if needed, then run the whole pipeline on the embedded data
+#   make test   install if needed, then run the test suite
+# Everything installs into .venv from requirements.lock (Python 3.10, via uv).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: install run test lock clean
+
+install: $(STAMP)
+
+# uv resolves and installs TFX in seconds where pip backtracks for minutes.
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): requirements.lock setup.py | $(UV)
+	@python310="$$(command -v python3.10 || { command -v pyenv >/dev/null && p="$$(pyenv prefix 3.10 2>/dev/null)" && echo "$$p/bin/python3"; })"; \
+	if [ -z "$$python310" ] || ! "$$python310" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	  echo "error: Python 3.10 not found. TFX 1.16 needs it: install python3.10 (with venv)" >&2; \
+	  echo "       from your OS packages, or run 'pyenv install 3.10'." >&2; exit 1; \
+	fi; \
+	$(UV) venv --quiet --allow-existing --python "$$python310" $(VENV)
+	$(UV) pip install --quiet --python $(PY) -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+run: install
+	$(PY) -m runner local
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Re-resolve the pins after editing requirements.in.
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.10 requirements.in -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .tools tfx_home

@@ -1,0 +1,217 @@
+"""Times upstream TFX's taxi_pipeline_native_keras.py against ours, in one run.
+
+    .venv/bin/python bench/pipeline.py [--workdir DIR] [--skip-upstream]
+
+Both run on the same embedded data on this machine, one after the other, each
+in a fresh process and home. Printed: wall seconds and their ratio, peak RSS
+of each process tree, seconds per component, eval AUC and accuracy of each
+pushed model on its own pipeline's eval split (same code for both), and the
+time of a cached re-run of ours. Upstream runs with TF_USE_LEGACY_KERAS=1,
+without which its Trainer fails on Keras 3.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from typing import Dict, List, Tuple
+
+import numpy as np
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_CSV = os.path.join(REPO, 'data', 'chicago_taxi', 'data.csv')
+
+# Runs upstream's script as __main__ with a timestamped log of absl's
+# "node X is running/finished" lines (BeamDagRunner's own log has no times).
+_UPSTREAM_WRAPPER = '''
+import logging, runpy, sys
+handler = logging.FileHandler(sys.argv[2])
+handler.setFormatter(logging.Formatter('%(asctime)s %(message)s'))
+logging.getLogger().addHandler(handler)
+runpy.run_path(sys.argv[1], run_name='__main__')
+'''
+_EVENT = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*?(?:Component|node) (\S+) is '
+                    r'(running|finished)\.')
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process] + process.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_measured(command: List[str], env: Dict[str, str], log_path: str) -> Tuple[float, int]:
+    """Runs command to completion; returns (wall seconds, peak RSS of its process tree)."""
+    started = time.time()
+    with open(log_path, 'a') as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=REPO)
+    watched, peak = psutil.Process(process.pid), [0]
+
+    def sample():
+        while process.poll() is None:
+            try:
+                peak[0] = max(peak[0], _tree_rss(watched))
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = process.wait()
+    seconds = time.time() - started
+    sampler.join()
+    if code != 0:
+        raise RuntimeError(f'{command[:3]} exited with {code}; see {log_path}')
+    return seconds, peak[0]
+
+
+def component_seconds(log_path: str) -> Dict[str, float]:
+    """Seconds per component from 'Component/node X is running/finished' log lines."""
+    started, seconds = {}, {}
+    with open(log_path, errors='replace') as log:
+        for line in log:
+            match = _EVENT.match(line)
+            if not match:
+                continue
+            at = datetime.strptime(match.group(1), '%Y-%m-%d %H:%M:%S,%f').timestamp()
+            if match.group(3) == 'running':
+                started[match.group(2)] = at
+            elif match.group(2) in started:
+                seconds[match.group(2)] = at - started.pop(match.group(2))
+    return seconds
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Exact ROC AUC (Mann-Whitney U, ties counted half)."""
+    order = np.argsort(scores, kind='mergesort')
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average ranks over ties
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    positives = labels.sum()
+    negatives = len(labels) - positives
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2)
+                 / (positives * negatives))
+
+
+def evaluate_pushed_model(serving_dir: str, examples_dir: str) -> Tuple[float, float, int]:
+    """(AUC, accuracy, rows) of the newest pushed model on the ExampleGen eval split."""
+    import tensorflow as tf
+    newest = max(glob.glob(os.path.join(serving_dir, '*')), key=lambda p: int(os.path.basename(p)))
+    serve = tf.saved_model.load(newest).signatures['serving_default']
+    files = glob.glob(os.path.join(examples_dir, 'Split-eval', '*'))
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+    labels = []
+    for record in serialized:
+        feature = tf.train.Example.FromString(record).features.feature
+        tips, fare = feature['tips'].float_list.value, feature['fare'].float_list.value
+        labels.append(int(bool(tips and fare) and np.float32(tips[0]) > np.float32(0.2) * fare[0]))
+    labels = np.array(labels)
+    scores = np.concatenate([
+        next(iter(serve(examples=tf.constant(serialized[i:i + 1024])).values())).numpy().reshape(-1)
+        for i in range(0, len(serialized), 1024)])
+    return auc(labels, scores), float(((scores > 0.5) == labels).mean()), len(labels)
+
+
+def _newest(pattern: str) -> str:
+    return max(glob.glob(pattern), key=lambda p: int(os.path.basename(p)))
+
+
+def bench_upstream(workdir: str) -> Dict:
+    import tfx
+    example_dir = os.path.join(os.path.dirname(tfx.__file__), 'examples', 'chicago_taxi_pipeline')
+    home = os.path.join(workdir, 'upstream_home')
+    os.makedirs(os.path.join(home, 'taxi', 'data', 'simple'))
+    shutil.copy(DATA_CSV, os.path.join(home, 'taxi', 'data', 'simple', 'data.csv'))
+    shutil.copy(os.path.join(example_dir, 'taxi_utils_native_keras.py'), os.path.join(home, 'taxi'))
+    events = os.path.join(workdir, 'upstream_events.log')
+    env = {**os.environ, 'HOME': home, 'TF_USE_LEGACY_KERAS': '1'}
+    seconds, rss = run_measured(
+        [sys.executable, '-c', _UPSTREAM_WRAPPER,
+         os.path.join(example_dir, 'taxi_pipeline_native_keras.py'), events],
+        env, os.path.join(workdir, 'upstream_output.log'))
+    pipeline_root = os.path.join(home, 'tfx', 'pipelines', 'chicago_taxi_native_keras')
+    quality = evaluate_pushed_model(
+        os.path.join(home, 'taxi', 'serving_model', 'chicago_taxi_native_keras'),
+        _newest(os.path.join(pipeline_root, 'CsvExampleGen', 'examples', '*')))
+    return {'seconds': seconds, 'rss': rss, 'components': component_seconds(events),
+            'quality': quality}
+
+
+def bench_ours(workdir: str) -> Dict:
+    home = os.path.join(workdir, 'ours_home')
+    command = [sys.executable, '-m', 'runner', 'local', '--home', home]
+    output = os.path.join(workdir, 'ours_output.log')
+    seconds, rss = run_measured(command, dict(os.environ), output)
+    log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[0]
+    cached_seconds, _ = run_measured(command, dict(os.environ), output)
+    quality = evaluate_pushed_model(
+        os.path.join(home, 'serving_model', 'chicago_taxi'),
+        _newest(os.path.join(home, 'pipelines', 'chicago_taxi', 'CsvExampleGen', 'examples', '*')))
+    return {'seconds': seconds, 'rss': rss, 'components': component_seconds(log),
+            'quality': quality, 'cached_seconds': cached_seconds}
+
+
+def report(upstream: Dict, ours: Dict) -> None:
+    def row(name, a, b, fmt):
+        ratio = f'{b / a:8.2f}' if a and b is not None else ''
+        print(f'{name:<32}{fmt.format(a) if a is not None else "-":>12}'
+              f'{fmt.format(b):>12}{ratio}')
+
+    mb = 1 << 20
+    print(f'\n{"":<32}{"upstream":>12}{"ours":>12}{"ratio":>8}')
+    row('wall seconds', upstream.get('seconds'), ours['seconds'], '{:.1f}')
+    row('peak RSS, MB (process tree)', upstream['rss'] / mb if upstream else None,
+        ours['rss'] / mb, '{:.0f}')
+    row('eval AUC', upstream['quality'][0] if upstream else None, ours['quality'][0], '{:.4f}')
+    row('eval accuracy', upstream['quality'][1] if upstream else None, ours['quality'][1],
+        '{:.4f}')
+    print(f'{"eval rows":<32}{upstream["quality"][2] if upstream else "-":>12}'
+          f'{ours["quality"][2]:>12}')
+    print('seconds per component:')
+    names = list(ours['components']) + [n for n in upstream.get('components', {})
+                                        if n not in ours['components']]
+    for name in names:
+        a = upstream.get('components', {}).get(name)
+        b = ours['components'].get(name)
+        print(f'  {name:<30}{"-" if a is None else f"{a:.1f}":>12}{"-" if b is None else f"{b:.1f}":>12}')
+    print(f'cached re-run of ours: {ours["cached_seconds"]:.1f} s (all components before '
+          f'Evaluator from the MLMD cache)')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--workdir', help='keep homes and logs here (default: a temp dir)')
+    parser.add_argument('--skip-upstream', action='store_true', help='time only ours')
+    args = parser.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix='bench_pipeline_')
+    os.makedirs(workdir, exist_ok=True)
+    print(f'machine: {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / (1 << 30):.0f} GB;'
+          f' work dir {workdir}', flush=True)
+    upstream = {} if args.skip_upstream else bench_upstream(workdir)
+    ours = bench_ours(workdir)
+    report(upstream, ours)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Regenerates a draft schema: TFX's SchemaGen run on the latest StatisticsGen output.
+
+The curated schema/schema.pbtxt started as such a draft; diff a new draft
+against it when the data changes, and carry over what still holds.
+"""
+
+import os
+import shutil
+import tempfile
+
+from runner import mlmd
+
+
+def draft_schema(metadata_path: str, output: str) -> str:
+    """Writes SchemaGen's inferred schema for the newest statistics to `output`."""
+    from tfx.components.schema_gen.executor import Executor
+    from tfx.types import standard_artifacts
+
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(
+            f'no ML Metadata at {metadata_path}: run `python -m runner local` first')
+    statistics = mlmd.latest_artifact(mlmd.connect(metadata_path), 'ExampleStatistics')
+    if statistics is None:
+        raise LookupError(f'no StatisticsGen output recorded in {metadata_path}')
+    statistics_artifact = standard_artifacts.ExampleStatistics()
+    statistics_artifact.set_mlmd_artifact(statistics)
+
+    with tempfile.TemporaryDirectory() as schema_dir:
+        schema = standard_artifacts.Schema()
+        schema.uri = schema_dir
+        Executor().Do({'statistics': [statistics_artifact]}, {'schema': [schema]},
+                      {'infer_feature_shape': False, 'exclude_splits': '["eval"]'})
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        shutil.copyfile(os.path.join(schema_dir, 'schema.pbtxt'), output)
+    return output

@@ -1,0 +1,87 @@
+"""Shared fixtures: real taxi rows, and a real TFT analyze-and-transform over them."""
+
+import csv
+import os
+
+# Before TensorFlow is imported: the project runs on Keras 2 (tf-keras).
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # noqa: E402
+
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE  # noqa: E402
+
+DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
+
+
+def read_rows(limit=None):
+    """The embedded CSV as dicts of strings ('' where a cell is empty)."""
+    with open(DATA_CSV, newline='') as f:
+        rows = list(csv.DictReader(f))
+    return rows[:limit] if limit else rows
+
+
+def load_schema():
+    import tensorflow_data_validation as tfdv
+    return tfdv.load_schema_text(DEFAULT_SCHEMA_FILE)
+
+
+def to_instance(row, schema):
+    """A CSV row as a TFT instance dict: one value, or none where the cell is empty."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    cast = {schema_pb2.INT: int, schema_pb2.FLOAT: float, schema_pb2.BYTES: str.encode}
+    instance = {}
+    for feature in schema.feature:
+        text = row.get(feature.name, '')
+        instance[feature.name] = [cast[feature.type](float(text) if feature.type == schema_pb2.INT
+                                                     else text)] if text != '' else []
+    return instance
+
+
+def to_example(instance, drop=('tips',)):
+    """A TFT instance dict as a serialized tf.Example, as a client would send it."""
+    import tensorflow as tf
+    features = {}
+    for name, values in instance.items():
+        if name in drop or not values:
+            continue
+        value = values[0]
+        if isinstance(value, bytes):
+            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        elif isinstance(value, int):
+            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+@pytest.fixture(scope='session')
+def schema():
+    return load_schema()
+
+
+@pytest.fixture(scope='session')
+def raw_instances(schema):
+    return [to_instance(row, schema) for row in read_rows(1200)]
+
+
+@pytest.fixture(scope='session')
+def tft_result(raw_instances, schema, tmp_path_factory):
+    """(transform_fn dir, transformed instances) from TFT on Beam, as Transform does it."""
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+    from models.preprocessing import preprocessing_fn
+
+    output_dir = str(tmp_path_factory.mktemp('transform_graph'))
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft_tmp')),
+                          force_tf_compat_v1=True):
+        (transformed, _), transform_fn = (
+            (raw_instances, metadata) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn))
+        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    # The raw schema beside the graph, as the Transform component leaves it.
+    metadata_io.write_metadata(
+        metadata, os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+    return output_dir, transformed

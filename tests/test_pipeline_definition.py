@@ -1,0 +1,49 @@
+"""create_pipeline wires the components as documented, without running anything."""
+
+from pipeline.config import PipelineConfig
+from pipeline.evaluation import SLICE_FEATURES
+from pipeline.pipeline import create_pipeline
+
+COMPONENTS = ['CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
+              'ExampleValidationGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
+              'Evaluator', 'Pusher']
+
+
+def _pipeline(tmp_path, **overrides):
+    return create_pipeline(PipelineConfig(home=str(tmp_path), **overrides))
+
+
+def _by_id(pipeline):
+    return {c.id: c for c in pipeline.components}
+
+
+def test_all_components_in_order(tmp_path):
+    ids = [c.id for c in _pipeline(tmp_path).components]
+    assert sorted(ids) == sorted(COMPONENTS)
+    assert ids.index('ExampleValidationGate') < ids.index('Transform') < ids.index('Trainer')
+
+
+def test_transform_waits_for_the_validation_gate(tmp_path):
+    components = _by_id(_pipeline(tmp_path))
+    assert components['ExampleValidationGate'] in components['Transform'].upstream_nodes
+    assert components['ExampleValidator'] in components['ExampleValidationGate'].upstream_nodes
+
+
+def test_config_reaches_trainer_evaluator_and_pusher(tmp_path):
+    components = _by_id(_pipeline(tmp_path, train_steps=77, min_auc=0.8,
+                                  hparams={'batch_size': 64}))
+    trainer = components['Trainer'].exec_properties
+    assert '"num_steps": 77' in trainer['train_args']
+    assert '"batch_size": 64' in trainer['custom_config']
+    eval_config = components['Evaluator'].exec_properties['eval_config']
+    assert '0.8' in eval_config
+    for feature in SLICE_FEATURES:
+        assert feature in eval_config
+    push = components['Pusher'].exec_properties['push_destination']
+    assert str(tmp_path / 'serving_model' / 'chicago_taxi') in push
+
+
+def test_paths_live_under_home(tmp_path):
+    config = PipelineConfig(home=str(tmp_path))
+    assert config.metadata_path == str(tmp_path / 'metadata.db')
+    assert config.pipeline_root.startswith(str(tmp_path))

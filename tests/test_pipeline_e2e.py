@@ -1,0 +1,125 @@
+"""The whole pipeline through the CLI, on a small sample: real TFX components,
+Beam, ML Metadata (SQLite), TFDV, TFT, TFMA."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from runner import mlmd
+from tests.conftest import read_rows, to_example, to_instance
+from tests.test_pipeline_definition import COMPONENTS
+
+SAMPLE_ROWS = 3000
+TRAIN_STEPS = 60
+
+
+def _write_csv(rows, directory):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'data.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return directory
+
+
+def _run(home, data_root):
+    return subprocess.run(
+        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
+         '--train-steps', str(TRAIN_STEPS), '--min-auc', '0.5'],
+        capture_output=True, text=True, timeout=600)
+
+
+def _versions(home):
+    base = os.path.join(home, 'serving_model', 'chicago_taxi')
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+def _states(home):
+    return mlmd.latest_run_states(mlmd.connect(os.path.join(home, 'metadata.db')))
+
+
+@pytest.fixture(scope='module')
+def home(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('tfx_home'))
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory):
+    return _write_csv(read_rows(SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+
+
+@pytest.fixture(scope='module')
+def first_run(home, sample):
+    result = _run(home, sample)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_every_component_executes_and_is_recorded(first_run, home):
+    assert _states(home) == {c: 'COMPLETE' for c in COMPONENTS}
+    for component in COMPONENTS:
+        assert component in first_run.stdout      # one progress line each
+    assert 'Transform' in first_run.stdout and 'Done in' in first_run.stdout
+
+
+def test_pushed_version_serves_predictions(first_run, home, schema):
+    versions = _versions(home)
+    assert len(versions) == 1 and versions[0].isdigit()
+    model_dir = os.path.join(home, 'serving_model', 'chicago_taxi', versions[0])
+    serve = tf.saved_model.load(model_dir).signatures['serving_default']
+    rows = [to_instance(r, schema) for r in read_rows(20)]
+    probabilities = serve(examples=tf.constant([to_example(r) for r in rows]))['probabilities']
+    assert probabilities.shape == (20, 1)
+    assert np.all((probabilities.numpy() > 0) & (probabilities.numpy() < 1))
+
+
+def test_rerun_on_same_data_is_served_from_cache(first_run, home, sample):
+    result = _run(home, sample)
+    assert result.returncode == 0, result.stderr
+    states = _states(home)
+    upstream_of_evaluation = ['CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen',
+                              'ExampleValidator', 'ExampleValidationGate', 'Transform', 'Trainer']
+    assert {c: states[c] for c in upstream_of_evaluation} == {
+        c: 'CACHED' for c in upstream_of_evaluation}
+    assert result.stdout.count('(cached)') >= len(upstream_of_evaluation)
+
+
+def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home, tmp_path):
+    rows = read_rows(2000)
+    for i, row in enumerate(rows):
+        if i % 3 == 0:
+            row['payment_type'] = 'Bitcoin'
+        if i % 5 == 0:
+            row['fare'] = '-12.5'
+        if i % 7 == 0:
+            row['trip_start_hour'] = '31'
+    pushed_before = _versions(home)
+
+    result = _run(home, _write_csv(rows, str(tmp_path / 'damaged')))
+
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('error: ExampleValidationGate failed: DataAnomaliesError:')
+    for feature, kind in [('payment_type', 'ENUM_TYPE_UNEXPECTED_STRING_VALUES'),
+                          ('fare', 'FLOAT_TYPE_SMALL_FLOAT'),
+                          ('trip_start_hour', 'INT_TYPE_BIG_INT')]:
+        assert f'{feature}: {kind}' in error, error
+    states = _states(home)
+    assert states['ExampleValidationGate'] == 'FAILED'
+    assert not {'Transform', 'Trainer', 'Evaluator', 'Pusher'} & set(states)
+    assert _versions(home) == pushed_before
+
+
+def test_draft_schema_from_the_latest_statistics(first_run, home, tmp_path):
+    output = tmp_path / 'draft.pbtxt'
+    result = subprocess.run([sys.executable, '-m', 'runner', 'draft-schema', '--home', home,
+                             '--output', str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    draft = output.read_text()
+    for name in ('fare', 'payment_type', 'trip_start_hour', 'tips'):
+        assert f'name: "{name}"' in draft

@@ -1,0 +1,32 @@
+"""The gate's message names each anomalous feature and the kind of anomaly."""
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+from pipeline.validation_gate import describe
+
+
+def _anomalies(**features):
+    anomalies = anomalies_pb2.Anomalies()
+    for name, (kind, text) in features.items():
+        info = anomalies.anomaly_info[name]
+        info.short_description = text
+        info.reason.add(type=anomalies_pb2.AnomalyInfo.Type.Value(kind), short_description=text)
+    return anomalies
+
+
+def test_describe_names_features_and_kinds_sorted():
+    text = describe(_anomalies(
+        payment_type=('ENUM_TYPE_UNEXPECTED_STRING_VALUES', 'Unexpected string values'),
+        fare=('FLOAT_TYPE_SMALL_FLOAT', 'Out-of-range values')))
+    assert text == ('fare: FLOAT_TYPE_SMALL_FLOAT (Out-of-range values); '
+                    'payment_type: ENUM_TYPE_UNEXPECTED_STRING_VALUES (Unexpected string values)')
+
+
+def test_describe_is_empty_without_anomalies():
+    assert describe(anomalies_pb2.Anomalies()) == ''
+
+
+def test_describe_reports_dataset_level_anomalies():
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.dataset_anomaly_info.short_description = 'Low num examples in dataset.'
+    assert describe(anomalies) == '<dataset>: Low num examples in dataset.'
