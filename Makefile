@@ -20,9 +20,15 @@ install: $(STAMP)
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Python 3.10: python3.10 on PATH if it runs (a pyenv shim may not), else pyenv's.
 $(STAMP): requirements.lock setup.py | $(UV)
-	@python310="$$(command -v python3.10 || { command -v pyenv >/dev/null && p="$$(pyenv prefix 3.10 2>/dev/null)" && echo "$$p/bin/python3"; })"; \
-	if [ -z "$$python310" ] || ! "$$python310" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	@python310=; \
+	for candidate in python3.10 "$$(pyenv prefix 3.10 2>/dev/null)/bin/python3"; do \
+	  if "$$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	    python310="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$python310" ]; then \
 	  echo "error: Python 3.10 not found. TFX 1.16 needs it: install python3.10 (with venv)" >&2; \
 	  echo "       from your OS packages, or run 'pyenv install 3.10'." >&2; exit 1; \
 	fi; \
