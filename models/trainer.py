@@ -8,6 +8,7 @@ import tf_keras as keras
 
 from models import features as f
 from models import model as model_lib
+from models import warmup
 
 # Trainer custom_config keys and their defaults.
 DEFAULT_HPARAMS: Dict[str, Any] = {
@@ -79,27 +80,47 @@ class _ServingModule(tf.Module):
 
 
 def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str):
-    """Writes a SavedModel with `serving_default` (serialized tf.Examples in,
-    probabilities out, the TFT graph inside) and `transform_features` (for TFMA)."""
+    """Writes the SavedModel. Every signature takes serialized tf.Examples of raw
+    features and applies the TFT graph inside:
+
+      serving_default     examples -> probabilities [batch, 1]   (Predict)
+      classification      inputs -> classes ["0", "1"], scores   (Classify)
+      regression          inputs -> outputs: P(big tip) [batch]  (Regress)
+      transform_features  examples -> transformed features, label included (TFMA)
+    """
     module = _ServingModule(model, tf_transform_output)
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k != f.LABEL_KEY}
-    examples = tf.TensorSpec([None], tf.string, name='examples')
 
-    @tf.function(input_signature=[examples])
-    def serve(serialized):
+    def probabilities(serialized):
         transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
-        inputs = {name: transformed[name] for name in model.input_names}
-        return {'probabilities': model(inputs, training=False)}
+        return model({name: transformed[name] for name in model.input_names}, training=False)
 
-    @tf.function(input_signature=[examples])
-    def transform_features(serialized):
-        return module.tft_layer(tf.io.parse_example(serialized, raw_spec))
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+    def serve(examples):
+        return {'probabilities': probabilities(examples)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+    def classify(inputs):
+        p = probabilities(inputs)
+        classes = tf.tile(tf.constant([['0', '1']]), [tf.shape(p)[0], 1])
+        return {'classes': classes, 'scores': tf.concat([1 - p, p], axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+    def regress(inputs):
+        return {'outputs': tf.reshape(probabilities(inputs), [-1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+    def transform_features(examples):
+        return module.tft_layer(tf.io.parse_example(examples, raw_spec))
 
     tf.saved_model.save(module, export_dir, signatures={
         'serving_default': serve,
+        'classification': classify,
+        'regression': regress,
         'transform_features': transform_features,
     })
+    warmup.write_warmup_requests(export_dir)
 
 
 def run_fn(fn_args):

@@ -1,0 +1,342 @@
+"""TF Serving's PredictionService and ModelService semantics, transport aside.
+
+gRPC (grpc_service.py) and REST (rest.py) both call these methods with the
+tensorflow_serving.apis request protos and return the response protos;
+failures are ServingErrors with TF Serving's status codes and messages.
+"""
+
+import logging
+import time
+from typing import Dict, List, Optional, Sequence
+
+import grpc
+import numpy as np
+from google.protobuf import any_pb2
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, inference_pb2, input_pb2,
+                                     model_management_pb2, predict_pb2, regression_pb2)
+
+from serving import metrics as m
+from serving import tensors
+from serving.batching import Batcher
+from serving.errors import ServingError, failed_precondition, invalid_argument
+from serving.manager import ModelManager
+from serving.servable import Servable, read_warmup_requests
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIGNATURE = 'serving_default'
+CLASSIFY_METHOD = 'tensorflow/serving/classify'
+REGRESS_METHOD = 'tensorflow/serving/regress'
+
+
+def _signature_name(spec) -> str:
+    return spec.signature_name or DEFAULT_SIGNATURE
+
+
+def _set_model_spec(target, servable: Servable, signature_name: Optional[str]) -> None:
+    target.name = servable.name
+    target.version.value = servable.version
+    if signature_name is not None:
+        target.signature_name = signature_name
+
+
+def _check_shape(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> None:
+    if info.tensor_shape.unknown_rank:
+        return
+    dims = [d.size for d in info.tensor_shape.dim]
+    if len(dims) != value.ndim or any(d >= 0 and d != v for d, v in zip(dims, value.shape)):
+        raise invalid_argument(
+            f'Input {name} has shape {list(value.shape)}, but the signature expects '
+            f'{["?" if d < 0 else d for d in dims]}')
+
+
+def _serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    """The Input proto's examples (with any context merged in) as serialized bytes."""
+    kind = request_input.WhichOneof('kind')
+    if kind == 'example_list':
+        examples = [e.SerializeToString() for e in request_input.example_list.examples]
+    elif kind == 'example_list_with_context':
+        context = request_input.example_list_with_context.context
+        examples = []
+        for example in request_input.example_list_with_context.examples:
+            merged = example_pb2.Example()
+            merged.CopyFrom(context)
+            merged.MergeFrom(example)   # the example's own features win over the context's
+            examples.append(merged.SerializeToString())
+    else:
+        examples = []
+    if not examples:
+        raise invalid_argument('Input is empty.')
+    serialized = np.empty(len(examples), dtype=object)
+    serialized[:] = examples
+    return serialized
+
+
+def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
+    name = _signature_name(spec)
+    signature = servable.signature_defs.get(name)
+    if signature is None:
+        raise invalid_argument(f'No signature was found with the name: {name}')
+    if len(signature.inputs) != 1:
+        raise invalid_argument('Expected one input Tensor.')
+    if input_key not in signature.inputs:
+        raise failed_precondition(f'No {what} inputs found in SignatureDef: {signature}')
+    return name, signature
+
+
+class ServingApi:
+    """Requests in, responses out, against the servables the manager holds."""
+
+    def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None):
+        self.manager = manager
+        self.metrics = metrics
+        self._batcher = batcher
+
+    def _run(self, servable: Servable, signature: str, inputs: Dict[str, np.ndarray],
+             outputs: Sequence[str], api: str) -> Dict[str, np.ndarray]:
+        started = time.perf_counter()
+        if self._batcher is not None:
+            result = self._batcher.run(servable, signature, inputs, outputs)
+        else:
+            result = servable.run(signature, inputs, outputs)
+        self.metrics.observe(m.RUNTIME_LATENCY, (time.perf_counter() - started) * 1e6,
+                             model_name=servable.name, API=api, runtime='TF2')
+        return result
+
+    # --- Predict --------------------------------------------------------------
+
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        return self.predict_on(self.manager.get(request.model_spec), request)
+
+    def predict_on(self, servable: Servable,
+                   request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        """Predict against a servable already resolved (REST resolves it to read types)."""
+        name = _signature_name(request.model_spec)
+        signature = servable.signature_defs.get(name)
+        if signature is None:
+            raise failed_precondition(f'Serving signature key "{name}" not found.')
+        inputs = self._predict_inputs(signature, request)
+        aliases = self._output_aliases(signature, request.output_filter)
+        outputs = self._run(servable, name, inputs, aliases, 'predict')
+        response = predict_pb2.PredictResponse()
+        _set_model_spec(response.model_spec, servable, name)
+        for alias in aliases:
+            response.outputs[alias].CopyFrom(
+                tensors.to_proto(outputs[alias], signature.outputs[alias].dtype))
+        return response
+
+    @staticmethod
+    def _predict_inputs(signature, request) -> Dict[str, np.ndarray]:
+        sent, expected = set(request.inputs), set(signature.inputs)
+        if len(sent) != len(expected):
+            raise invalid_argument(
+                f'input size does not match signature: {len(sent)}!={len(expected)} '
+                f'len({{{",".join(sorted(sent))}}}) != len({{{",".join(sorted(expected))}}}). '
+                f'Sent extra: {{{",".join(sorted(sent - expected))}}}. '
+                f'Missing but required: {{{",".join(sorted(expected - sent))}}}.')
+        for alias in sorted(sent - expected):
+            raise invalid_argument(
+                f'input tensor alias not found in signature: {alias}. '
+                f'Inputs expected to be in the set {{{",".join(sorted(expected))}}}.')
+        inputs = {}
+        for index, alias in enumerate(sorted(expected)):
+            info, proto = signature.inputs[alias], request.inputs[alias]
+            if proto.dtype != info.dtype:
+                raise invalid_argument(
+                    f'Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but '
+                    f'{tensors.dtype_name(proto.dtype)} is provided')
+            value = tensors.to_ndarray(proto)
+            _check_shape(alias, info, value)
+            inputs[alias] = value
+        return inputs
+
+    @staticmethod
+    def _output_aliases(signature, output_filter) -> List[str]:
+        if not output_filter:
+            return sorted(signature.outputs)
+        aliases = []
+        for alias in output_filter:
+            if alias not in signature.outputs:
+                raise invalid_argument(
+                    f'output tensor alias not found in signature: {alias} Outputs expected to '
+                    f'be in the set {{{",".join(sorted(signature.outputs))}}}.')
+            if alias in aliases:
+                raise invalid_argument(f'duplicate output tensor alias: {alias}')
+            aliases.append(alias)
+        return aliases
+
+    # --- Classify, Regress, MultiInference --------------------------------------
+
+    def classify(self, request: classification_pb2.ClassificationRequest
+                 ) -> classification_pb2.ClassificationResponse:
+        return self.classify_on(self.manager.get(request.model_spec), request)
+
+    def classify_on(self, servable: Servable, request) -> classification_pb2.ClassificationResponse:
+        response = classification_pb2.ClassificationResponse()
+        name = self._classify(servable, request.model_spec, request.input, response.result)
+        _set_model_spec(response.model_spec, servable, name)
+        return response
+
+    def _classify(self, servable, spec, request_input, result) -> str:
+        name, signature = _one_input_signature(servable, spec, 'inputs', 'classification')
+        if len(signature.outputs) not in (1, 2):
+            raise invalid_argument(
+                f'Expected one or two output Tensors, found {len(signature.outputs)}')
+        wanted = [key for key in ('classes', 'scores') if key in signature.outputs]
+        if not wanted:
+            raise failed_precondition(
+                'Expected classification signature outputs to contain at least one of '
+                f'"classes" or "scores". Signature was: {signature}')
+        examples = _serialized_examples(request_input)
+        outputs = self._run(servable, name, {'inputs': examples}, wanted, 'classify')
+        classes, scores = outputs.get('classes'), outputs.get('scores')
+        for key, value, dtype in (('classes', classes, types_pb2.DT_STRING),
+                                  ('scores', scores, types_pb2.DT_FLOAT)):
+            if value is None:
+                continue
+            if value.ndim != 2:
+                raise invalid_argument(
+                    f'Expected Tensor shape: [batch_size num_classes] but got {list(value.shape)}')
+            if signature.outputs[key].dtype != dtype:
+                raise invalid_argument(f'Expected {key} Tensor of {types_pb2.DataType.Name(dtype)}.')
+            if len(value) != len(examples):
+                raise invalid_argument(f'Expected {key} output batch size of {len(examples)}. '
+                                       f'Got: {len(value)}')
+        num_classes = (classes if classes is not None else scores).shape[1]
+        for row in range(len(examples)):
+            classifications = result.classifications.add()
+            for column in range(num_classes):
+                entry = classifications.classes.add()
+                if classes is not None:
+                    entry.label = classes[row, column].decode()
+                if scores is not None:
+                    entry.score = float(scores[row, column])
+        return name
+
+    def regress(self, request: regression_pb2.RegressionRequest
+                ) -> regression_pb2.RegressionResponse:
+        return self.regress_on(self.manager.get(request.model_spec), request)
+
+    def regress_on(self, servable: Servable, request) -> regression_pb2.RegressionResponse:
+        response = regression_pb2.RegressionResponse()
+        name = self._regress(servable, request.model_spec, request.input, response.result)
+        _set_model_spec(response.model_spec, servable, name)
+        return response
+
+    def _regress(self, servable, spec, request_input, result) -> str:
+        name, signature = _one_input_signature(servable, spec, 'inputs', 'regression')
+        if len(signature.outputs) != 1:
+            raise invalid_argument('Expected one output Tensor.')
+        if 'outputs' not in signature.outputs:
+            raise failed_precondition(f'No regression outputs found in SignatureDef: {signature}')
+        examples = _serialized_examples(request_input)
+        values = self._run(servable, name, {'inputs': examples}, ['outputs'], 'regress')['outputs']
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1 or len(values) != len(examples):
+            raise invalid_argument(f'Expected output Tensor shape to be either [batch_size] or '
+                                   f'[batch_size, 1] but got {list(values.shape)}')
+        for value in values:
+            result.regressions.add(value=float(value))
+        return name
+
+    def multi_inference(self, request: inference_pb2.MultiInferenceRequest
+                        ) -> inference_pb2.MultiInferenceResponse:
+        if not request.tasks:
+            raise invalid_argument('Tasks is empty')
+        first = request.tasks[0].model_spec
+        seen = set()
+        for task in request.tasks:
+            if task.model_spec.name != first.name:
+                raise invalid_argument(
+                    'All ModelSpecs in a MultiInferenceRequest must access the same model name.')
+            name = _signature_name(task.model_spec)
+            if name in seen:
+                raise invalid_argument(f'Duplicate evaluation of signature: {name}')
+            seen.add(name)
+        servable = self.manager.get(first)
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            result = response.results.add()
+            if task.method_name == CLASSIFY_METHOD:
+                name = self._classify(servable, task.model_spec, request.input,
+                                      result.classification_result)
+            elif task.method_name == REGRESS_METHOD:
+                name = self._regress(servable, task.model_spec, request.input,
+                                     result.regression_result)
+            else:
+                raise invalid_argument(f'Unsupported signature method_name: {task.method_name}')
+            _set_model_spec(result.model_spec, servable, name)
+        return response
+
+    # --- Metadata, status, config ------------------------------------------------
+
+    def get_model_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
+                           ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        if not request.metadata_field:
+            raise invalid_argument(
+                'GetModelMetadataRequest must specify at least one metadata_field')
+        for field in request.metadata_field:
+            if field != 'signature_def':
+                raise invalid_argument(f'Metadata field {field} is not supported')
+        servable = self.manager.get(request.model_spec)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _set_model_spec(response.model_spec, servable, None)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in servable.signature_defs.items():
+            signatures.signature_def[key].CopyFrom(signature)
+        packed = any_pb2.Any()
+        packed.Pack(signatures)
+        response.metadata['signature_def'].CopyFrom(packed)
+        return response
+
+    def get_model_status(self, request: get_model_status_pb2.GetModelStatusRequest
+                         ) -> get_model_status_pb2.GetModelStatusResponse:
+        response = get_model_status_pb2.GetModelStatusResponse()
+        states = get_model_status_pb2.ModelVersionStatus.State
+        for version, state in self.manager.status(request.model_spec).items():
+            status = response.model_version_status.add(version=version,
+                                                        state=states.Value(state.state))
+            status.status.SetInParent()   # OK unless the version failed, as in TF Serving
+            if state.error is not None:
+                status.status.error_code = state.error.code.value[0]
+                status.status.error_message = state.error.message
+        return response
+
+    def reload_config(self, request: model_management_pb2.ReloadConfigRequest
+                      ) -> model_management_pb2.ReloadConfigResponse:
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.manager.reload(request.config)
+        except ServingError as error:
+            response.status.error_code = error.code.value[0]
+            response.status.error_message = error.message
+            raise
+        return response
+
+    # --- Warmup -------------------------------------------------------------------
+
+    def warm_up(self, servable: Servable) -> None:
+        """Replays assets.extra/tf_serving_warmup_requests; any failure fails the load."""
+        started = time.perf_counter()
+        logs = read_warmup_requests(servable.path)
+        for record in logs:
+            kind = record.WhichOneof('log_type')
+            if kind == 'predict_log':
+                self.predict_on(servable, record.predict_log.request)
+            elif kind == 'classify_log':
+                self.classify_on(servable, record.classify_log.request)
+            elif kind == 'regress_log':
+                self.regress_on(servable, record.regress_log.request)
+            else:
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                                   f'Unsupported log_type for warmup: {kind}')
+        if logs:
+            self.metrics.observe(m.WARMUP_LATENCY, (time.perf_counter() - started) * 1e6,
+                                 model_name=servable.name)
+            log.info('Finished reading warmup data for model %s version %d: %d requests',
+                     servable.name, servable.version, len(logs))

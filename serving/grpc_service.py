@@ -1,0 +1,101 @@
+"""The gRPC face: PredictionService, ModelService and grpc.health.v1 on one server."""
+
+import logging
+import time
+from concurrent import futures
+from typing import Optional
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving import metrics as m
+from serving.api import ServingApi
+from serving.errors import ServingError
+
+log = logging.getLogger(__name__)
+
+
+def handle(api: ServingApi, method, request, context, api_name: str, entrypoint: str):
+    """Calls an API method; errors become the call's status. Nothing escapes to kill
+    the server: an unexpected exception is answered as INTERNAL and logged."""
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        return method(request)
+    except ServingError as error:
+        code = error.code
+        context.abort(error.code, error.message)
+    except Exception as error:  # a bug, not a bad request: keep serving
+        log.exception('%s failed', api_name)
+        code = grpc.StatusCode.INTERNAL
+        context.abort(code, f'{type(error).__name__}: {error}')
+    finally:
+        model = getattr(getattr(request, 'model_spec', None), 'name', '') or ''
+        api.metrics.count(m.REQUEST_COUNT, model_name=model, status=code.name)
+        api.metrics.observe(m.REQUEST_LATENCY, (time.perf_counter() - started) * 1e6,
+                            model_name=model, API=api_name, entrypoint=entrypoint)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, api: ServingApi):
+        self._api = api
+
+    def Predict(self, request, context):
+        return handle(self._api, self._api.predict, request, context, 'predict', 'GRPC')
+
+    def Classify(self, request, context):
+        return handle(self._api, self._api.classify, request, context, 'classify', 'GRPC')
+
+    def Regress(self, request, context):
+        return handle(self._api, self._api.regress, request, context, 'regress', 'GRPC')
+
+    def MultiInference(self, request, context):
+        return handle(self._api, self._api.multi_inference, request, context, 'multi_inference',
+                      'GRPC')
+
+    def GetModelMetadata(self, request, context):
+        return handle(self._api, self._api.get_model_metadata, request, context,
+                      'get_model_metadata', 'GRPC')
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, api: ServingApi):
+        self._api = api
+
+    def GetModelStatus(self, request, context):
+        return handle(self._api, self._api.get_model_status, request, context,
+                      'get_model_status', 'GRPC')
+
+    def HandleReloadConfigRequest(self, request, context):
+        return handle(self._api, self._api.reload_config, request, context, 'reload_config',
+                      'GRPC')
+
+
+def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_message_bytes: int,
+                      credentials: Optional[grpc.ServerCredentials] = None):
+    """Starts serving on address ('host:port'); returns (server, health servicer, port)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix='grpc'),
+        options=[('grpc.max_receive_message_length', max_message_bytes),
+                 ('grpc.max_send_message_length', max_message_bytes),
+                 ('grpc.so_reuseport', 0)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(api), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(api), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = (server.add_secure_port(address, credentials) if credentials
+            else server.add_insecure_port(address))
+    if port == 0:
+        raise OSError(f'could not bind gRPC to {address}')
+    server.start()
+    return server, health_servicer, port
+
+
+def set_serving(health_servicer, serving: bool) -> None:
+    """Health status for the server ('') and for each service it offers."""
+    status = (health_pb2.HealthCheckResponse.SERVING if serving
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for service in ('', 'tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService'):
+        health_servicer.set(service, status)

@@ -1,0 +1,312 @@
+"""The REST face, with TF Serving's paths, JSON shapes and HTTP status mapping.
+
+  GET  /v1/models/{m}[/versions/{v}|/labels/{l}]             model status
+  GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata    signature defs
+  POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict     row ("instances") or
+                                                             columnar ("inputs") format
+  POST ...:classify, ...:regress                             {"examples": [...], "context": {...}}
+
+Bytes travel as {"b64": "..."}. Errors are {"error": "..."}.
+"""
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Optional, Tuple
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, model_pb2, predict_pb2,
+                                     regression_pb2)
+
+from serving import examples, tensors
+from serving import metrics as m
+from serving.api import ServingApi, _signature_name
+from serving.errors import ServingError, invalid_argument
+
+log = logging.getLogger(__name__)
+
+_VERSION = r'(?:/versions/(\d+)|/labels/([^/:]+))?'
+_PREDICTION_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r':(classify|regress|predict)',
+                              re.IGNORECASE)
+_STATUS_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r'(/metadata)?', re.IGNORECASE)
+
+
+def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=name)
+    if version is not None:
+        spec.version.value = int(version)
+    elif label is not None:
+        spec.version_label = label
+    return spec
+
+
+# --- JSON values <-> tensors ----------------------------------------------------
+
+def _json_bytes(value) -> bytes:
+    if isinstance(value, dict):
+        if set(value) != {'b64'} or not isinstance(value['b64'], str):
+            raise invalid_argument(f'Expected a string or {{"b64": "..."}}, got: {json.dumps(value)}')
+        try:
+            return base64.b64decode(value['b64'], validate=True)
+        except ValueError as error:
+            raise invalid_argument(f'Unable to base64 decode: {error}') from None
+    if isinstance(value, str):
+        return value.encode()
+    raise invalid_argument(f'Expected a string value, got: {json.dumps(value)}')
+
+
+def _strings(value):
+    return [_strings(v) for v in value] if isinstance(value, list) else _json_bytes(value)
+
+
+def _to_array(value, dtype: int, what: str) -> np.ndarray:
+    """A JSON value as an array of the signature input's dtype."""
+    try:
+        if dtype == types_pb2.DT_STRING:
+            nested = _strings(value)
+            array = np.empty(np.shape(np.array(nested, dtype=object)), dtype=object)
+            array[...] = nested
+            if array.dtype == object and any(isinstance(v, list) for v in array.flat):
+                raise ValueError('rows of different lengths')
+            return array
+        array = np.array(value, dtype=tensors.numpy_dtype(dtype))
+    except (TypeError, ValueError) as error:
+        raise invalid_argument(f'Failed to process {what}: {error}') from None
+    return array
+
+
+def _from_array(array: np.ndarray, alias: str):
+    """An output as JSON: numbers as they are, bytes as text or {"b64": ...}."""
+    if array.dtype != object:
+        return array.tolist()
+
+    def convert(value):
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if alias.endswith('_bytes'):
+            return {'b64': base64.b64encode(value).decode()}
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return {'b64': base64.b64encode(value).decode()}
+    return convert(array.tolist())
+
+
+def _example(features) -> example_pb2.Example:
+    if not isinstance(features, dict):
+        raise invalid_argument(f'An example must be a JSON object, got: {json.dumps(features)}')
+    try:
+        return examples.example({
+            name: [_json_bytes(v) if isinstance(v, dict) else v
+                   for v in (value if isinstance(value, list) else [value])]
+            for name, value in features.items()})
+    except ValueError as error:
+        raise invalid_argument(str(error)) from None
+
+
+# --- Requests --------------------------------------------------------------------
+
+def _parse_body(body: bytes) -> Dict[str, Any]:
+    try:
+        parsed = json.loads(body or b'{}')
+    except (ValueError, UnicodeDecodeError) as error:
+        raise invalid_argument(f'JSON Parse error: {error}') from None
+    if not isinstance(parsed, dict):
+        raise invalid_argument('JSON Value: must be an object')
+    signature = parsed.get('signature_name', '')
+    if not isinstance(signature, str):
+        raise invalid_argument("'signature_name' key must be a string value.")
+    return parsed
+
+
+def _named(value, names) -> bool:
+    return isinstance(value, dict) and set(value) == set(names)
+
+
+def predict_request(body: Dict[str, Any], spec, signature) -> Tuple[predict_pb2.PredictRequest, str]:
+    """A PredictRequest from the row or columnar JSON format; returns it and the format.
+
+    With one signature input, instances (or inputs) may be its bare values;
+    otherwise each is an object naming every input.
+    """
+    if ('instances' in body) == ('inputs' in body):
+        raise invalid_argument("Missing 'inputs' or 'instances' key" if 'instances' not in body
+                               else "Not both 'inputs' and 'instances' can be specified")
+    names = sorted(signature.inputs)
+    expected = f'an object with the inputs {{{",".join(names)}}}'
+    if 'instances' in body:
+        fmt, instances = 'row', body['instances']
+        if not isinstance(instances, list) or not instances:
+            raise invalid_argument("'instances' must be a non-empty list")
+        if all(_named(i, names) for i in instances):
+            values = {n: [i[n] for i in instances] for n in names}
+        elif len(names) == 1:
+            values = {names[0]: instances}
+        else:
+            raise invalid_argument(f'Every instance must be {expected}')
+    else:
+        fmt, inputs = 'columnar', body['inputs']
+        if _named(inputs, names):
+            values = inputs
+        elif len(names) == 1:
+            values = {names[0]: inputs}
+        else:
+            raise invalid_argument(f"'inputs' must be {expected}")
+    request = predict_pb2.PredictRequest(model_spec=spec)
+    for name, value in values.items():
+        dtype = signature.inputs[name].dtype
+        request.inputs[name].CopyFrom(tensors.to_proto(_to_array(value, dtype, f'input {name}'),
+                                                       dtype))
+    return request, fmt
+
+
+def predict_json(response: predict_pb2.PredictResponse, fmt: str):
+    outputs = {alias: _from_array(tensors.to_ndarray(proto), alias)
+               for alias, proto in response.outputs.items()}
+    if fmt == 'columnar':
+        return {'outputs': next(iter(outputs.values())) if len(outputs) == 1 else outputs}
+    if len(outputs) == 1:
+        return {'predictions': next(iter(outputs.values()))}
+    rows = len(next(iter(outputs.values())))
+    return {'predictions': [{alias: value[i] for alias, value in outputs.items()}
+                            for i in range(rows)]}
+
+
+def _input_proto(body: Dict[str, Any], target) -> None:
+    examples = body.get('examples')
+    if not isinstance(examples, list):
+        raise invalid_argument("'examples' must be a list of objects")
+    if 'context' in body:
+        listed = target.example_list_with_context
+        listed.context.CopyFrom(_example(body['context']))
+    else:
+        listed = target.example_list
+    for features in examples:
+        listed.examples.add().CopyFrom(_example(features))
+
+
+class RestApi:
+    """Handles one REST request: (method, path, body) -> (HTTP status, JSON or text)."""
+
+    def __init__(self, api: ServingApi, prometheus_path: Optional[str]):
+        self._api = api
+        self._prometheus_path = prometheus_path
+
+    def handle(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
+        if method == 'GET' and self._prometheus_path and path == self._prometheus_path:
+            return 200, 'text/plain; version=0.0.4', self._api.metrics.prometheus_text()
+        started = time.perf_counter()
+        model, api_name, code = '', 'rest', grpc.StatusCode.OK
+        try:
+            if not path.lower().startswith('/v1/'):
+                return 404, 'application/json', json.dumps({'error': f'Not found: {path}'})
+            model, api_name, result = self._dispatch(method, path, body)
+            return 200, 'application/json', json.dumps(result)
+        except ServingError as error:
+            code = error.code
+            return error.http_status, 'application/json', json.dumps({'error': error.message})
+        except Exception as error:  # a bug, not a bad request: answer and keep serving
+            log.exception('REST %s %s failed', method, path)
+            code = grpc.StatusCode.INTERNAL
+            return 500, 'application/json', json.dumps({'error': f'{type(error).__name__}: {error}'})
+        finally:
+            self._api.metrics.count(m.REQUEST_COUNT, model_name=model, status=code.name)
+            self._api.metrics.observe(m.REQUEST_LATENCY, (time.perf_counter() - started) * 1e6,
+                                      model_name=model, API=api_name, entrypoint='REST')
+
+    def _dispatch(self, method: str, path: str, body: bytes):
+        match = _PREDICTION_PATH.fullmatch(path)
+        if method == 'POST' and match:
+            name, version, label, verb = match.groups()
+            spec = _model_spec(name, version, label)
+            parsed = _parse_body(body)
+            spec.signature_name = parsed.get('signature_name', '')
+            servable = self._api.manager.get(spec)
+            if verb == 'predict':
+                signature_name = _signature_name(spec)
+                signature = servable.signature_defs.get(signature_name)
+                if signature is None:
+                    raise invalid_argument(
+                        f'Serving signature name: "{signature_name}" not found in signature def')
+                request, fmt = predict_request(parsed, spec, signature)
+                return name, 'predict', predict_json(self._api.predict_on(servable, request), fmt)
+            if verb == 'classify':
+                request = classification_pb2.ClassificationRequest(model_spec=spec)
+                _input_proto(parsed, request.input)
+                result = self._api.classify_on(servable, request).result
+                return name, 'classify', {'results': [
+                    [[c.label, c.score] for c in row.classes] for row in result.classifications]}
+            request = regression_pb2.RegressionRequest(model_spec=spec)
+            _input_proto(parsed, request.input)
+            result = self._api.regress_on(servable, request).result
+            return name, 'regress', {'results': [r.value for r in result.regressions]}
+        match = _STATUS_PATH.fullmatch(path)
+        if method == 'GET' and match:
+            name, version, label, metadata = match.groups()
+            spec = _model_spec(name, version, label)
+            if metadata:
+                response = self._api.get_model_metadata(get_model_metadata_pb2.GetModelMetadataRequest(
+                    model_spec=spec, metadata_field=['signature_def']))
+                signatures = get_model_metadata_pb2.SignatureDefMap()
+                response.metadata['signature_def'].Unpack(signatures)
+                return name, 'get_model_metadata', {
+                    'model_spec': json_format.MessageToDict(
+                        response.model_spec, including_default_value_fields=True,
+                        preserving_proto_field_name=True),
+                    'metadata': {'signature_def': json_format.MessageToDict(
+                        signatures, preserving_proto_field_name=True)}}
+            response = self._api.get_model_status(
+                get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
+            return name, 'get_model_status', json_format.MessageToDict(
+                response, including_default_value_fields=True, preserving_proto_field_name=True)
+        raise invalid_argument(f'Malformed request: {method} {path}')
+
+
+def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int):
+    """Serves REST on host:port in background threads; returns the server."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'   # keep-alive, as clients expect
+
+        def _respond(self, status: int, content_type: str, text: str) -> None:
+            payload = text.encode()
+            self.send_response(status)
+            self.send_header('Content-Type', content_type)
+            self.send_header('Content-Length', str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get('Content-Length') or 0)
+            if length > max_body_bytes:
+                self.close_connection = True
+                self._respond(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, 'application/json', json.dumps(
+                    {'error': f'Request body of {length} bytes exceeds the limit of '
+                              f'{max_body_bytes} bytes'}))
+                return
+            body = self.rfile.read(length) if length else b''
+            self._respond(*rest.handle(method, self.path.split('?', 1)[0], body))
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self._serve('GET')
+
+        def do_POST(self):  # noqa: N802
+            self._serve('POST')
+
+        def log_message(self, fmt, *args):  # access log at debug level, not stderr
+            log.debug('%s - %s', self.address_string(), fmt % args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name='rest', daemon=True).start()
+    return server
