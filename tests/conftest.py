@@ -85,3 +85,27 @@ def tft_result(raw_instances, schema, tmp_path_factory):
     metadata_io.write_metadata(
         metadata, os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
     return output_dir, transformed
+
+
+@pytest.fixture(scope='session')
+def exported_model(tft_result, tmp_path_factory):
+    """(SavedModel dir, Keras model) trained briefly on the TFT output and exported
+    by the Trainer's own export(): all signatures, the TFT graph, warmup requests."""
+    import numpy as np
+    import tensorflow_transform as tft
+
+    from models import features as f
+    from models import model as model_lib
+    from models import trainer
+
+    transform_dir, transformed = tft_result
+    output = tft.TFTransformOutput(transform_dir)
+    sizes = {k: output.vocabulary_size_by_name(k) for k in f.VOCABULARY_FEATURES}
+    model = model_lib.build_model(model_lib.categorical_features(sizes), hidden_units=[32, 16],
+                                  embedding_dim=4, dropout=0.0, learning_rate=0.01)
+    x = {name: np.array([row[name] for row in transformed]) for name in model.input_names}
+    y = np.array([row[f.LABEL_XF] for row in transformed], dtype=np.float32)
+    model.fit(x, y, batch_size=128, epochs=3, verbose=0)
+    export_dir = str(tmp_path_factory.mktemp('export') / 'model')
+    trainer.export(model, output, export_dir)
+    return export_dir, model, x

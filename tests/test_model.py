@@ -18,18 +18,6 @@ def _inputs(transformed, model):
     return x, y
 
 
-@pytest.fixture(scope='module')
-def trained(tft_result):
-    transform_dir, transformed = tft_result
-    output = tft.TFTransformOutput(transform_dir)
-    sizes = {k: output.vocabulary_size_by_name(k) for k in f.VOCABULARY_FEATURES}
-    model = model_lib.build_model(model_lib.categorical_features(sizes), hidden_units=[32, 16],
-                                  embedding_dim=4, dropout=0.0, learning_rate=0.01)
-    x, y = _inputs(transformed, model)
-    model.fit(x, y, batch_size=128, epochs=3, verbose=0)
-    return model, output, x, y
-
-
 def test_model_trains_a_step(tft_result):
     transform_dir, transformed = tft_result
     output = tft.TFTransformOutput(transform_dir)
@@ -45,8 +33,9 @@ def test_model_trains_a_step(tft_result):
     assert ((probabilities > 0) & (probabilities < 1)).all()
 
 
-def test_training_learns_the_label(trained):
-    model, _, x, y = trained
+def test_training_learns_the_label(exported_model, tft_result):
+    _, model, x = exported_model
+    y = np.array([row[f.LABEL_XF] for row in tft_result[1]])
     auc = tf.keras.metrics.AUC()
     auc.update_state(y, model.predict(x, verbose=0)[:, 0])
     assert auc.result().numpy() > 0.85
@@ -58,12 +47,11 @@ def test_hparams_reject_unknown_keys():
     assert trainer.hparams({'batch_size': 8})['batch_size'] == 8
 
 
-def test_exported_signatures_match_the_in_pipeline_path(trained, raw_instances, tft_result,
-                                                        tmp_path):
-    model, output, x, _ = trained
+def test_exported_signatures_match_the_in_pipeline_path(exported_model, raw_instances,
+                                                        tft_result):
+    export_dir, model, x = exported_model
     _, transformed = tft_result
-    trainer.export(model, output, str(tmp_path))
-    loaded = tf.saved_model.load(str(tmp_path))
+    loaded = tf.saved_model.load(export_dir)
 
     # serving_default: raw tf.Examples without the label -> same probabilities.
     served = loaded.signatures['serving_default'](
@@ -77,3 +65,20 @@ def test_exported_signatures_match_the_in_pipeline_path(trained, raw_instances, 
         expected = np.array([row[name] for row in transformed])
         np.testing.assert_allclose(features[name].numpy().reshape(-1), expected, atol=1e-5,
                                    err_msg=name)
+
+    # classification and regression: the same probability, as Classify/Regress expect it.
+    inputs = tf.constant([to_example(r) for r in raw_instances[:50]])
+    classified = loaded.signatures['classification'](inputs=inputs)
+    assert classified['classes'].numpy()[0].tolist() == [b'0', b'1']
+    np.testing.assert_allclose(classified['scores'].numpy()[:, 1], served[:50, 0], atol=1e-6)
+    np.testing.assert_allclose(classified['scores'].numpy().sum(axis=1), 1, atol=1e-6)
+    regressed = loaded.signatures['regression'](inputs=inputs)['outputs'].numpy()
+    np.testing.assert_allclose(regressed, served[:50, 0], atol=1e-6)
+
+
+def test_export_carries_warmup_requests(exported_model):
+    from serving.servable import read_warmup_requests
+    logs = read_warmup_requests(exported_model[0])
+    kinds = [log.WhichOneof('log_type') for log in logs]
+    assert kinds == ['predict_log', 'predict_log', 'classify_log', 'regress_log']
+    assert logs[0].predict_log.request.inputs['examples'].tensor_shape.dim[0].size == 1
