@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -277,6 +278,12 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'   # keep-alive, as clients expect
+
+        def setup(self):
+            super().setup()
+            # Headers and body go out as two writes; without this, Nagle's algorithm
+            # holds the body back until the client's delayed ACK (40 ms).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _respond(self, status: int, content_type: str, text: str) -> None:
             payload = text.encode()

@@ -10,7 +10,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import BatchingOptions
 from serving.protos import BatchingParameters, MonitoringConfig, read_text_proto
-from tests.model_server import REPO
+from serving.local_server import REPO
 
 DEPLOY = os.path.join(REPO, 'serving', 'deploy')
 

@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      predict_pb2, prediction_service_pb2_grpc, regression_pb2)
 
 from tests.conftest import to_example
-from tests.model_server import ModelServer
+from serving.local_server import ModelServer
 
 MODEL = 'chicago_taxi'
 VERSION = 7

@@ -19,7 +19,7 @@ from pipeline.config import DEFAULT_SCHEMA_FILE
 from serving.client import ServingClient, read_csv, schema_types
 from serving.protos import SSLConfig
 from tests.conftest import DATA_CSV, to_example, to_instance, read_rows
-from tests.model_server import REPO, ModelServer, free_port
+from serving.local_server import REPO, ModelServer, free_port
 
 MODEL = 'chicago_taxi'
 

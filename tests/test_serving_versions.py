@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2,
 from tensorflow_serving.config import model_server_config_pb2
 
 from tests.conftest import to_example
-from tests.model_server import ModelServer
+from serving.local_server import ModelServer
 
 MODEL = 'chicago_taxi'
 States = get_model_status_pb2.ModelVersionStatus

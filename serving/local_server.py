@@ -1,4 +1,5 @@
-"""Starts `python -m serving.server` as a real process on loopback for tests and benches."""
+"""Runs `python -m serving.server` as a child process on loopback: for tests, benches
+and canaries that need a real server and must wait until it serves."""
 
 import json
 import os

@@ -1,0 +1,187 @@
+"""Latency and throughput of serving/ on the taxi model, against the in-process call.
+
+    .venv/bin/python bench/serving.py [--model_base_path DIR] [--seconds S]
+
+Without --model_base_path it first runs the pipeline to get a pushed model.
+Printed, in one run on this machine:
+  - p50/p99 latency at batch 1 and 64: the in-process SavedModel call
+    (signatures['serving_default']), gRPC Predict (official stub) with
+    batching off and on, and REST :predict (row format, keep-alive connection);
+  - throughput with 8 concurrent gRPC clients (batch 1), batching off and on,
+    against a single-threaded in-process loop; failed calls are counted.
+"""
+
+import argparse
+import base64
+import glob
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,  # noqa: E402
+                                     predict_pb2, prediction_service_pb2_grpc)
+
+from serving import tensors  # noqa: E402
+from serving.client import read_csv, schema_types  # noqa: E402
+from serving.examples import example  # noqa: E402
+from serving.local_server import REPO, ModelServer  # noqa: E402
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE  # noqa: E402
+
+MODEL = 'chicago_taxi'
+CLIENTS = 8
+
+
+def percentiles(samples):
+    return np.percentile(samples, 50) * 1e3, np.percentile(samples, 99) * 1e3
+
+
+def timed(call, iterations: int, warmup: int = 50):
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def grpc_call(target: str, batch):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.inputs['examples'].CopyFrom(tensors.strings_proto(batch))
+    return lambda: stub.Predict(request, timeout=30)
+
+
+def status_call(target: str, _batch=None):
+    """GetModelStatus: a round trip with almost no server work, the floor of any call."""
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = MODEL
+    return lambda: stub.GetModelStatus(request, timeout=30)
+
+
+def rest_call(port: int, batch):
+    connection = http.client.HTTPConnection('127.0.0.1', port)
+    body = json.dumps({'instances': [{'b64': base64.b64encode(r).decode()} for r in batch]})
+
+    def call():
+        connection.request('POST', f'/v1/models/{MODEL}:predict', body,
+                           {'Content-Type': 'application/json'})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f'REST {response.status}')
+    return call
+
+
+def throughput(target: str, record: bytes, seconds: float, make_call=grpc_call):
+    """(calls per second, failed calls) with CLIENTS threads, each its own channel."""
+    done, failed, stop = [0] * CLIENTS, [0] * CLIENTS, threading.Event()
+
+    def client(i):
+        call = make_call(target, [record])
+        while not stop.is_set():
+            try:
+                call()
+                done[i] += 1
+            except grpc.RpcError:
+                failed[i] += 1
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)                       # warm up
+    start_count, started = sum(done), time.perf_counter()
+    time.sleep(seconds)
+    rate = (sum(done) - start_count) / (time.perf_counter() - started)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return rate, sum(failed)
+
+
+def pushed_model(workdir: str) -> str:
+    home = os.path.join(workdir, 'home')
+    subprocess.run([sys.executable, '-m', 'runner', 'local', '--home', home], check=True,
+                   cwd=REPO, stdout=subprocess.DEVNULL)
+    return os.path.join(home, 'serving_model', MODEL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model_base_path', help='directory of pushed versions')
+    parser.add_argument('--iterations', type=int, default=2000)
+    parser.add_argument('--seconds', type=float, default=10.0, help='per throughput run')
+    args = parser.parse_args()
+    base = args.model_base_path or pushed_model(tempfile.mkdtemp(prefix='bench_serving_'))
+    rows = read_csv(os.path.join(DEFAULT_DATA_ROOT, 'data.csv'), schema_types(DEFAULT_SCHEMA_FILE))
+    records = [example(row).SerializeToString() for row in rows[:64]]
+    batches = {1: records[:1], 64: records}
+
+    version = max(glob.glob(os.path.join(base, '*')), key=lambda p: int(os.path.basename(p)))
+    serve = tf.saved_model.load(version).signatures['serving_default']
+    latency = {}
+    for size, batch in batches.items():
+        latency[('in-process', size)] = percentiles(
+            timed(lambda: serve(examples=tf.constant(batch)), args.iterations))
+    in_process_rate = args.iterations / sum(timed(lambda: serve(examples=tf.constant(batches[1])),
+                                                  args.iterations))
+
+    flags = [f'--model_name={MODEL}', f'--model_base_path={base}']
+    with ModelServer(*flags) as server:
+        for size, batch in batches.items():
+            latency[('gRPC', size)] = percentiles(timed(grpc_call(server.target, batch),
+                                                        args.iterations))
+            latency[('REST', size)] = percentiles(timed(rest_call(server.rest_port, batch),
+                                                        args.iterations))
+        latency[('gRPC floor', 1)] = percentiles(timed(status_call(server.target),
+                                                       args.iterations))
+        unbatched = throughput(server.target, records[0], args.seconds)
+        floor_rate = throughput(server.target, records[0], args.seconds, status_call)
+    # One batch thread: in one Python process, a second thread running batches
+    # mostly competes for the GIL (measured: 1400 calls/s with 2, 1635 with 1).
+    batching = os.path.join(tempfile.mkdtemp(prefix='bench_serving_'), 'batching.txt')
+    with open(batching, 'w') as f:
+        f.write('max_batch_size { value: 64 }\nbatch_timeout_micros { value: 0 }\n'
+                'num_batch_threads { value: 1 }\n')
+    with ModelServer(*flags, '--enable_batching', f'--batching_parameters_file={batching}',
+                     rest=False) as server:
+        for size, batch in batches.items():
+            latency[('gRPC+batch', size)] = percentiles(timed(grpc_call(server.target, batch),
+                                                              args.iterations))
+        batched = throughput(server.target, records[0], args.seconds)
+
+    print(f'\nlatency, ms        {"p50":>8}{"p99":>8}   (taxi model, {os.cpu_count()} CPUs)')
+    for size in batches:
+        for path in ('in-process', 'gRPC', 'gRPC+batch', 'REST'):
+            p50, p99 = latency[(path, size)]
+            print(f'  {path:<10} b={size:<3}{p50:8.3f}{p99:8.3f}')
+    p50, p99 = latency[('gRPC floor', 1)]
+    print(f'  GetModelStatus     {p50:8.3f}{p99:8.3f}   (a call with no model work)')
+    ratio = latency[('gRPC', 1)][0] / latency[('in-process', 1)][0]
+    print(f'gRPC p50 / in-process p50 at batch 1: {ratio:.2f}  (target <= 2)')
+    print(f'\nthroughput, calls/s (batch 1)')
+    print(f'  in-process, one thread          {in_process_rate:8.0f}')
+    print(f'  gRPC, {CLIENTS} clients, batching off   {unbatched[0]:8.0f}   failed: {unbatched[1]}')
+    print(f'  gRPC, {CLIENTS} clients, batching on    {batched[0]:8.0f}   failed: {batched[1]}')
+    print(f'  GetModelStatus, {CLIENTS} clients        {floor_rate[0]:8.0f}   (no model work)')
+    print(f'batching on / in-process loop: {batched[0] / in_process_rate:.2f}  (target >= 1)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
