@@ -75,7 +75,8 @@ def build_model(cardinalities: Dict[str, int], hidden_units: Sequence[int], embe
     deep = keras.layers.Dense(1)(x)
     wide_sum = keras.layers.Lambda(lambda w: tf.reduce_sum(w, axis=1, keepdims=True))(wide)
     logit = keras.layers.add([deep, wide_sum])
-    probability = keras.layers.Activation('sigmoid', name='probabilities')(logit)
+    # float32 even under mixed precision: the exported probabilities stay float32.
+    probability = keras.layers.Activation('sigmoid', name='probabilities', dtype='float32')(logit)
 
     model = keras.Model({**numeric, **categorical}, probability)
     model.compile(

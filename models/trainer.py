@@ -1,16 +1,20 @@
 """The Trainer's run_fn: train the Keras model and export it for serving and TFMA."""
 
+import tempfile
 from typing import Any, Dict
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from models import distribution
 from models import features as f
 from models import model as model_lib
 from models import warmup
 
-# Trainer custom_config keys and their defaults.
+# Hyperparameters: the Trainer's custom_config['hparams'] overrides these.
+# batch_size is per replica; the global batch grows with the replicas.
+HPARAMS_KEY = 'hparams'
 DEFAULT_HPARAMS: Dict[str, Any] = {
     'batch_size': 512,
     'learning_rate': 0.003,
@@ -24,29 +28,34 @@ DEFAULT_HPARAMS: Dict[str, Any] = {
 
 
 def hparams(custom_config) -> Dict[str, Any]:
-    """Defaults overridden by the Trainer's custom_config."""
-    unknown = set(custom_config or {}) - set(DEFAULT_HPARAMS)
+    """Defaults overridden by custom_config['hparams'] (the rest of custom_config
+    belongs to TFX, e.g. the Vertex AI training job's arguments)."""
+    given = (custom_config or {}).get(HPARAMS_KEY) or {}
+    unknown = set(given) - set(DEFAULT_HPARAMS)
     if unknown:
-        raise ValueError(f'unknown Trainer custom_config keys: {sorted(unknown)}')
-    return {**DEFAULT_HPARAMS, **(custom_config or {})}
+        raise ValueError(f'unknown Trainer hparams: {sorted(unknown)}')
+    return {**DEFAULT_HPARAMS, **given}
 
 
-def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any]) -> keras.Model:
+def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any],
+          strategy: tf.distribute.Strategy) -> keras.Model:
     """Fits the model on the train split, validating on eval, with early stopping."""
     keras.utils.set_random_seed(hp['seed'])
     schema = tf_transform_output.transformed_metadata.schema
+    batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
     train_data = model_lib.input_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, hp['batch_size'], hp['seed'], True)
+        fn_args.train_files, fn_args.data_accessor, schema, batch_size, hp['seed'], True)
     eval_data = model_lib.input_dataset(
-        fn_args.eval_files, fn_args.data_accessor, schema, hp['batch_size'], hp['seed'], False)
+        fn_args.eval_files, fn_args.data_accessor, schema, batch_size, hp['seed'], False)
     if fn_args.eval_steps:
         eval_data = eval_data.take(fn_args.eval_steps)
 
     vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)
                         for name in f.VOCABULARY_FEATURES}
-    model = model_lib.build_model(
-        model_lib.categorical_features(vocabulary_sizes), hp['hidden_units'],
-        hp['embedding_dim'], hp['dropout'], hp['learning_rate'])
+    with strategy.scope():
+        model = model_lib.build_model(
+            model_lib.categorical_features(vocabulary_sizes), hp['hidden_units'],
+            hp['embedding_dim'], hp['dropout'], hp['learning_rate'])
 
     evaluations = max(1, min(hp['evaluations'], fn_args.train_steps))
     model.fit(
@@ -125,6 +134,12 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
 
 def run_fn(fn_args):
     """TFX Trainer entry point (referenced as `models.trainer.run_fn`)."""
+    hp = hparams(fn_args.custom_config)
+    distribution.use_mixed_precision()
+    strategy = distribution.strategy()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    model = train(fn_args, tf_transform_output, hparams(fn_args.custom_config))
-    export(model, tf_transform_output, fn_args.serving_model_dir)
+    model = train(fn_args, tf_transform_output, hp, strategy)
+    # Every worker of a multi-worker job must save; only the chief's copy is kept.
+    export_dir = (fn_args.serving_model_dir if distribution.is_chief()
+                  else tempfile.mkdtemp(prefix='non_chief_export_'))
+    export(model, tf_transform_output, export_dir)

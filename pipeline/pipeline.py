@@ -17,6 +17,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
+from models.trainer import HPARAMS_KEY
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import eval_config
 from pipeline.validation_gate import ExampleValidationGate
@@ -58,7 +59,7 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         schema=schema_gen.outputs['schema'],
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
-        custom_config=dict(config.hparams))
+        custom_config={HPARAMS_KEY: dict(config.hparams)})
 
     model_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,

@@ -41,10 +41,12 @@ def test_training_learns_the_label(exported_model, tft_result):
     assert auc.result().numpy() > 0.85
 
 
-def test_hparams_reject_unknown_keys():
+def test_hparams_come_from_their_own_custom_config_key():
     with pytest.raises(ValueError, match='bogus'):
-        trainer.hparams({'bogus': 1})
-    assert trainer.hparams({'batch_size': 8})['batch_size'] == 8
+        trainer.hparams({'hparams': {'bogus': 1}})
+    given = trainer.hparams({'hparams': {'batch_size': 8}, 'ai_platform_training_args': {}})
+    assert given['batch_size'] == 8
+    assert trainer.hparams(None) == trainer.DEFAULT_HPARAMS
 
 
 def test_exported_signatures_match_the_in_pipeline_path(exported_model, raw_instances,
