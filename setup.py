@@ -8,6 +8,7 @@ setup(
     version='0.1.0',
     description='A production TFX pipeline for deep learning on the Chicago Taxi data.',
     packages=['pipeline', 'models', 'runner', 'serving'],
+    package_data={'pipeline': ['profiles.yaml']},
     python_requires='>=3.10,<3.11',
     entry_points={'console_scripts': ['taxi-pipeline = runner.cli:main']},
 )

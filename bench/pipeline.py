@@ -165,7 +165,7 @@ def bench_ours(workdir: str) -> Dict:
     cached_seconds, _ = run_measured(command, dict(os.environ), output)
     quality = evaluate_pushed_model(
         os.path.join(home, 'serving_model', 'chicago_taxi'),
-        _newest(os.path.join(home, 'pipelines', 'chicago_taxi', 'CsvExampleGen', 'examples', '*')))
+        _newest(os.path.join(home, 'pipelines', 'chicago-taxi', 'CsvExampleGen', 'examples', '*')))
     return {'seconds': seconds, 'rss': rss, 'components': component_seconds(log),
             'quality': quality, 'cached_seconds': cached_seconds}
 

@@ -15,7 +15,8 @@ class PipelineConfig:
     """Everything create_pipeline needs; paths derive from `home` unless given."""
 
     home: str = 'tfx_home'
-    pipeline_name: str = 'chicago_taxi'
+    pipeline_name: str = 'chicago-taxi'   # Kubeflow/Vertex allow [a-z0-9-] only
+    model_name: str = 'chicago_taxi'      # the served model: serving_model/<model_name>/
     data_root: str = DEFAULT_DATA_ROOT
     schema_file: str = DEFAULT_SCHEMA_FILE
     train_steps: int = 600
@@ -27,10 +28,18 @@ class PipelineConfig:
     # TFX also stops building a TFX sdist for every Beam component (1 s each).
     beam_pipeline_args: Tuple[str, ...] = (f'--setup_file={SETUP_FILE}',)
     enable_cache: bool = True
+    # Where artifacts and pushed models go, if not under `home` (e.g. gs://BUCKET).
+    storage_root: Optional[str] = None
+    # ML Metadata in HOME/metadata.db; off where the orchestrator keeps its own (Vertex).
+    local_metadata: bool = True
+    # Trainer as a Vertex AI training job: the extension Trainer's custom_config.
+    vertex_training: Optional[Dict[str, Any]] = None
+    # Also deploy blessed models to a Vertex AI endpoint: the extension Pusher's custom_config.
+    vertex_serving: Optional[Dict[str, Any]] = None
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.home, 'pipelines', self.pipeline_name)
+        return os.path.join(self.storage_root or self.home, 'pipelines', self.pipeline_name)
 
     @property
     def metadata_path(self) -> str:
@@ -39,4 +48,4 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> str:
         """Pusher's base directory: TF Serving's <base>/<model>/<version>/ layout."""
-        return os.path.join(self.home, 'serving_model', self.pipeline_name)
+        return os.path.join(self.storage_root or self.home, 'serving_model', self.model_name)

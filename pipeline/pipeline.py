@@ -52,14 +52,20 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         disable_analyzer_cache=True)
     transform.add_upstream_node(validation_gate)
 
-    trainer = Trainer(
+    trainer_class = Trainer
+    trainer_config = {HPARAMS_KEY: dict(config.hparams)}
+    if config.vertex_training:
+        from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as \
+            VertexTrainer
+        trainer_class, trainer_config = VertexTrainer, {**config.vertex_training, **trainer_config}
+    trainer = trainer_class(
         run_fn=RUN_FN,
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
         schema=schema_gen.outputs['schema'],
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
-        custom_config={HPARAMS_KEY: dict(config.hparams)})
+        custom_config=trainer_config)
 
     model_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
@@ -79,13 +85,21 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
+    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+                  transform, trainer, model_resolver, evaluator, pusher]
+    if config.vertex_serving:
+        from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as \
+            VertexPusher
+        components.append(VertexPusher(
+            model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+            custom_config=config.vertex_serving).with_id('VertexEndpointPusher'))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    validation_gate, transform, trainer, model_resolver, evaluator, pusher],
+        components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
+        metadata_connection_config=(
+            metadata.sqlite_metadata_connection_config(config.metadata_path)
+            if config.local_metadata else None),
         beam_pipeline_args=list(config.beam_pipeline_args))

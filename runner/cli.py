@@ -1,10 +1,13 @@
 """The command line: `python -m runner COMMAND` (or `taxi-pipeline COMMAND`).
 
-  local         run the whole pipeline with LocalDagRunner
+  local         run the whole pipeline with LocalDagRunner on this machine
+  dataflow      LocalDagRunner here, every Beam component on Dataflow
+  vertex        compile for Vertex AI Pipelines / Kubeflow Pipelines v2, and submit
   draft-schema  regenerate a draft schema from the latest statistics
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -37,6 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument('--min-auc', type=float, default=PipelineConfig.min_auc,
                        help=f'AUC a model needs to be blessed and pushed (default: {PipelineConfig.min_auc})')
 
+    dataflow = commands.add_parser('dataflow', help='LocalDagRunner here, Beam on Dataflow')
+    dataflow.add_argument('--profile', default='dataflow', help='in pipeline/profiles.yaml')
+    dataflow.add_argument('--home', default=DEFAULT_HOME, help='ML Metadata and logs (local)')
+    dataflow.add_argument('--train-steps', type=int, default=PipelineConfig.train_steps)
+
+    vertex = commands.add_parser('vertex', help='compile for Vertex AI Pipelines and submit')
+    vertex.add_argument('--profile', default='vertex', help='in pipeline/profiles.yaml')
+    vertex.add_argument('--output', default='pipeline.json', help='PipelineJob JSON to write')
+    vertex.add_argument('--train-steps', type=int, default=PipelineConfig.train_steps)
+    submit = vertex.add_mutually_exclusive_group()
+    submit.add_argument('--compile-only', action='store_true', help='write the JSON, do not submit')
+    submit.add_argument('--submit', action='store_true', help='submit (the default)')
+
     draft = commands.add_parser('draft-schema', help='SchemaGen on the latest statistics under --home')
     draft.add_argument('--home', default=DEFAULT_HOME)
     draft.add_argument('--output', default='schema/schema.draft.pbtxt',
@@ -51,9 +67,55 @@ def _local(args) -> int:
     if args.train_steps < 1:
         print('error: --train-steps must be at least 1', file=sys.stderr)
         return 2
-    home = os.path.abspath(args.home)
-    config = PipelineConfig(home=home, data_root=os.path.abspath(args.data_root),
-                            train_steps=args.train_steps, min_auc=args.min_auc)
+    return _run(PipelineConfig(home=os.path.abspath(args.home),
+                               data_root=os.path.abspath(args.data_root),
+                               train_steps=args.train_steps, min_auc=args.min_auc))
+
+
+def _profile(name: str):
+    from pipeline.profiles import ProfileError, load_profile
+    try:
+        return load_profile(name)
+    except ProfileError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return None
+
+
+def _dataflow(args) -> int:
+    from runner.cloud import cloud_config
+    profile = _profile(args.profile)
+    if profile is None:
+        return 2
+    base = PipelineConfig(home=os.path.abspath(args.home), train_steps=args.train_steps)
+    return _run(cloud_config(profile, base))
+
+
+def _vertex(args) -> int:
+    from runner import cloud, local
+    profile = _profile(args.profile)
+    if profile is None:
+        return 2
+    config = cloud.cloud_config(profile, PipelineConfig(train_steps=args.train_steps))
+    schema, root = config.schema_file, config.storage_root
+    config = dataclasses.replace(config, schema_file=local.staged_schema_path(schema, root))
+    path = cloud.compile_vertex(config, profile, args.output)
+    print(f'Pipeline written to {path}')
+    if args.compile_only:
+        return 0
+    try:
+        credentials = cloud.google_credentials()
+    except cloud.NoCredentialsError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    local.stage_schema(schema, root)
+    job = cloud.submit_vertex(path, config, profile, credentials)
+    print(f'Submitted: {job}')
+    return 0
+
+
+def _run(config: PipelineConfig) -> int:
+    """Runs with LocalDagRunner, one progress line per component, logs to a file."""
+    home = config.home
     log_path = os.path.join(home, 'logs', time.strftime('run-%Y%m%d-%H%M%S.log'))
     print(f'Pipeline {config.pipeline_name}, home {home}\nFull logs: {log_path}', flush=True)
     started = time.time()
@@ -87,4 +149,6 @@ def _draft_schema(args) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    return {'local': _local, 'draft-schema': _draft_schema}[args.command](args)
+    commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex,
+                'draft-schema': _draft_schema}
+    return commands[args.command](args)

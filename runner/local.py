@@ -1,9 +1,9 @@
-"""Runs the pipeline on this machine with TFX's LocalDagRunner."""
+"""Runs the pipeline with TFX's LocalDagRunner: on this machine, or orchestrating
+Beam components that run on Dataflow (the beam_pipeline_args decide)."""
 
 import dataclasses
 import hashlib
 import os
-import shutil
 from typing import Tuple
 
 from pipeline.config import PipelineConfig
@@ -24,18 +24,24 @@ def direct_runner_args(data_root: str) -> Tuple[str, ...]:
     return ('--direct_running_mode=multi_processing', f'--direct_num_workers={os.cpu_count()}')
 
 
-def stage_schema(schema_file: str, home: str) -> str:
-    """Copies the schema to a path named by its content.
+def staged_schema_path(schema_file: str, root: str) -> str:
+    """Where the schema goes under root: a path named by its content.
 
     ImportSchemaGen's cache key holds the schema's path, not its content: an
     edited schema at the same path would be served stale from the cache.
     """
     with open(schema_file, 'rb') as source:
         digest = hashlib.sha256(source.read()).hexdigest()[:16]
-    staged = os.path.join(home, 'schema', digest, 'schema.pbtxt')
-    if not os.path.exists(staged):
-        os.makedirs(os.path.dirname(staged), exist_ok=True)
-        shutil.copyfile(schema_file, staged)
+    return os.path.join(root, 'schema', digest, 'schema.pbtxt')
+
+
+def stage_schema(schema_file: str, root: str) -> str:
+    """Copies the schema to its staged path (local or gs://) unless already there."""
+    import tensorflow as tf
+    staged = staged_schema_path(schema_file, root)
+    if not tf.io.gfile.exists(staged):
+        tf.io.gfile.makedirs(os.path.dirname(staged))
+        tf.io.gfile.copy(schema_file, staged)
     return staged
 
 
@@ -45,8 +51,10 @@ def run(config: PipelineConfig) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from pipeline.pipeline import create_pipeline
 
+    beam_args = config.beam_pipeline_args
+    if not any(arg.startswith('--runner=') for arg in beam_args):
+        beam_args += direct_runner_args(config.data_root)
     config = dataclasses.replace(
-        config,
-        schema_file=stage_schema(config.schema_file, config.home),
-        beam_pipeline_args=config.beam_pipeline_args + direct_runner_args(config.data_root))
+        config, beam_pipeline_args=beam_args,
+        schema_file=stage_schema(config.schema_file, config.storage_root or config.home))
     LocalDagRunner().run(create_pipeline(config))

@@ -10,7 +10,7 @@ from runner.progress import ComponentProgress
 def test_staged_schema_path_follows_its_content(tmp_path):
     schema = tmp_path / 'schema.pbtxt'
     schema.write_text('feature { name: "a" type: INT }\n')
-    first = local.stage_schema(str(schema), str(tmp_path / 'home'))
+    first = local.stage_schema(str(schema), str(tmp_path / "home"))
     assert local.stage_schema(str(schema), str(tmp_path / 'home')) == first
     schema.write_text('feature { name: "a" type: FLOAT }\n')
     second = local.stage_schema(str(schema), str(tmp_path / 'home'))

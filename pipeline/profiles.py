@@ -1,0 +1,108 @@
+"""Deployment profiles (pipeline/profiles.yaml plus TAXI_* environment overrides),
+validated with errors that name the setting and say where to set it."""
+
+import dataclasses
+import os
+import re
+from typing import Mapping, Optional
+
+import yaml
+
+from pipeline.config import REPO_ROOT
+
+PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
+ENV_PREFIX = 'TAXI_'
+RUNNERS = ('local', 'dataflow', 'vertex')
+ACCELERATORS = ('NVIDIA_TESLA_T4', 'NVIDIA_L4', 'NVIDIA_TESLA_V100', 'NVIDIA_TESLA_P100',
+                'NVIDIA_TESLA_P4', 'NVIDIA_TESLA_A100', 'NVIDIA_A100_80GB', 'NVIDIA_H100_80GB')
+
+
+class ProfileError(ValueError):
+    """A missing or wrong setting."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    runner: str
+    project: str = ''
+    region: str = ''
+    bucket: str = ''
+    data_root: str = ''
+    image: str = ''
+    service_account: str = ''
+    dataflow_machine_type: str = 'n1-standard-4'
+    dataflow_max_workers: int = 8
+    dataflow_disk_gb: int = 50
+    trainer_machine_type: str = 'n1-standard-8'
+    accelerator_type: str = ''
+    accelerator_count: int = 0
+    vertex_endpoint: str = ''
+
+    @property
+    def data(self) -> str:
+        return self.data_root or f'{self.bucket}/data/chicago_taxi'
+
+
+_FIELDS = {f.name: f.type for f in dataclasses.fields(Profile) if f.name != 'name'}
+_RULES = {
+    'project': (r'[a-z][a-z0-9-]{4,28}[a-z0-9]', 'a GCP project id, e.g. my-project-123'),
+    'region': (r'[a-z]+-[a-z]+[0-9]', 'a GCP region, e.g. us-central1'),
+    'bucket': (r'gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?', 'a gs:// URI'),
+    'data_root': (r'gs://.+', 'a gs:// URI'),
+}
+_REQUIRED = {'local': (), 'dataflow': ('project', 'region', 'bucket'),
+             'vertex': ('project', 'region', 'bucket', 'image')}
+
+
+def _error(profile: str, setting: str, problem: str) -> ProfileError:
+    return ProfileError(f"profile '{profile}', setting '{setting}': {problem} (set it in "
+                        f'{os.path.relpath(PROFILES_FILE, REPO_ROOT)} or as '
+                        f'{ENV_PREFIX}{setting.upper()})')
+
+
+def load_profile(name: str, path: str = PROFILES_FILE,
+                 environ: Optional[Mapping[str, str]] = None) -> Profile:
+    environ = os.environ if environ is None else environ
+    with open(path) as f:
+        profiles = yaml.safe_load(f) or {}
+    if name not in profiles:
+        raise ProfileError(f"no profile '{name}' in {path}; there are: {', '.join(profiles)}")
+    values = dict(profiles[name] or {})
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise _error(name, sorted(unknown)[0], 'unknown setting')
+    for setting in _FIELDS:
+        if ENV_PREFIX + setting.upper() in environ:
+            values[setting] = environ[ENV_PREFIX + setting.upper()]
+    for setting, kind in _FIELDS.items():
+        if kind in (int, 'int') and setting in values and values[setting] not in ('', None):
+            try:
+                values[setting] = int(values[setting])
+            except (TypeError, ValueError):
+                raise _error(name, setting, f'{values[setting]!r} is not a number') from None
+        elif setting in values:
+            values[setting] = '' if values[setting] is None else str(values[setting])
+    profile = Profile(name=name, **{k: v for k, v in values.items() if v != ''})
+    _validate(profile)
+    return profile
+
+
+def _validate(profile: Profile) -> None:
+    if profile.runner not in RUNNERS:
+        raise _error(profile.name, 'runner', f'{profile.runner!r} is not one of {RUNNERS}')
+    for setting in _REQUIRED[profile.runner]:
+        if not getattr(profile, setting):
+            raise _error(profile.name, setting, 'missing')
+    for setting, (pattern, meaning) in _RULES.items():
+        value = getattr(profile, setting)
+        if value and not re.fullmatch(pattern, value):
+            raise _error(profile.name, setting, f'{value!r} is not {meaning}')
+    if profile.accelerator_type:
+        if profile.accelerator_type not in ACCELERATORS:
+            raise _error(profile.name, 'accelerator_type',
+                         f'{profile.accelerator_type!r} is not one of {", ".join(ACCELERATORS)}')
+        if profile.accelerator_count not in (1, 2, 4, 8):
+            raise _error(profile.name, 'accelerator_count', 'must be 1, 2, 4 or 8')
+    if profile.dataflow_max_workers < 1:
+        raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
