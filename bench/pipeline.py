@@ -13,18 +13,15 @@ without which its Trainer fails on Keras 3.
 import argparse
 import glob
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from datetime import datetime
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import psutil
+
+from measure import component_seconds, run_measured
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_CSV = os.path.join(REPO, 'data', 'chicago_taxi', 'data.csv')
@@ -38,60 +35,6 @@ handler.setFormatter(logging.Formatter('%(asctime)s %(message)s'))
 logging.getLogger().addHandler(handler)
 runpy.run_path(sys.argv[1], run_name='__main__')
 '''
-_EVENT = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*?(?:Component|node) (\S+) is '
-                    r'(running|finished)\.')
-
-
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for p in [process] + process.children(recursive=True):
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def run_measured(command: List[str], env: Dict[str, str], log_path: str) -> Tuple[float, int]:
-    """Runs command to completion; returns (wall seconds, peak RSS of its process tree)."""
-    started = time.time()
-    with open(log_path, 'a') as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=REPO)
-    watched, peak = psutil.Process(process.pid), [0]
-
-    def sample():
-        while process.poll() is None:
-            try:
-                peak[0] = max(peak[0], _tree_rss(watched))
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    code = process.wait()
-    seconds = time.time() - started
-    sampler.join()
-    if code != 0:
-        raise RuntimeError(f'{command[:3]} exited with {code}; see {log_path}')
-    return seconds, peak[0]
-
-
-def component_seconds(log_path: str) -> Dict[str, float]:
-    """Seconds per component from 'Component/node X is running/finished' log lines."""
-    started, seconds = {}, {}
-    with open(log_path, errors='replace') as log:
-        for line in log:
-            match = _EVENT.match(line)
-            if not match:
-                continue
-            at = datetime.strptime(match.group(1), '%Y-%m-%d %H:%M:%S,%f').timestamp()
-            if match.group(3) == 'running':
-                started[match.group(2)] = at
-            elif match.group(2) in started:
-                seconds[match.group(2)] = at - started.pop(match.group(2))
-    return seconds
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -147,7 +90,7 @@ def bench_upstream(workdir: str) -> Dict:
     seconds, rss = run_measured(
         [sys.executable, '-c', _UPSTREAM_WRAPPER,
          os.path.join(example_dir, 'taxi_pipeline_native_keras.py'), events],
-        env, os.path.join(workdir, 'upstream_output.log'))
+        env, os.path.join(workdir, "upstream_output.log"), REPO)
     pipeline_root = os.path.join(home, 'tfx', 'pipelines', 'chicago_taxi_native_keras')
     quality = evaluate_pushed_model(
         os.path.join(home, 'taxi', 'serving_model', 'chicago_taxi_native_keras'),
@@ -160,9 +103,9 @@ def bench_ours(workdir: str) -> Dict:
     home = os.path.join(workdir, 'ours_home')
     command = [sys.executable, '-m', 'runner', 'local', '--home', home]
     output = os.path.join(workdir, 'ours_output.log')
-    seconds, rss = run_measured(command, dict(os.environ), output)
+    seconds, rss = run_measured(command, dict(os.environ), output, REPO)
     log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[0]
-    cached_seconds, _ = run_measured(command, dict(os.environ), output)
+    cached_seconds, _ = run_measured(command, dict(os.environ), output, REPO)
     quality = evaluate_pushed_model(
         os.path.join(home, 'serving_model', 'chicago_taxi'),
         _newest(os.path.join(home, 'pipelines', 'chicago-taxi', 'CsvExampleGen', 'examples', '*')))

@@ -174,7 +174,7 @@ def main() -> int:
     print(f'  GetModelStatus     {p50:8.3f}{p99:8.3f}   (a call with no model work)')
     ratio = latency[('gRPC', 1)][0] / latency[('in-process', 1)][0]
     print(f'gRPC p50 / in-process p50 at batch 1: {ratio:.2f}  (target <= 2)')
-    print(f'\nthroughput, calls/s (batch 1)')
+    print('\nthroughput, calls/s (batch 1)')
     print(f'  in-process, one thread          {in_process_rate:8.0f}')
     print(f'  gRPC, {CLIENTS} clients, batching off   {unbatched[0]:8.0f}   failed: {unbatched[1]}')
     print(f'  gRPC, {CLIENTS} clients, batching on    {batched[0]:8.0f}   failed: {batched[1]}')

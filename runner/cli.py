@@ -3,6 +3,7 @@
   local         run the whole pipeline with LocalDagRunner on this machine
   dataflow      LocalDagRunner here, every Beam component on Dataflow
   vertex        compile for Vertex AI Pipelines / Kubeflow Pipelines v2, and submit
+  scale-data    grow the taxi data N-fold (resampled, jittered) for scale tests
   draft-schema  regenerate a draft schema from the latest statistics
 """
 
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                        help=f'training steps (default: {PipelineConfig.train_steps})')
     local.add_argument('--min-auc', type=float, default=PipelineConfig.min_auc,
                        help=f'AUC a model needs to be blessed and pushed (default: {PipelineConfig.min_auc})')
+    local.add_argument('--direct-running-mode', default='auto',
+                       choices=['auto', 'in_memory', 'multi_threading', 'multi_processing'],
+                       help="Beam DirectRunner mode (default auto: in this process up to 64 MB "
+                            "of input, else one worker process per core)")
 
     dataflow = commands.add_parser('dataflow', help='LocalDagRunner here, Beam on Dataflow')
     dataflow.add_argument('--profile', default='dataflow', help='in pipeline/profiles.yaml')
@@ -52,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     submit = vertex.add_mutually_exclusive_group()
     submit.add_argument('--compile-only', action='store_true', help='write the JSON, do not submit')
     submit.add_argument('--submit', action='store_true', help='submit (the default)')
+
+    scale = commands.add_parser('scale-data', help='grow the taxi data N-fold for scale tests')
+    scale.add_argument('--factor', type=int, required=True, help='e.g. 10 or 100')
+    scale.add_argument('--output', required=True, help='directory for the CSV files')
+    scale.add_argument('--seed', type=int, default=0)
 
     draft = commands.add_parser('draft-schema', help='SchemaGen on the latest statistics under --home')
     draft.add_argument('--home', default=DEFAULT_HOME)
@@ -67,9 +77,15 @@ def _local(args) -> int:
     if args.train_steps < 1:
         print('error: --train-steps must be at least 1', file=sys.stderr)
         return 2
-    return _run(PipelineConfig(home=os.path.abspath(args.home),
-                               data_root=os.path.abspath(args.data_root),
-                               train_steps=args.train_steps, min_auc=args.min_auc))
+    config = PipelineConfig(home=os.path.abspath(args.home),
+                            data_root=os.path.abspath(args.data_root),
+                            train_steps=args.train_steps, min_auc=args.min_auc)
+    if args.direct_running_mode != 'auto':
+        workers = 1 if args.direct_running_mode == 'in_memory' else os.cpu_count()
+        config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args + (
+            f'--direct_running_mode={args.direct_running_mode}',
+            f'--direct_num_workers={workers}'))
+    return _run(config)
 
 
 def _profile(name: str):
@@ -135,6 +151,17 @@ def _run(config: PipelineConfig) -> int:
     return 0
 
 
+def _scale_data(args) -> int:
+    from runner.scale_data import write_scaled
+    if args.factor < 1:
+        print('error: --factor must be at least 1', file=sys.stderr)
+        return 2
+    paths = write_scaled(os.path.join(DEFAULT_DATA_ROOT, 'data.csv'), args.factor, args.output,
+                         args.seed)
+    print(f'{len(paths)} files in {args.output}')
+    return 0
+
+
 def _draft_schema(args) -> int:
     from runner.schema_draft import draft_schema
     home = os.path.abspath(args.home)
@@ -150,5 +177,5 @@ def _draft_schema(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex,
-                'draft-schema': _draft_schema}
+                'scale-data': _scale_data, 'draft-schema': _draft_schema}
     return commands[args.command](args)

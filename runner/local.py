@@ -52,7 +52,7 @@ def run(config: PipelineConfig) -> None:
     from pipeline.pipeline import create_pipeline
 
     beam_args = config.beam_pipeline_args
-    if not any(arg.startswith('--runner=') for arg in beam_args):
+    if not any(arg.startswith(('--runner=', '--direct_running_mode=')) for arg in beam_args):
         beam_args += direct_runner_args(config.data_root)
     config = dataclasses.replace(
         config, beam_pipeline_args=beam_args,

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from models import distribution
 from serving.local_server import REPO

@@ -1,0 +1,82 @@
+"""The pipeline at 1x, 10x and 100x the taxi data, on Beam's multi-process direct runner.
+
+    .venv/bin/python bench/scale.py [--factors 1 10 100] [--workdir DIR]
+
+Data beyond 1x comes from `python -m runner scale-data` (resampled, jittered).
+Printed per factor: rows, wall seconds, peak RSS of the whole process tree,
+seconds per component; and how time grows from one factor to the next
+(target: no faster than the rows, 10x -> 100x; peak RSS under 8 GB at 100x).
+Training steps stay fixed, so the Trainer's time measures reading, not fitting.
+"""
+
+import argparse
+import glob
+import os
+import sys
+import tempfile
+
+from measure import component_seconds, run_measured
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from pipeline.config import DEFAULT_DATA_ROOT  # noqa: E402
+from runner.scale_data import write_scaled  # noqa: E402
+
+
+def data_for(factor: int, workdir: str) -> str:
+    if factor == 1:
+        return DEFAULT_DATA_ROOT
+    directory = os.path.join(workdir, f'data_{factor}x')
+    if not glob.glob(os.path.join(directory, '*.csv')):
+        write_scaled(os.path.join(DEFAULT_DATA_ROOT, 'data.csv'), factor, directory)
+    return directory
+
+
+def rows(directory: str) -> int:
+    return sum(sum(1 for _ in open(path)) - 1 for path in glob.glob(os.path.join(directory, '*.csv')))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--factors', type=int, nargs='+', default=[1, 10, 100])
+    parser.add_argument('--workdir', help='keeps data, homes and logs (default: a temp dir)')
+    args = parser.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix='bench_scale_')
+    os.makedirs(workdir, exist_ok=True)
+    print(f'work dir {workdir}', flush=True)
+
+    results = {}
+    for factor in args.factors:
+        data = data_for(factor, workdir)
+        home = os.path.join(workdir, f'home_{factor}x')
+        seconds, rss = run_measured(
+            [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data,
+             '--direct-running-mode', 'multi_processing'],
+            dict(os.environ), os.path.join(workdir, f'run_{factor}x.log'), REPO)
+        log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[-1]
+        results[factor] = {'rows': rows(data), 'seconds': seconds, 'rss': rss,
+                           'components': component_seconds(log)}
+        print(f'{factor}x: {results[factor]["rows"]} rows, {seconds:.0f} s, '
+              f'peak RSS {rss / (1 << 30):.2f} GB', flush=True)
+
+    factors = list(results)
+    print(f'\n{"":<32}' + ''.join(f'{f"{f}x":>10}' for f in factors))
+    print(f'{"rows":<32}' + ''.join(f'{results[f]["rows"]:>10}' for f in factors))
+    print(f'{"wall seconds":<32}' + ''.join(f'{results[f]["seconds"]:>10.0f}' for f in factors))
+    print(f'{"peak RSS, GB (process tree)":<32}'
+          + ''.join(f'{results[f]["rss"] / (1 << 30):>10.2f}' for f in factors))
+    print('seconds per component:')
+    for name in results[factors[-1]]['components']:
+        print(f'  {name:<30}' + ''.join(
+            f'{results[f]["components"].get(name, 0):>10.1f}' for f in factors))
+    for small, big in zip(factors, factors[1:]):
+        time_growth = results[big]['seconds'] / results[small]['seconds']
+        row_growth = results[big]['rows'] / results[small]['rows']
+        print(f'{small}x -> {big}x: rows x{row_growth:.0f}, time x{time_growth:.1f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
