@@ -24,6 +24,7 @@ from serving import tensors
 from serving.batching import Batcher
 from serving.errors import ServingError, failed_precondition, invalid_argument
 from serving.manager import ModelManager
+from serving.request_log import RequestLogs
 from serving.servable import Servable, read_warmup_requests
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,28 @@ def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
 class ServingApi:
     """Requests in, responses out, against the servables the manager holds."""
 
-    def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None):
+    def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None,
+                 request_logs: Optional[RequestLogs] = None):
         self.manager = manager
         self.metrics = metrics
         self._batcher = batcher
+        self._request_logs = request_logs
+
+    def close(self) -> None:
+        """Flushes the request logs."""
+        if self._request_logs is not None:
+            self._request_logs.close()
+
+    def log_request(self, kind: str, request, response):
+        """Samples a served request into its model's request log, if it has one;
+        returns the response."""
+        if self._request_logs is not None:
+            spec = response.results[0].model_spec if kind == 'multi_inference' \
+                else response.model_spec
+            logger = self._request_logs.for_model(self.manager.model_config(spec.name))
+            if logger is not None:
+                logger.log(kind, request, response)
+        return response
 
     def _run(self, servable: Servable, signature: str, inputs: Dict[str, np.ndarray],
              outputs: Sequence[str], api: str) -> Dict[str, np.ndarray]:
@@ -110,7 +129,8 @@ class ServingApi:
     # --- Predict --------------------------------------------------------------
 
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        return self.predict_on(self.manager.get(request.model_spec), request)
+        return self.log_request('predict', request,
+                         self.predict_on(self.manager.get(request.model_spec), request))
 
     def predict_on(self, servable: Servable,
                    request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
@@ -173,7 +193,8 @@ class ServingApi:
 
     def classify(self, request: classification_pb2.ClassificationRequest
                  ) -> classification_pb2.ClassificationResponse:
-        return self.classify_on(self.manager.get(request.model_spec), request)
+        return self.log_request('classify', request,
+                         self.classify_on(self.manager.get(request.model_spec), request))
 
     def classify_on(self, servable: Servable, request) -> classification_pb2.ClassificationResponse:
         response = classification_pb2.ClassificationResponse()
@@ -219,7 +240,8 @@ class ServingApi:
 
     def regress(self, request: regression_pb2.RegressionRequest
                 ) -> regression_pb2.RegressionResponse:
-        return self.regress_on(self.manager.get(request.model_spec), request)
+        return self.log_request('regress', request,
+                         self.regress_on(self.manager.get(request.model_spec), request))
 
     def regress_on(self, servable: Servable, request) -> regression_pb2.RegressionResponse:
         response = regression_pb2.RegressionResponse()
@@ -271,7 +293,7 @@ class ServingApi:
             else:
                 raise invalid_argument(f'Unsupported signature method_name: {task.method_name}')
             _set_model_spec(result.model_spec, servable, name)
-        return response
+        return self.log_request('multi_inference', request, response)
 
     # --- Metadata, status, config ------------------------------------------------
 

@@ -116,6 +116,10 @@ class ModelManager:
             raise not_found(f'Servable not found for request: {request}')
         return versions[version]
 
+    def model_config(self, name: str):
+        """The ModelConfig a model is served under, or None."""
+        return self._models.get(name)
+
     def _label_version(self, model: str, label: str) -> int:
         version = self._labels.get(model, {}).get(label)
         if version is None:

@@ -240,16 +240,20 @@ class RestApi:
                     raise invalid_argument(
                         f'Serving signature name: "{signature_name}" not found in signature def')
                 request, fmt = predict_request(parsed, spec, signature)
-                return name, 'predict', predict_json(self._api.predict_on(servable, request), fmt)
+                response = self._api.log_request('predict', request,
+                                                 self._api.predict_on(servable, request))
+                return name, 'predict', predict_json(response, fmt)
             if verb == 'classify':
                 request = classification_pb2.ClassificationRequest(model_spec=spec)
                 _input_proto(parsed, request.input)
-                result = self._api.classify_on(servable, request).result
+                result = self._api.log_request(
+                    'classify', request, self._api.classify_on(servable, request)).result
                 return name, 'classify', {'results': [
                     [[c.label, c.score] for c in row.classes] for row in result.classifications]}
             request = regression_pb2.RegressionRequest(model_spec=spec)
             _input_proto(parsed, request.input)
-            result = self._api.regress_on(servable, request).result
+            result = self._api.log_request(
+                'regress', request, self._api.regress_on(servable, request)).result
             return name, 'regress', {'results': [r.value for r in result.regressions]}
         match = _STATUS_PATH.fullmatch(path)
         if method == 'GET' and match:

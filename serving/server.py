@@ -48,6 +48,10 @@ def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add('--grpc_max_threads', type=int, default=16, help='gRPC worker threads (default 16)')
     add('--max_message_bytes', type=int, default=64 << 20,
         help='largest request accepted, gRPC and REST (default 64 MiB)')
+    add('--request_log_max_file_mb', type=int, default=64,
+        help='start a new request log file past this size (logging_config in the model config)')
+    add('--request_log_max_file_seconds', type=int, default=3600,
+        help='start a new request log file past this age')
     flags = parser.parse_args(argv)
     if bool(flags.model_base_path) == bool(flags.model_config_file):
         parser.error('give exactly one of --model_base_path and --model_config_file')
@@ -81,6 +85,7 @@ def build(flags):
     from serving.manager import ModelManager, model_server_config
     from serving.metrics import LOAD_COUNT, Metrics
     from serving.protos import BatchingParameters, read_text_proto
+    from serving.request_log import RequestLogs
 
     metrics = Metrics()
     batcher = None
@@ -97,7 +102,9 @@ def build(flags):
         warmup=lambda servable: api.warm_up(servable),
         allow_labels_for_unavailable=flags.allow_version_labels_for_unavailable_models,
         on_load=lambda model, status: metrics.count(LOAD_COUNT, model_path=model, status=status))
-    api = ServingApi(manager, metrics, batcher)
+    request_logs = RequestLogs(flags.request_log_max_file_mb << 20,
+                               flags.request_log_max_file_seconds)
+    api = ServingApi(manager, metrics, batcher, request_logs)
     manager.reload(config)   # loads every model's versions before serving, as TF Serving does
     return api
 
@@ -151,6 +158,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if rest_server is not None:
         rest_server.shutdown()
     grpc_server.stop(grace=5).wait()
+    api.close()
     return 0
 
 
