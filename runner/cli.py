@@ -3,12 +3,14 @@
   local         run the whole pipeline with LocalDagRunner on this machine
   dataflow      LocalDagRunner here, every Beam component on Dataflow
   vertex        compile for Vertex AI Pipelines / Kubeflow Pipelines v2, and submit
+  monitor       served traffic vs training data (skew, drift) and server health
   scale-data    grow the taxi data N-fold (resampled, jittered) for scale tests
   draft-schema  regenerate a draft schema from the latest statistics
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -57,6 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     submit = vertex.add_mutually_exclusive_group()
     submit.add_argument('--compile-only', action='store_true', help='write the JSON, do not submit')
     submit.add_argument('--submit', action='store_true', help='submit (the default)')
+
+    monitor = commands.add_parser(
+        'monitor', help='skew, drift and health of served traffic; exit 1 on anomalies')
+    monitor.add_argument('--home', default=DEFAULT_HOME, help='the pipeline home to compare with')
+    monitor.add_argument('--requests', help='request log: directory, filename prefix or glob '
+                                            '(default: HOME/request_logs)')
+    monitor.add_argument('--metrics-url', help="the server's Prometheus metrics, e.g. "
+                                               'http://localhost:8501/monitoring/prometheus/metrics')
+    monitor.add_argument('--model', default=PipelineConfig.model_name)
+    monitor.add_argument('--windows', type=int, default=2, help='traffic windows for drift')
+    monitor.add_argument('--min-examples', type=int, default=50)
+    monitor.add_argument('--min-window-examples', type=int, default=1000,
+                         help='smallest window the drift check runs on')
+    monitor.add_argument('--max-error-rate', type=float, default=0.01)
+    monitor.add_argument('--max-p99-ms', type=float, default=100.0)
+    monitor.add_argument('--retrain', action='store_true',
+                         help='on anomalies, run the pipeline on --data-root')
+    monitor.add_argument('--data-root', default=DEFAULT_DATA_ROOT, help='data to retrain on')
 
     scale = commands.add_parser('scale-data', help='grow the taxi data N-fold for scale tests')
     scale.add_argument('--factor', type=int, required=True, help='e.g. 10 or 100')
@@ -151,6 +171,48 @@ def _run(config: PipelineConfig) -> int:
     return 0
 
 
+def _monitor(args) -> int:
+    from runner import monitor
+    home = os.path.abspath(args.home)
+    paths = monitor.request_log_paths(args.requests or os.path.join(home, monitor.REQUEST_LOG_DIR))
+    examples = monitor.served_examples(paths)
+    if len(examples) < args.min_examples:
+        print(f'error: {len(examples)} served examples in {len(paths)} request log files; '
+              f'need at least {args.min_examples}', file=sys.stderr)
+        return 2
+    try:
+        training, schema = monitor.training_inputs(PipelineConfig(home=home).metadata_path)
+    except LookupError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    windows = monitor.split_windows(examples, args.windows)
+    report = {'examples': len(examples), 'request_log_files': len(paths),
+              **monitor.check_data(training, schema, windows, args.min_window_examples)}
+    if args.metrics_url:
+        report['health'] = monitor.serving_health(monitor.fetch(args.metrics_url), args.model)
+        report['health_problems'] = monitor.check_health(report['health'], args.max_error_rate,
+                                                         args.max_p99_ms)
+    path = monitor.write_report(report, os.path.join(home, 'monitoring'))
+    problems = {key: report[key] for key in ('skew', 'drift', 'data', 'health_problems')
+                if report.get(key)}
+    print(f'Served examples: {len(examples)} from {len(paths)} request log files, '
+          f'{len(windows)} windows')
+    for key in ('skew', 'drift', 'drift_skipped', 'data', 'health_problems'):
+        if key in report:
+            print(f'{key}: ' + (json.dumps(report[key]) if report[key] else 'none'))
+    if 'health' in report:
+        health = report['health']
+        print(f"health: {health['requests']:.0f} requests, error rate {health['error_rate']:.2%}, "
+              f"p50 {health['p50_ms']} ms, p99 {health['p99_ms']} ms")
+    print(f'Report: {path}')
+    if not problems:
+        return 0
+    if args.retrain:
+        print('Anomalies found: retraining', flush=True)
+        return _run(PipelineConfig(home=home, data_root=os.path.abspath(args.data_root)))
+    return 1
+
+
 def _scale_data(args) -> int:
     from runner.scale_data import write_scaled
     if args.factor < 1:
@@ -176,6 +238,6 @@ def _draft_schema(args) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex,
+    commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex, 'monitor': _monitor,
                 'scale-data': _scale_data, 'draft-schema': _draft_schema}
     return commands[args.command](args)

@@ -35,3 +35,22 @@ def latest_artifact(store: metadata_store.MetadataStore,
     artifacts = [a for a in store.get_artifacts_by_type(type_name)
                  if a.state == metadata_store_pb2.Artifact.LIVE]
     return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def pushed_run_artifact(store: metadata_store.MetadataStore,
+                        type_name: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The newest artifact of a type (e.g. 'ExampleStatistics') output in the pipeline
+    run that last pushed a model: what the model in service was built from."""
+    pushes = [a for a in store.get_artifacts_by_type('PushedModel')
+              if a.custom_properties['pushed'].int_value == 1]
+    if not pushes:
+        return None
+    push = max(pushes, key=lambda a: a.id)
+    [pusher] = [e.execution_id for e in store.get_events_by_artifact_ids([push.id])
+                if e.type == metadata_store_pb2.Event.OUTPUT]
+    [run] = [c for c in store.get_contexts_by_execution(pusher) if c.type == 'pipeline_run']
+    executions = [e.id for e in store.get_executions_by_context(run.id)]
+    outputs = {e.artifact_id for e in store.get_events_by_execution_ids(executions)
+               if e.type == metadata_store_pb2.Event.OUTPUT}
+    candidates = [a for a in store.get_artifacts_by_id(list(outputs)) if a.type == type_name]
+    return max(candidates, key=lambda a: a.id) if candidates else None

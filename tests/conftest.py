@@ -2,6 +2,8 @@
 
 import csv
 import os
+import subprocess
+import sys
 
 # Before TensorFlow is imported: the project runs on Keras 2 (tf-keras).
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
@@ -109,3 +111,38 @@ def exported_model(tft_result, tmp_path_factory):
     export_dir = str(tmp_path_factory.mktemp('export') / 'model')
     trainer.export(model, output, export_dir)
     return export_dir, model, x
+
+
+PIPELINE_SAMPLE_ROWS = 3000
+PIPELINE_TRAIN_STEPS = 60
+
+
+def write_csv(rows, directory):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'data.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return directory
+
+
+def run_pipeline(home, data_root, *extra):
+    """`python -m runner local` on a small sample with few steps (and a low AUC bar)."""
+    return subprocess.run(
+        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
+         '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5', *extra],
+        capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope='session')
+def pipeline_home(tmp_path_factory):
+    """(home, sample data root, first run, node states after it) of one real pipeline
+    run shared by tests; tests that run the pipeline again in it come after those
+    that read the first run."""
+    from runner import mlmd
+    home = str(tmp_path_factory.mktemp('tfx_home'))
+    sample = write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+    result = run_pipeline(home, sample)
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = mlmd.latest_run_states(mlmd.connect(os.path.join(home, 'metadata.db')))
+    return home, sample, result, states

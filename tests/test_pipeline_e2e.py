@@ -1,7 +1,6 @@
 """The whole pipeline through the CLI, on a small sample: real TFX components,
 Beam, ML Metadata (SQLite), TFDV, TFT, TFMA."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -11,27 +10,12 @@ import pytest
 import tensorflow as tf
 
 from runner import mlmd
-from tests.conftest import read_rows, to_example, to_instance
+from tests.conftest import read_rows, run_pipeline, to_example, to_instance, write_csv
 from tests.test_pipeline_definition import COMPONENTS
-
-SAMPLE_ROWS = 3000
-TRAIN_STEPS = 60
-
-
-def _write_csv(rows, directory):
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, 'data.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return directory
 
 
 def _run(home, data_root):
-    return subprocess.run(
-        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
-         '--train-steps', str(TRAIN_STEPS), '--min-auc', '0.5'],
-        capture_output=True, text=True, timeout=600)
+    return run_pipeline(home, data_root)
 
 
 def _versions(home):
@@ -44,24 +28,22 @@ def _states(home):
 
 
 @pytest.fixture(scope='module')
-def home(tmp_path_factory):
-    return str(tmp_path_factory.mktemp('tfx_home'))
+def home(pipeline_home):
+    return pipeline_home[0]
 
 
 @pytest.fixture(scope='module')
-def sample(tmp_path_factory):
-    return _write_csv(read_rows(SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+def sample(pipeline_home):
+    return pipeline_home[1]
 
 
 @pytest.fixture(scope='module')
-def first_run(home, sample):
-    result = _run(home, sample)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+def first_run(pipeline_home):
+    return pipeline_home[2]
 
 
-def test_every_component_executes_and_is_recorded(first_run, home):
-    assert _states(home) == {c: 'COMPLETE' for c in COMPONENTS}
+def test_every_component_executes_and_is_recorded(first_run, pipeline_home):
+    assert pipeline_home[3] == {c: 'COMPLETE' for c in COMPONENTS}
     for component in COMPONENTS:
         assert component in first_run.stdout      # one progress line each
     assert 'Transform' in first_run.stdout and 'Done in' in first_run.stdout
@@ -100,7 +82,7 @@ def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home,
             row['trip_start_hour'] = '31'
     pushed_before = _versions(home)
 
-    result = _run(home, _write_csv(rows, str(tmp_path / 'damaged')))
+    result = _run(home, write_csv(rows, str(tmp_path / 'damaged')))
 
     assert result.returncode == 1
     error = result.stderr.strip().splitlines()[-1]
