@@ -36,6 +36,10 @@ class PipelineConfig:
     vertex_training: Optional[Dict[str, Any]] = None
     # Also deploy blessed models to a Vertex AI endpoint: the extension Pusher's custom_config.
     vertex_serving: Optional[Dict[str, Any]] = None
+    # Before Pusher: None for our server's canary (pipeline/canary.py), or 'docker' /
+    # 'kubernetes' for TFX's InfraValidator running the tensorflow/serving image there.
+    infra_validator: Optional[str] = None
+    canary_examples: int = 200
 
     @property
     def pipeline_root(self) -> str:

@@ -18,12 +18,32 @@ from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
 from models.trainer import HPARAMS_KEY
+from pipeline.canary import ServingCanary
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import eval_config
 from pipeline.validation_gate import ExampleValidationGate
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.trainer.run_fn'
+SERVING_IMAGE_TAG = '2.16.1'   # tensorflow/serving's release for TensorFlow 2.16
+
+
+def infra_validator(platform: str, trainer, example_gen, evaluator):
+    """TFX's InfraValidator: the tensorflow/serving image (TensorFlow's version) on
+    Docker or Kubernetes loads the candidate and answers sample requests."""
+    from tfx.components import InfraValidator
+    from tfx.proto import infra_validator_pb2 as iv
+
+    serving_spec = iv.ServingSpec(
+        tensorflow_serving=iv.TensorFlowServing(tags=[SERVING_IMAGE_TAG]),
+        **({'local_docker': iv.LocalDockerConfig()} if platform == 'docker'
+           else {'kubernetes': iv.KubernetesConfig()}))
+    return InfraValidator(
+        model=trainer.outputs['model'],
+        examples=example_gen.outputs['examples'],
+        serving_spec=serving_spec,
+        request_spec=iv.RequestSpec(tensorflow_serving=iv.TensorFlowServingRequestSpec(),
+                                    num_examples=20)).with_id('InfraValidator')
 
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
@@ -79,14 +99,22 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         baseline_model=model_resolver.outputs['model'],
         eval_config=eval_config(config.min_auc, config.max_auc_drop))
 
+    canary = (infra_validator(config.infra_validator, trainer, example_gen, evaluator)
+              if config.infra_validator else
+              ServingCanary(model=trainer.outputs['model'],
+                            model_blessing=evaluator.outputs['blessing'],
+                            examples=example_gen.outputs['examples'],
+                            sample_size=config.canary_examples))
+
     pusher = Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
+        infra_blessing=canary.outputs['blessing' if config.infra_validator else 'infra_blessing'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
     components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  transform, trainer, model_resolver, evaluator, pusher]
+                  transform, trainer, model_resolver, evaluator, canary, pusher]
     if config.vertex_serving:
         from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as \
             VertexPusher

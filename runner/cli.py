@@ -167,7 +167,11 @@ def _run(config: PipelineConfig) -> int:
         failed = tracker.current or 'pipeline set-up'
         print(f'error: {failed} failed: {type(error).__name__}: {error}', file=sys.stderr)
         return 1
-    print(f'Done in {time.time() - started:.1f} s. Pushed models: {config.serving_model_dir}')
+    outcome = 'see the pipeline root'
+    if config.local_metadata:
+        from runner import mlmd
+        outcome = mlmd.push_outcome(mlmd.connect(config.metadata_path))
+    print(f'Done in {time.time() - started:.1f} s: {outcome}.')
     return 0
 
 

@@ -45,6 +45,15 @@ def stage_schema(schema_file: str, root: str) -> str:
     return staged
 
 
+def docker_available() -> bool:
+    """Whether a Docker engine answers here (the client alone is not enough)."""
+    import subprocess
+    try:
+        return subprocess.run(['docker', 'info'], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def run(config: PipelineConfig) -> None:
     """Builds and runs the pipeline; raises on the first failing component."""
     # Imported here: TFX takes seconds to import, the CLI should not.
@@ -56,5 +65,6 @@ def run(config: PipelineConfig) -> None:
         beam_args += direct_runner_args(config.data_root)
     config = dataclasses.replace(
         config, beam_pipeline_args=beam_args,
-        schema_file=stage_schema(config.schema_file, config.storage_root or config.home))
+        schema_file=stage_schema(config.schema_file, config.storage_root or config.home),
+        infra_validator=config.infra_validator or ('docker' if docker_available() else None))
     LocalDagRunner().run(create_pipeline(config))

@@ -1,6 +1,6 @@
 """Read-only questions to ML Metadata: what ran, what it produced."""
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -54,3 +54,31 @@ def pushed_run_artifact(store: metadata_store.MetadataStore,
                if e.type == metadata_store_pb2.Event.OUTPUT}
     candidates = [a for a in store.get_artifacts_by_id(list(outputs)) if a.type == type_name]
     return max(candidates, key=lambda a: a.id) if candidates else None
+
+
+def _latest_run_outputs(store: metadata_store.MetadataStore) -> List[metadata_store_pb2.Artifact]:
+    runs = store.get_contexts_by_type('pipeline_run')
+    if not runs:
+        return []
+    run = max(runs, key=lambda c: c.create_time_since_epoch)
+    executions = [e.id for e in store.get_executions_by_context(run.id)]
+    outputs = {e.artifact_id for e in store.get_events_by_execution_ids(executions)
+               if e.type == metadata_store_pb2.Event.OUTPUT}
+    return store.get_artifacts_by_id(list(outputs))
+
+
+def push_outcome(store: metadata_store.MetadataStore) -> str:
+    """What the newest run did with its model: where it was pushed, or why not."""
+    outputs = {a.type: a for a in sorted(_latest_run_outputs(store), key=lambda a: a.id)}
+    push = outputs.get('PushedModel')
+    if push is not None and push.custom_properties['pushed'].int_value == 1:
+        return (f"pushed version {push.custom_properties['pushed_version'].string_value} to "
+                f"{push.custom_properties['pushed_destination'].string_value}")
+    blessing = outputs.get('ModelBlessing')
+    if blessing is not None and blessing.custom_properties['blessed'].int_value != 1:
+        return 'nothing pushed: the Evaluator did not bless the model (see its validation result)'
+    infra = outputs.get('InfraBlessing')
+    if infra is not None and infra.custom_properties['blessed'].int_value != 1:
+        reason = infra.custom_properties['reason'].string_value or 'infra validation failed'
+        return f'nothing pushed: the model failed its canary: {reason}'
+    return 'nothing pushed'

@@ -203,7 +203,8 @@ class ModelManager:
             servable = Servable(name, version, path)
             self._warmup(servable)
         except Exception as error:  # any failure: report it, never serve this version
-            message = f'Loading servable: {{name: {name} version: {version}}} failed: {error}'
+            message = (f'Loading servable: {{name: {name} version: {version}}} failed: '
+                       f'{type(error).__name__}: {error}')
             log.error(message)
             self._failed[name][version] = _mtime(path)
             self._set_state(name, version, END, ServingError(grpc.StatusCode.UNKNOWN, message))

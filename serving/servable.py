@@ -31,6 +31,7 @@ def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
 
 def _tfrecords(path: str) -> Iterator[bytes]:
     """Records of an uncompressed TFRecord file: length, CRC, data, CRC."""
+    size = os.path.getsize(path)
     with open(path, 'rb') as f:
         while True:
             header = f.read(12)
@@ -39,9 +40,10 @@ def _tfrecords(path: str) -> Iterator[bytes]:
             if len(header) < 12:
                 raise ValueError(f'{path}: truncated record header')
             (length,) = struct.unpack('<Q', header[:8])
-            data = f.read(length)
-            if len(data) < length or len(f.read(4)) < 4:
+            if f.tell() + length + 4 > size:
                 raise ValueError(f'{path}: truncated record')
+            data = f.read(length)
+            f.read(4)
             yield data
 
 

@@ -6,7 +6,7 @@ from pipeline.pipeline import create_pipeline
 
 COMPONENTS = ['CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
               'ExampleValidationGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
-              'Evaluator', 'Pusher']
+              'Evaluator', 'ServingCanary', 'Pusher']
 
 
 def _pipeline(tmp_path, **overrides):
