@@ -4,6 +4,7 @@
   dataflow      LocalDagRunner here, every Beam component on Dataflow
   vertex        compile for Vertex AI Pipelines / Kubeflow Pipelines v2, and submit
   monitor       served traffic vs training data (skew, drift) and server health
+  batch-predict BulkInferrer with the latest blessed model on a directory of CSV files
   scale-data    grow the taxi data N-fold (resampled, jittered) for scale tests
   draft-schema  regenerate a draft schema from the latest statistics
 """
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument('--retrain', action='store_true',
                          help='on anomalies, run the pipeline on --data-root')
     monitor.add_argument('--data-root', default=DEFAULT_DATA_ROOT, help='data to retrain on')
+
+    batch = commands.add_parser('batch-predict',
+                                help='BulkInferrer with the latest blessed model on CSV files')
+    batch.add_argument('--input', required=True, help='directory of CSV files to score')
+    batch.add_argument('--output', required=True, help='directory for predictions.csv')
+    batch.add_argument('--home', default=DEFAULT_HOME, help='the pipeline home with the model')
 
     scale = commands.add_parser('scale-data', help='grow the taxi data N-fold for scale tests')
     scale.add_argument('--factor', type=int, required=True, help='e.g. 10 or 100')
@@ -217,6 +224,30 @@ def _monitor(args) -> int:
     return 1
 
 
+def _batch_predict(args) -> int:
+    if not os.path.isdir(args.input):
+        print(f'error: --input {args.input} is not a directory', file=sys.stderr)
+        return 2
+    home = os.path.abspath(args.home)
+    config = PipelineConfig(home=home)
+    log_path = os.path.join(home, 'logs', time.strftime('batch-%Y%m%d-%H%M%S.log'))
+    print(f'Batch inference, home {home}\nFull logs: {log_path}', flush=True)
+    error = None
+    with progress.quiet_logs(log_path) as tracker:
+        try:
+            from runner.batch import run_batch
+            path = run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output))
+        except Exception as e:  # reported below, naming the component and the cause
+            error = e
+            tracker.fail()
+    if error is not None:
+        print(f'error: {tracker.current or "batch set-up"} failed: {type(error).__name__}: {error}',
+              file=sys.stderr)
+        return 1
+    print(f'Predictions: {path}')
+    return 0
+
+
 def _scale_data(args) -> int:
     from runner.scale_data import write_scaled
     if args.factor < 1:
@@ -243,5 +274,6 @@ def _draft_schema(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex, 'monitor': _monitor,
-                'scale-data': _scale_data, 'draft-schema': _draft_schema}
+                'batch-predict': _batch_predict, 'scale-data': _scale_data,
+                'draft-schema': _draft_schema}
     return commands[args.command](args)

@@ -56,7 +56,8 @@ def pushed_run_artifact(store: metadata_store.MetadataStore,
     return max(candidates, key=lambda a: a.id) if candidates else None
 
 
-def _latest_run_outputs(store: metadata_store.MetadataStore) -> List[metadata_store_pb2.Artifact]:
+def latest_run_outputs(store: metadata_store.MetadataStore) -> List[metadata_store_pb2.Artifact]:
+    """Artifacts output (or reused from the cache) in the newest pipeline run."""
     runs = store.get_contexts_by_type('pipeline_run')
     if not runs:
         return []
@@ -69,7 +70,7 @@ def _latest_run_outputs(store: metadata_store.MetadataStore) -> List[metadata_st
 
 def push_outcome(store: metadata_store.MetadataStore) -> str:
     """What the newest run did with its model: where it was pushed, or why not."""
-    outputs = {a.type: a for a in sorted(_latest_run_outputs(store), key=lambda a: a.id)}
+    outputs = {a.type: a for a in sorted(latest_run_outputs(store), key=lambda a: a.id)}
     push = outputs.get('PushedModel')
     if push is not None and push.custom_properties['pushed'].int_value == 1:
         return (f"pushed version {push.custom_properties['pushed_version'].string_value} to "

@@ -1,0 +1,65 @@
+"""Batch inference with BulkInferrer agrees with the online server, row for row."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline.config import DEFAULT_SCHEMA_FILE
+from serving.client import ServingClient, read_csv, schema_types
+from serving.local_server import REPO, ModelServer
+from tests.conftest import read_rows, write_csv
+
+ROWS = 150
+
+
+def _key(row, types):
+    """A row's raw features, normalized so batch output and client input compare."""
+    key = []
+    for name, kind in sorted(types.items()):
+        value = row.get(name, '')
+        if value in ('', None) or name == 'tips':
+            continue
+        key.append((name, round(float(value), 3) if kind in (int, float) else str(value)))
+    return tuple(key)
+
+
+@pytest.fixture(scope='module')
+def batch_predictions(pipeline_home, tmp_path_factory):
+    input_dir = write_csv(read_rows(4000)[-ROWS:], str(tmp_path_factory.mktemp('batch_input')))
+    output_dir = str(tmp_path_factory.mktemp('batch_output'))
+    result = subprocess.run(
+        [sys.executable, '-m', 'runner', 'batch-predict', '--input', input_dir, '--output',
+         output_dir, '--home', pipeline_home[0]],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'BulkInferrer' in result.stdout
+    with open(os.path.join(output_dir, 'predictions.csv')) as f:
+        return input_dir, list(csv.DictReader(f))
+
+
+def test_every_row_is_scored(batch_predictions):
+    _, rows = batch_predictions
+    assert len(rows) == ROWS
+    probabilities = np.array([float(r['probability']) for r in rows])
+    assert np.all((probabilities > 0) & (probabilities < 1))
+
+
+def test_batch_and_online_predictions_agree(pipeline_home, batch_predictions):
+    input_dir, batch_rows = batch_predictions
+    types = schema_types(DEFAULT_SCHEMA_FILE)
+    online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
+    base = os.path.join(pipeline_home[0], 'serving_model', 'chicago_taxi')
+    with ModelServer('--model_name=chicago_taxi', f'--model_base_path={base}',
+                     rest=False) as server:
+        client = ServingClient(server.target)
+        online = client.predict('chicago_taxi', online_rows)[:, 0]
+        client.close()
+    expected = {_key(row, types): p for row, p in zip(online_rows, online)}
+    batch = {_key(row, types): float(row['probability']) for row in batch_rows}
+    assert batch.keys() == expected.keys()
+    for key, probability in batch.items():
+        assert probability == pytest.approx(expected[key], abs=1e-6)
