@@ -1,5 +1,8 @@
 """The Trainer's run_fn: train the Keras model and export it for serving and TFMA."""
 
+import functools
+import json
+import os
 import tempfile
 from typing import Any, Dict
 
@@ -38,8 +41,10 @@ def hparams(custom_config) -> Dict[str, Any]:
 
 
 def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any],
-          strategy: tf.distribute.Strategy) -> keras.Model:
-    """Fits the model on the train split, validating on eval, with early stopping."""
+          strategy: tf.distribute.Strategy, initial=None) -> keras.Model:
+    """Fits the model on the train split, validating on eval, with early stopping;
+    initial(model), if given, sets starting weights and returns what it did, which
+    is written to the model_run directory."""
     keras.utils.set_random_seed(hp['seed'])
     schema = tf_transform_output.transformed_metadata.schema
     batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
@@ -56,6 +61,12 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
         model = model_lib.build_model(
             model_lib.categorical_features(vocabulary_sizes), hp['hidden_units'],
             hp['embedding_dim'], hp['dropout'], hp['learning_rate'])
+        if initial is not None:
+            summary = initial(model)
+            tf.io.gfile.makedirs(fn_args.model_run_dir)
+            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE),
+                                   'w') as out:
+                out.write(json.dumps(summary))
 
     evaluations = max(1, min(hp['evaluations'], fn_args.train_steps))
     model.fit(
@@ -132,13 +143,35 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
     warmup.write_warmup_requests(export_dir)
 
 
+WARM_START_FILE = 'warm_start.json'
+
+
+def warm_start(model: keras.Model, base_model_dir: str) -> Dict[str, Any]:
+    """Starts from the weights of a previously exported model where they fit.
+
+    The export tracks the network's variables in order (model_variables); those
+    whose shape still matches are copied. An embedding table whose vocabulary
+    grew no longer fits and starts fresh."""
+    base = tf.saved_model.load(base_model_dir)
+    restored = 0
+    for variable, previous in zip(model.variables, getattr(base, 'model_variables', [])):
+        if variable.shape == previous.shape and variable.dtype == previous.dtype:
+            variable.assign(previous)
+            restored += 1
+    return {'base_model': base_model_dir, 'restored': restored,
+            'variables': len(model.variables)}
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point (referenced as `models.trainer.run_fn`)."""
     hp = hparams(fn_args.custom_config)
     distribution.use_mixed_precision()
     strategy = distribution.strategy()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    model = train(fn_args, tf_transform_output, hp, strategy)
+    initial = None
+    if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
+        initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
+    model = train(fn_args, tf_transform_output, hp, strategy, initial)
     # Every worker of a multi-worker job must save; only the chief's copy is kept.
     export_dir = (fn_args.serving_model_dir if distribution.is_chief()
                   else tempfile.mkdtemp(prefix='non_chief_export_'))

@@ -40,6 +40,9 @@ class PipelineConfig:
     # 'kubernetes' for TFX's InfraValidator running the tensorflow/serving image there.
     infra_validator: Optional[str] = None
     canary_examples: int = 200
+    # Data arriving as data_root/span-<N>/*.csv: train on the latest `spans` of them
+    # (None: every *.csv in data_root), warm-starting from the last blessed model.
+    spans: Optional[int] = None
 
     @property
     def pipeline_root(self) -> str:

@@ -13,7 +13,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
@@ -26,6 +26,7 @@ from pipeline.validation_gate import ExampleValidationGate
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.trainer.run_fn'
 SERVING_IMAGE_TAG = '2.16.1'   # tensorflow/serving's release for TensorFlow 2.16
+SPAN_PATTERN = 'span-{SPAN}/*.csv'
 
 
 def infra_validator(platform: str, trainer, example_gen, evaluator):
@@ -50,8 +51,11 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     """The whole lifecycle, from CSV to a pushed, blessed SavedModel."""
     example_gen = CsvExampleGen(
         input_base=config.data_root,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')]))
+        input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+            name='single_split', pattern=SPAN_PATTERN if config.spans else '*.csv')]),
+        range_config=range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=config.spans))
+        if config.spans else None)
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
     example_validator = ExampleValidator(
@@ -72,6 +76,14 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         disable_analyzer_cache=True)
     transform.add_upstream_node(validation_gate)
 
+    # The last blessed model: the Evaluator's baseline and, with spans, the
+    # Trainer's starting point.
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=Model),
+        model_blessing=Channel(type=ModelBlessing),
+    ).with_id('latest_blessed_model_resolver')
+
     trainer_class = Trainer
     trainer_config = {HPARAMS_KEY: dict(config.hparams)}
     if config.vertex_training:
@@ -80,6 +92,7 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         trainer_class, trainer_config = VertexTrainer, {**config.vertex_training, **trainer_config}
     trainer = trainer_class(
         run_fn=RUN_FN,
+        base_model=model_resolver.outputs['model'] if config.spans else None,
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
         schema=schema_gen.outputs['schema'],
@@ -87,11 +100,6 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config)
 
-    model_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=Model),
-        model_blessing=Channel(type=ModelBlessing),
-    ).with_id('latest_blessed_model_resolver')
 
     evaluator = Evaluator(
         examples=example_gen.outputs['examples'],

@@ -4,6 +4,7 @@
   dataflow      LocalDagRunner here, every Beam component on Dataflow
   vertex        compile for Vertex AI Pipelines / Kubeflow Pipelines v2, and submit
   monitor       served traffic vs training data (skew, drift) and server health
+  watch         run the pipeline whenever a new span-<N>/ directory of data arrives
   batch-predict BulkInferrer with the latest blessed model on a directory of CSV files
   scale-data    grow the taxi data N-fold (resampled, jittered) for scale tests
   draft-schema  regenerate a draft schema from the latest statistics
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f'training steps (default: {PipelineConfig.train_steps})')
     local.add_argument('--min-auc', type=float, default=PipelineConfig.min_auc,
                        help=f'AUC a model needs to be blessed and pushed (default: {PipelineConfig.min_auc})')
+    local.add_argument('--spans', type=int, default=1,
+                       help='with span-<N>/ directories in --data-root: train on the latest '
+                            'N spans, warm-starting from the last blessed model (default 1)')
     local.add_argument('--direct-running-mode', default='auto',
                        choices=['auto', 'in_memory', 'multi_threading', 'multi_processing'],
                        help="Beam DirectRunner mode (default auto: in this process up to 64 MB "
@@ -79,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
                          help='on anomalies, run the pipeline on --data-root')
     monitor.add_argument('--data-root', default=DEFAULT_DATA_ROOT, help='data to retrain on')
 
+    watch = commands.add_parser('watch', help='run the pipeline when a new span-<N>/ arrives')
+    watch.add_argument('--data-root', required=True, help='directory of span-<N>/ directories')
+    watch.add_argument('--home', default=DEFAULT_HOME)
+    watch.add_argument('--spans', type=int, default=1, help='spans to train on (default 1)')
+    watch.add_argument('--train-steps', type=int, default=PipelineConfig.train_steps)
+    watch.add_argument('--min-auc', type=float, default=PipelineConfig.min_auc)
+    watch.add_argument('--interval', type=float, default=60, help='seconds between checks')
+    watch.add_argument('--once', action='store_true', help='check once, run if new, exit')
+
     batch = commands.add_parser('batch-predict',
                                 help='BulkInferrer with the latest blessed model on CSV files')
     batch.add_argument('--input', required=True, help='directory of CSV files to score')
@@ -104,9 +117,11 @@ def _local(args) -> int:
     if args.train_steps < 1:
         print('error: --train-steps must be at least 1', file=sys.stderr)
         return 2
-    config = PipelineConfig(home=os.path.abspath(args.home),
-                            data_root=os.path.abspath(args.data_root),
-                            train_steps=args.train_steps, min_auc=args.min_auc)
+    from runner.spans import spans_in
+    data_root = os.path.abspath(args.data_root)
+    config = PipelineConfig(home=os.path.abspath(args.home), data_root=data_root,
+                            train_steps=args.train_steps, min_auc=args.min_auc,
+                            spans=args.spans if spans_in(data_root) else None)
     if args.direct_running_mode != 'auto':
         workers = 1 if args.direct_running_mode == 'in_memory' else os.cpu_count()
         config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args + (
@@ -224,6 +239,24 @@ def _monitor(args) -> int:
     return 1
 
 
+def _watch(args) -> int:
+    from runner.spans import new_span
+    config = PipelineConfig(home=os.path.abspath(args.home),
+                            data_root=os.path.abspath(args.data_root), spans=args.spans,
+                            train_steps=args.train_steps, min_auc=args.min_auc)
+    while True:
+        span = new_span(config.data_root, config.metadata_path, config.pipeline_root)
+        if span is not None:
+            print(f'New span {span} in {config.data_root}: running the pipeline', flush=True)
+            code = _run(config)
+            if args.once or code != 0:
+                return code
+        elif args.once:
+            print(f'No new span in {config.data_root}')
+            return 0
+        time.sleep(args.interval)
+
+
 def _batch_predict(args) -> int:
     if not os.path.isdir(args.input):
         print(f'error: --input {args.input} is not a directory', file=sys.stderr)
@@ -274,6 +307,6 @@ def _draft_schema(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex, 'monitor': _monitor,
-                'batch-predict': _batch_predict, 'scale-data': _scale_data,
+                'watch': _watch, 'batch-predict': _batch_predict, 'scale-data': _scale_data,
                 'draft-schema': _draft_schema}
     return commands[args.command](args)
