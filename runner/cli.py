@@ -6,6 +6,7 @@
   monitor       served traffic vs training data (skew, drift) and server health
   watch         run the pipeline whenever a new span-<N>/ directory of data arrives
   batch-predict BulkInferrer with the latest blessed model on a directory of CSV files
+  report        a static HTML report: data, model quality, serving drift, lineage
   scale-data    grow the taxi data N-fold (resampled, jittered) for scale tests
   draft-schema  regenerate a draft schema from the latest statistics
 """
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument('--input', required=True, help='directory of CSV files to score')
     batch.add_argument('--output', required=True, help='directory for predictions.csv')
     batch.add_argument('--home', default=DEFAULT_HOME, help='the pipeline home with the model')
+
+    report = commands.add_parser('report', help='static HTML: data, model, serving, lineage')
+    report.add_argument('--home', default=DEFAULT_HOME)
 
     scale = commands.add_parser('scale-data', help='grow the taxi data N-fold for scale tests')
     scale.add_argument('--factor', type=int, required=True, help='e.g. 10 or 100')
@@ -281,6 +285,17 @@ def _batch_predict(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from runner.report import write_report
+    config = PipelineConfig(home=os.path.abspath(args.home))
+    if not os.path.exists(config.metadata_path):
+        print(f'error: no ML Metadata at {config.metadata_path}: run the pipeline first',
+              file=sys.stderr)
+        return 1
+    print(f'Report: {write_report(config.home, config.pipeline_root)}')
+    return 0
+
+
 def _scale_data(args) -> int:
     from runner.scale_data import write_scaled
     if args.factor < 1:
@@ -307,6 +322,7 @@ def _draft_schema(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     commands = {'local': _local, 'dataflow': _dataflow, 'vertex': _vertex, 'monitor': _monitor,
-                'watch': _watch, 'batch-predict': _batch_predict, 'scale-data': _scale_data,
+                'watch': _watch, 'batch-predict': _batch_predict, 'report': _report,
+                'scale-data': _scale_data,
                 'draft-schema': _draft_schema}
     return commands[args.command](args)
