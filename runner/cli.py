@@ -175,24 +175,36 @@ def _vertex(args) -> int:
     return 0
 
 
+def _tracked(log_path: str, work):
+    """Runs work() printing one line per component, everything else to log_path.
+    Returns (result, None), or (None, 1) after printing which component failed and why."""
+    error = None
+    with progress.quiet_logs(log_path) as tracker:
+        try:
+            result = work()
+        except Exception as e:  # reported below, naming the component and the cause
+            error = e
+            tracker.fail()
+    if error is None:
+        return result, None
+    failed = tracker.current or 'set-up'
+    print(f'error: {failed} failed: {type(error).__name__}: {error}', file=sys.stderr)
+    return None, 1
+
+
 def _run(config: PipelineConfig) -> int:
     """Runs with LocalDagRunner, one progress line per component, logs to a file."""
     home = config.home
     log_path = os.path.join(home, 'logs', time.strftime('run-%Y%m%d-%H%M%S.log'))
     print(f'Pipeline {config.pipeline_name}, home {home}\nFull logs: {log_path}', flush=True)
     started = time.time()
-    error = None
-    with progress.quiet_logs(log_path) as tracker:
-        try:
-            from runner import local
-            local.run(config)
-        except Exception as e:  # reported below, naming the component and the cause
-            error = e
-            tracker.fail()
-    if error is not None:
-        failed = tracker.current or 'pipeline set-up'
-        print(f'error: {failed} failed: {type(error).__name__}: {error}', file=sys.stderr)
-        return 1
+
+    def work():
+        from runner import local
+        local.run(config)
+    _, failed = _tracked(log_path, work)
+    if failed:
+        return failed
     outcome = 'see the pipeline root'
     if config.local_metadata:
         from runner import mlmd
@@ -269,18 +281,13 @@ def _batch_predict(args) -> int:
     config = PipelineConfig(home=home)
     log_path = os.path.join(home, 'logs', time.strftime('batch-%Y%m%d-%H%M%S.log'))
     print(f'Batch inference, home {home}\nFull logs: {log_path}', flush=True)
-    error = None
-    with progress.quiet_logs(log_path) as tracker:
-        try:
-            from runner.batch import run_batch
-            path = run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output))
-        except Exception as e:  # reported below, naming the component and the cause
-            error = e
-            tracker.fail()
-    if error is not None:
-        print(f'error: {tracker.current or "batch set-up"} failed: {type(error).__name__}: {error}',
-              file=sys.stderr)
-        return 1
+
+    def work():
+        from runner.batch import run_batch
+        return run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output))
+    path, failed = _tracked(log_path, work)
+    if failed:
+        return failed
     print(f'Predictions: {path}')
     return 0
 

@@ -146,3 +146,13 @@ def pipeline_home(tmp_path_factory):
     assert result.returncode == 0, result.stdout + result.stderr
     states = mlmd.latest_run_states(mlmd.connect(os.path.join(home, 'metadata.db')))
     return home, sample, result, states
+
+
+@pytest.fixture(scope='module')
+def stubs(server):
+    """(PredictionService, ModelService) stubs on the test module's `server` fixture."""
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+    channel = server.channel()
+    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
+           model_service_pb2_grpc.ModelServiceStub(channel))
+    channel.close()

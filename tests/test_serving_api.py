@@ -11,8 +11,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
+                                     get_model_status_pb2, inference_pb2, predict_pb2, regression_pb2)
 
 from tests.conftest import to_example
 from serving.local_server import ModelServer
@@ -34,14 +33,6 @@ def server(exported_model, tmp_path_factory):
                      f'--monitoring_config_file={monitoring}',
                      f'--max_message_bytes={MAX_MESSAGE_BYTES}') as running:
         yield running
-
-
-@pytest.fixture(scope='module')
-def stubs(server):
-    channel = grpc.insecure_channel(server.target)
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
-    channel.close()
 
 
 @pytest.fixture(scope='module')

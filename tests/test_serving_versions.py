@@ -10,8 +10,7 @@ import grpc
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+                                     predict_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
 from tests.conftest import to_example
@@ -42,14 +41,6 @@ def server(base, tmp_path_factory):
     with ModelServer(f'--model_config_file={config}', '--file_system_poll_wait_seconds=1',
                      rest=False) as running:
         yield running
-
-
-@pytest.fixture(scope='module')
-def stubs(server):
-    channel = grpc.insecure_channel(server.target)
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
-    channel.close()
 
 
 @pytest.fixture(scope='module')
