@@ -10,5 +10,5 @@ setup(
     packages=['pipeline', 'models', 'runner', 'serving'],
     package_data={'pipeline': ['profiles.yaml']},
     python_requires='>=3.10,<3.11',
-    entry_points={'console_scripts': ['taxi-pipeline = runner.cli:main']},
+    entry_points={'console_scripts': ['taxi-pipeline = runner.cli:entry_point']},
 )

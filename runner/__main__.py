@@ -1,7 +1,5 @@
 """`python -m runner ...`"""
 
-import sys
+from runner.cli import entry_point
 
-from runner.cli import main
-
-sys.exit(main())
+entry_point()
