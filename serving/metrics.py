@@ -54,10 +54,6 @@ class Metrics:
             counts[1] += value
             counts[2] += 1
 
-    def counter_value(self, name: str, **labels: str) -> float:
-        with self._lock:
-            return self._counters[name].get(tuple(sorted(labels.items())), 0)
-
     def prometheus_text(self) -> str:
         lines = []
         with self._lock:
