@@ -29,7 +29,7 @@ SERVING_IMAGE_TAG = '2.16.1'   # tensorflow/serving's release for TensorFlow 2.1
 SPAN_PATTERN = 'span-{SPAN}/*.csv'
 
 
-def infra_validator(platform: str, trainer, example_gen, evaluator):
+def infra_validator(platform: str, trainer, example_gen):
     """TFX's InfraValidator: the tensorflow/serving image (TensorFlow's version) on
     Docker or Kubernetes loads the candidate and answers sample requests."""
     from tfx.components import InfraValidator
@@ -107,7 +107,7 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         baseline_model=model_resolver.outputs['model'],
         eval_config=eval_config(config.min_auc, config.max_auc_drop))
 
-    canary = (infra_validator(config.infra_validator, trainer, example_gen, evaluator)
+    canary = (infra_validator(config.infra_validator, trainer, example_gen)
               if config.infra_validator else
               ServingCanary(model=trainer.outputs['model'],
                             model_blessing=evaluator.outputs['blessing'],

@@ -47,3 +47,18 @@ def test_paths_live_under_home(tmp_path):
     config = PipelineConfig(home=str(tmp_path))
     assert config.metadata_path == str(tmp_path / 'metadata.db')
     assert config.pipeline_root.startswith(str(tmp_path))
+
+
+def test_pusher_waits_for_the_canary(tmp_path):
+    components = _by_id(_pipeline(tmp_path))
+    assert components['ServingCanary'] in components['Pusher'].upstream_nodes
+    assert components['Evaluator'] in components['ServingCanary'].upstream_nodes
+
+
+def test_infra_validator_replaces_the_canary_where_docker_runs(tmp_path):
+    components = _by_id(_pipeline(tmp_path, infra_validator='docker'))
+    assert 'ServingCanary' not in components
+    validator = components['InfraValidator']
+    assert validator in components['Pusher'].upstream_nodes
+    spec = validator.exec_properties['serving_spec']
+    assert '"2.16.1"' in spec and 'local_docker' in spec
