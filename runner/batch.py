@@ -16,6 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import PipelineConfig
 from runner import mlmd
+from runner.local import direct_runner_args
 
 BATCH_PIPELINE = 'chicago-taxi-batch'
 SPLIT = 'inference'
@@ -59,8 +60,7 @@ def create_batch_pipeline(config: PipelineConfig, input_dir: str, model_uri: str
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             config.metadata_path),
-        beam_pipeline_args=list(config.beam_pipeline_args) + [
-            '--direct_running_mode=in_memory', '--direct_num_workers=1'])
+        beam_pipeline_args=list(config.beam_pipeline_args + direct_runner_args(input_dir)))
 
 
 def _value(feature):

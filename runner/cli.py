@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument('--retrain', action='store_true',
                          help='on anomalies, run the pipeline on --data-root')
     monitor.add_argument('--data-root', default=DEFAULT_DATA_ROOT, help='data to retrain on')
+    monitor.add_argument('--spans', type=int, default=1,
+                         help='with span-<N>/ directories in --data-root: retrain on the latest N')
 
     watch = commands.add_parser('watch', help='run the pipeline when a new span-<N>/ arrives')
     watch.add_argument('--data-root', required=True, help='directory of span-<N>/ directories')
@@ -121,17 +123,23 @@ def _local(args) -> int:
     if args.train_steps < 1:
         print('error: --train-steps must be at least 1', file=sys.stderr)
         return 2
-    from runner.spans import spans_in
-    data_root = os.path.abspath(args.data_root)
-    config = PipelineConfig(home=os.path.abspath(args.home), data_root=data_root,
-                            train_steps=args.train_steps, min_auc=args.min_auc,
-                            spans=args.spans if spans_in(data_root) else None)
+    config = _local_config(args.home, args.data_root, args.spans, train_steps=args.train_steps,
+                           min_auc=args.min_auc)
     if args.direct_running_mode != 'auto':
-        workers = 1 if args.direct_running_mode == 'in_memory' else os.cpu_count()
-        config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args + (
-            f'--direct_running_mode={args.direct_running_mode}',
-            f'--direct_num_workers={workers}'))
+        from runner.local import direct_runner_args
+        config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args
+                                     + direct_runner_args(config.data_root,
+                                                          args.direct_running_mode))
     return _run(config)
+
+
+def _local_config(home: str, data_root: str, spans: int, **settings) -> PipelineConfig:
+    """A local run's config: on the latest `spans` spans when data_root holds span-<N>/
+    directories, else on its CSV files."""
+    from runner.spans import spans_in
+    data_root = os.path.abspath(data_root)
+    return PipelineConfig(home=os.path.abspath(home), data_root=data_root,
+                          spans=spans if spans_in(data_root) else None, **settings)
 
 
 def _profile(name: str):
@@ -251,7 +259,7 @@ def _monitor(args) -> int:
         return 0
     if args.retrain:
         print('Anomalies found: retraining', flush=True)
-        return _run(PipelineConfig(home=home, data_root=os.path.abspath(args.data_root)))
+        return _run(_local_config(home, args.data_root, args.spans))
     return 1
 
 

@@ -15,13 +15,15 @@ from pipeline.config import PipelineConfig
 IN_MEMORY_MAX_BYTES = 64 << 20
 
 
-def direct_runner_args(data_root: str) -> Tuple[str, ...]:
-    """Beam DirectRunner options suited to the size of the input data."""
-    size = sum(os.path.getsize(os.path.join(d, name))
-               for d, _, names in os.walk(data_root) for name in names)
-    if size <= IN_MEMORY_MAX_BYTES:
-        return ('--direct_running_mode=in_memory', '--direct_num_workers=1')
-    return ('--direct_running_mode=multi_processing', f'--direct_num_workers={os.cpu_count()}')
+def direct_runner_args(data_root: str, mode: str = 'auto') -> Tuple[str, ...]:
+    """Beam DirectRunner options: the given mode, or (auto) one suited to the size
+    of the input data; one worker in process, one per core otherwise."""
+    if mode == 'auto':
+        size = sum(os.path.getsize(os.path.join(d, name))
+                   for d, _, names in os.walk(data_root) for name in names)
+        mode = 'in_memory' if size <= IN_MEMORY_MAX_BYTES else 'multi_processing'
+    workers = 1 if mode == 'in_memory' else os.cpu_count()
+    return (f'--direct_running_mode={mode}', f'--direct_num_workers={workers}')
 
 
 def staged_schema_path(schema_file: str, root: str) -> str:

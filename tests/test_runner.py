@@ -28,6 +28,10 @@ def test_direct_runner_options_follow_data_size(tmp_path):
     args = local.direct_runner_args(str(tmp_path))
     assert '--direct_running_mode=multi_processing' in args
     assert f'--direct_num_workers={os.cpu_count()}' in args
+    assert local.direct_runner_args(str(tmp_path), 'in_memory') == (
+        '--direct_running_mode=in_memory', '--direct_num_workers=1')
+    assert local.direct_runner_args(str(tmp_path), 'multi_threading') == (
+        '--direct_running_mode=multi_threading', f'--direct_num_workers={os.cpu_count()}')
 
 
 def _record(msg, *args):
