@@ -42,19 +42,9 @@ def to_instance(row, schema):
 
 def to_example(instance, drop=('tips',)):
     """A TFT instance dict as a serialized tf.Example, as a client would send it."""
-    import tensorflow as tf
-    features = {}
-    for name, values in instance.items():
-        if name in drop or not values:
-            continue
-        value = values[0]
-        if isinstance(value, bytes):
-            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-        elif isinstance(value, int):
-            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    from serving import examples
+    return examples.example({name: values for name, values in instance.items()
+                             if name not in drop and values}).SerializeToString()
 
 
 @pytest.fixture(scope='session')
