@@ -10,8 +10,7 @@ from tensorflow_serving.apis import (classification_pb2, predict_pb2, prediction
                                      regression_pb2)
 
 from serving import examples, tensors
-
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+from serving.servable import WARMUP_FILE
 
 # Representative requests: a card trip with every field, a cash trip with gaps,
 # and one with no fields at all (every raw feature is optional).

@@ -16,21 +16,20 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import grpc
 import numpy as np
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from serving import examples, tensors
+from serving.protos import read_text_proto
 
 _SCHEMA_TYPES = {schema_pb2.INT: int, schema_pb2.FLOAT: float, schema_pb2.BYTES: str}
 
 
 def schema_types(schema_path: str) -> Dict[str, type]:
     """Feature name -> Python type (int, float or str) from a TFDV schema text file."""
-    with open(schema_path) as f:
-        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    schema = read_text_proto(schema_path, schema_pb2.Schema)
     return {feature.name: _SCHEMA_TYPES[feature.type] for feature in schema.feature}
 
 
