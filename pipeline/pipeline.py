@@ -5,8 +5,8 @@ Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
 Google Cloud extensions and costs seconds of start-up on every run.
 """
 
-from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, Pusher,
-                            StatisticsGen, Trainer, Transform)
+from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, StatisticsGen, Trainer,
+                            Transform)
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -21,6 +21,7 @@ from models.trainer import HPARAMS_KEY
 from pipeline.canary import ServingCanary
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import eval_config
+from pipeline.pusher import Pusher
 from pipeline.validation_gate import ExampleValidationGate
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'

@@ -72,6 +72,10 @@ def push_outcome(store: metadata_store.MetadataStore) -> str:
     """What the newest run did with its model: where it was pushed, or why not."""
     outputs = {a.type: a for a in sorted(latest_run_outputs(store), key=lambda a: a.id)}
     push = outputs.get('PushedModel')
+    # 'already_pushed': pipeline.pusher.ALREADY_PUSHED_KEY (not imported: it loads TFX)
+    if push is not None and push.custom_properties['already_pushed'].int_value == 1:
+        return (f"model unchanged: version {push.custom_properties['pushed_version'].string_value} "
+                f"in {push.custom_properties['pushed_destination'].string_value} already serves it")
     if push is not None and push.custom_properties['pushed'].int_value == 1:
         return (f"pushed version {push.custom_properties['pushed_version'].string_value} to "
                 f"{push.custom_properties['pushed_destination'].string_value}")

@@ -61,6 +61,7 @@ def test_pushed_version_serves_predictions(first_run, home, schema):
 
 
 def test_rerun_on_same_data_is_served_from_cache(first_run, home, sample):
+    pushed_before = _versions(home)
     result = _run(home, sample)
     assert result.returncode == 0, result.stderr
     states = _states(home)
@@ -69,6 +70,9 @@ def test_rerun_on_same_data_is_served_from_cache(first_run, home, sample):
     assert {c: states[c] for c in upstream_of_evaluation} == {
         c: 'CACHED' for c in upstream_of_evaluation}
     assert result.stdout.count('(cached)') >= len(upstream_of_evaluation)
+    # The Evaluator blesses the cached model again; the Pusher does not push it twice.
+    assert _versions(home) == pushed_before
+    assert f'model unchanged: version {pushed_before[-1]} in ' in result.stdout
 
 
 def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home, tmp_path):

@@ -1,0 +1,83 @@
+"""TFX's Pusher, except that it does not push again the model serving already has.
+
+A re-run on unchanged data and code takes the Trainer's model from the cache;
+the Evaluator blesses it again (it is now its own baseline), and TFX's Pusher
+would copy it under a new version, so TF Serving would load the same model once
+more. This Pusher compares the candidate with the newest pushed version, file
+by file; when they are the same it records that version as the push (with
+ALREADY_PUSHED_KEY set) and writes nothing to the serving directory. An older
+version with the same files does not count: pushing it again is a rollback.
+"""
+
+import hashlib
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from tfx import types
+from tfx.components.pusher import component, executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+ALREADY_PUSHED_KEY = 'already_pushed'
+
+
+def directory_digest(directory: str) -> str:
+    """SHA-256 over every file's path (relative to directory) and content."""
+    digest = hashlib.sha256()
+    for root, _, files in sorted(fileio.walk(directory)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, directory).encode() + b'\0')
+            with fileio.open(path, 'rb') as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def newest_version(base_directory: str) -> Optional[int]:
+    """The highest numbered version directory under base_directory, if any."""
+    if not fileio.isdir(base_directory):
+        return None
+    names = [name.rstrip('/') for name in fileio.listdir(base_directory)]
+    return max((int(name) for name in names if name.isdigit()), default=None)
+
+
+class Executor(executor.Executor):
+    """TFX's Pusher executor, skipping the copy when the newest version is this model."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        served = self._serving_copy(input_dict, exec_properties)
+        if served is None:
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        version, path = served
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        io_utils.copy_dir(self.GetModelPath(input_dict), model_push.uri)  # archived, as TFX does
+        self._MarkPushed(model_push, pushed_destination=path, pushed_version=str(version))
+        model_push.set_int_custom_property(ALREADY_PUSHED_KEY, 1)
+
+    def _serving_copy(self, input_dict, exec_properties) -> Optional[Tuple[int, str]]:
+        """(version, path) of the newest pushed version when it holds this blessed model."""
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                                  destination)
+        if destination.WhichOneof('destination') != 'filesystem' \
+                or not self.CheckBlessing(input_dict):
+            return None
+        base = destination.filesystem.base_directory
+        version = newest_version(base)
+        if version is None:
+            return None
+        path = os.path.join(base, str(version))
+        same = directory_digest(path) == directory_digest(self.GetModelPath(input_dict))
+        return (version, path) if same else None
+
+
+class Pusher(component.Pusher):
+    """TFX's Pusher (same inputs, outputs and parameters) with the executor above."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
