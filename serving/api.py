@@ -123,7 +123,7 @@ class ServingApi:
         else:
             result = servable.run(signature, inputs, outputs)
         self.metrics.observe(m.RUNTIME_LATENCY, (time.perf_counter() - started) * 1e6,
-                             model_name=servable.name, API=api, runtime='TF2')
+                             model_name=servable.name, API=api, runtime='TF1')
         return result
 
     # --- Predict --------------------------------------------------------------
@@ -141,7 +141,7 @@ class ServingApi:
             raise failed_precondition(f'Serving signature key "{name}" not found.')
         inputs = self._predict_inputs(signature, request)
         aliases = self._output_aliases(signature, request.output_filter)
-        outputs = self._run(servable, name, inputs, aliases, 'predict')
+        outputs = self._run(servable, name, inputs, aliases, 'Predict')
         response = predict_pb2.PredictResponse()
         _set_model_spec(response.model_spec, servable, name)
         for alias in aliases:
@@ -213,7 +213,7 @@ class ServingApi:
                 'Expected classification signature outputs to contain at least one of '
                 f'"classes" or "scores". Signature was: {signature}')
         examples = _serialized_examples(request_input)
-        outputs = self._run(servable, name, {'inputs': examples}, wanted, 'classify')
+        outputs = self._run(servable, name, {'inputs': examples}, wanted, 'Classify')
         classes, scores = outputs.get('classes'), outputs.get('scores')
         for key, value, dtype in (('classes', classes, types_pb2.DT_STRING),
                                   ('scores', scores, types_pb2.DT_FLOAT)):
@@ -256,7 +256,7 @@ class ServingApi:
         if 'outputs' not in signature.outputs:
             raise failed_precondition(f'No regression outputs found in SignatureDef: {signature}')
         examples = _serialized_examples(request_input)
-        values = self._run(servable, name, {'inputs': examples}, ['outputs'], 'regress')['outputs']
+        values = self._run(servable, name, {'inputs': examples}, ['outputs'], 'Regress')['outputs']
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         if values.ndim != 1 or len(values) != len(examples):

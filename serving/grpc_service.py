@@ -9,14 +9,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from serving import metrics as m
 from serving.api import ServingApi
 from serving.errors import ServingError
 
 log = logging.getLogger(__name__)
 
 
-def handle(api: ServingApi, method, request, context, api_name: str, entrypoint: str):
+def handle(api: ServingApi, method, request, context, api_name: str):
     """Calls an API method; errors become the call's status. Nothing escapes to kill
     the server: an unexpected exception is answered as INTERNAL and logged."""
     started = time.perf_counter()
@@ -32,9 +31,8 @@ def handle(api: ServingApi, method, request, context, api_name: str, entrypoint:
         context.abort(code, f'{type(error).__name__}: {error}')
     finally:
         model = getattr(getattr(request, 'model_spec', None), 'name', '') or ''
-        api.metrics.count(m.REQUEST_COUNT, model_name=model, status=code.name)
-        api.metrics.observe(m.REQUEST_LATENCY, (time.perf_counter() - started) * 1e6,
-                            model_name=model, API=api_name, entrypoint=entrypoint)
+        api.metrics.record_request(model, api_name, 'GRPC', code.name,
+                                   time.perf_counter() - started)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -42,21 +40,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._api = api
 
     def Predict(self, request, context):
-        return handle(self._api, self._api.predict, request, context, 'predict', 'GRPC')
+        return handle(self._api, self._api.predict, request, context, 'Predict')
 
     def Classify(self, request, context):
-        return handle(self._api, self._api.classify, request, context, 'classify', 'GRPC')
+        return handle(self._api, self._api.classify, request, context, 'Classify')
 
     def Regress(self, request, context):
-        return handle(self._api, self._api.regress, request, context, 'regress', 'GRPC')
+        return handle(self._api, self._api.regress, request, context, 'Regress')
 
     def MultiInference(self, request, context):
-        return handle(self._api, self._api.multi_inference, request, context, 'multi_inference',
-                      'GRPC')
+        return handle(self._api, self._api.multi_inference, request, context, 'MultiInference')
 
     def GetModelMetadata(self, request, context):
         return handle(self._api, self._api.get_model_metadata, request, context,
-                      'get_model_metadata', 'GRPC')
+                      'GetModelMetadata')
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -65,11 +62,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         return handle(self._api, self._api.get_model_status, request, context,
-                      'get_model_status', 'GRPC')
+                      'GetModelStatus')
 
     def HandleReloadConfigRequest(self, request, context):
-        return handle(self._api, self._api.reload_config, request, context, 'reload_config',
-                      'GRPC')
+        return handle(self._api, self._api.reload_config, request, context, 'HandleReloadConfigRequest')
 
 
 def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_message_bytes: int,

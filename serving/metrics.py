@@ -26,6 +26,9 @@ _HELP = {
     WARMUP_LATENCY: ('histogram', 'Distribution of wall time (in microseconds) for warmup.'),
 }
 _BUCKETS = {BATCH_SIZE: BATCH_SIZE_BUCKETS}
+# The APIs whose request latency TF Serving records (successful calls only), as
+# it names them; other calls (status, metadata) count in REQUEST_COUNT alone.
+INFERENCE_APIS = ('Predict', 'Classify', 'Regress')
 
 Labels = Tuple[Tuple[str, str], ...]
 
@@ -53,6 +56,14 @@ class Metrics:
             counts[0][bisect.bisect_left(buckets, value)] += 1
             counts[1] += value
             counts[2] += 1
+
+    def record_request(self, model: str, api: str, entrypoint: str, status: str,
+                       seconds: float) -> None:
+        """One served request, gRPC or REST, as TF Serving counts and times it."""
+        self.count(REQUEST_COUNT, model_name=model, status=status)
+        if status == 'OK' and api in INFERENCE_APIS:
+            self.observe(REQUEST_LATENCY, seconds * 1e6, model_name=model, API=api,
+                         entrypoint=entrypoint)
 
     def prometheus_text(self) -> str:
         lines = []

@@ -30,7 +30,6 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 
 from serving import examples, tensors
-from serving import metrics as m
 from serving.api import ServingApi, _signature_name
 from serving.errors import ServingError, invalid_argument
 
@@ -207,7 +206,7 @@ class RestApi:
         if method == 'GET' and self._prometheus_path and path == self._prometheus_path:
             return 200, 'text/plain; version=0.0.4', self._api.metrics.prometheus_text()
         started = time.perf_counter()
-        model, api_name, code = '', 'rest', grpc.StatusCode.OK
+        model, api_name, code = '', '', grpc.StatusCode.OK
         try:
             if not path.lower().startswith('/v1/'):
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path}'})
@@ -221,9 +220,8 @@ class RestApi:
             code = grpc.StatusCode.INTERNAL
             return 500, 'application/json', json.dumps({'error': f'{type(error).__name__}: {error}'})
         finally:
-            self._api.metrics.count(m.REQUEST_COUNT, model_name=model, status=code.name)
-            self._api.metrics.observe(m.REQUEST_LATENCY, (time.perf_counter() - started) * 1e6,
-                                      model_name=model, API=api_name, entrypoint='REST')
+            self._api.metrics.record_request(model, api_name, 'REST', code.name,
+                                             time.perf_counter() - started)
 
     def _dispatch(self, method: str, path: str, body: bytes):
         match = _PREDICTION_PATH.fullmatch(path)
@@ -242,19 +240,19 @@ class RestApi:
                 request, fmt = predict_request(parsed, spec, signature)
                 response = self._api.log_request('predict', request,
                                                  self._api.predict_on(servable, request))
-                return name, 'predict', predict_json(response, fmt)
+                return name, 'Predict', predict_json(response, fmt)
             if verb == 'classify':
                 request = classification_pb2.ClassificationRequest(model_spec=spec)
                 _input_proto(parsed, request.input)
                 result = self._api.log_request(
                     'classify', request, self._api.classify_on(servable, request)).result
-                return name, 'classify', {'results': [
+                return name, 'Classify', {'results': [
                     [[c.label, c.score] for c in row.classes] for row in result.classifications]}
             request = regression_pb2.RegressionRequest(model_spec=spec)
             _input_proto(parsed, request.input)
             result = self._api.log_request(
                 'regress', request, self._api.regress_on(servable, request)).result
-            return name, 'regress', {'results': [r.value for r in result.regressions]}
+            return name, 'Regress', {'results': [r.value for r in result.regressions]}
         match = _STATUS_PATH.fullmatch(path)
         if method == 'GET' and match:
             name, version, label, metadata = match.groups()
@@ -264,7 +262,7 @@ class RestApi:
                     model_spec=spec, metadata_field=['signature_def']))
                 signatures = get_model_metadata_pb2.SignatureDefMap()
                 response.metadata['signature_def'].Unpack(signatures)
-                return name, 'get_model_metadata', {
+                return name, 'GetModelMetadata', {
                     'model_spec': json_format.MessageToDict(
                         response.model_spec, including_default_value_fields=True,
                         preserving_proto_field_name=True),
@@ -272,7 +270,7 @@ class RestApi:
                         signatures, preserving_proto_field_name=True)}}
             response = self._api.get_model_status(
                 get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
-            return name, 'get_model_status', json_format.MessageToDict(
+            return name, 'GetModelStatus', json_format.MessageToDict(
                 response, including_default_value_fields=True, preserving_proto_field_name=True)
         raise invalid_argument(f'Malformed request: {method} {path}')
 

@@ -93,10 +93,10 @@ def test_health_comes_from_the_servers_metrics():
     metrics = m.Metrics()
     for _ in range(98):
         metrics.count(m.REQUEST_COUNT, model_name='chicago_taxi', status='OK')
-        metrics.observe(m.REQUEST_LATENCY, 900, model_name='chicago_taxi', API='predict',
+        metrics.observe(m.REQUEST_LATENCY, 900, model_name='chicago_taxi', API='Predict',
                         entrypoint='GRPC')
     metrics.count(m.REQUEST_COUNT, 2, model_name='chicago_taxi', status='INVALID_ARGUMENT')
-    metrics.observe(m.REQUEST_LATENCY, 400_000, model_name='chicago_taxi', API='predict',
+    metrics.observe(m.REQUEST_LATENCY, 400_000, model_name='chicago_taxi', API='Predict',
                     entrypoint='GRPC')
     metrics.count(m.REQUEST_COUNT, 50, model_name='other', status='INTERNAL')
     health = serving_health(metrics.prometheus_text(), 'chicago_taxi')

@@ -346,6 +346,10 @@ def test_prometheus_metrics(server, stubs, serialized):
     ok = [line for line in text.splitlines()
           if line.startswith(f':tensorflow:serving:request_count{{model_name="{MODEL}",status="OK"}}')]
     assert ok and float(ok[0].split()[-1]) >= 1
-    assert ':tensorflow:serving:request_latency_bucket{API="predict",entrypoint="GRPC"' in text
+    # TF Serving's labels: latency of successful inference calls only, runtime TF1 (Session)
+    assert ':tensorflow:serving:request_latency_bucket{API="Predict",entrypoint="GRPC"' in text
+    assert ':tensorflow:serving:runtime_latency_count{API="Predict",model_name=' \
+           f'"{MODEL}",runtime="TF1"}}' in text
+    assert 'API="GetModelStatus"' not in text
     assert 'status="NOT_FOUND"' in text
     assert ':tensorflow:serving:model_warmup_latency_count' in text
