@@ -6,8 +6,9 @@ Without --model_base_path it first runs the pipeline to get a pushed model.
 Printed, in one run on this machine:
   - p50/p99 latency at batch 1 and 64: the in-process SavedModel call
     (signatures['serving_default']), the same model run as the server runs it
-    (serving.servable.Servable: a Session callable in the calling thread), gRPC Predict (official stub) with
-    batching off and on, and REST :predict (row format, keep-alive connection);
+    (serving.servable.Servable: a Session callable in the calling thread), gRPC
+    Predict (official stub) on TCP loopback with batching off and on, and on a
+    UNIX socket (--grpc_socket_path), and REST :predict (row format, keep-alive);
   - throughput with 8 concurrent gRPC clients (batch 1), batching off and on,
     against a single-threaded in-process loop; failed calls are counted.
 """
@@ -149,10 +150,13 @@ def main() -> int:
                                                   args.iterations))
 
     flags = [f'--model_name={MODEL}', f'--model_base_path={base}']
-    with ModelServer(*flags) as server:
+    socket = os.path.join(tempfile.mkdtemp(prefix='bench_serving_'), 'grpc.sock')
+    with ModelServer(*flags, f'--grpc_socket_path={socket}') as server:
         for size, batch in batches.items():
             latency[('gRPC', size)] = percentiles(timed(grpc_call(server.target, batch),
                                                         args.iterations))
+            latency[('gRPC unix', size)] = percentiles(timed(grpc_call(f'unix:{socket}', batch),
+                                                             args.iterations))
             latency[('REST', size)] = percentiles(timed(rest_call(server.rest_port, batch),
                                                         args.iterations))
         latency[('gRPC floor', 1)] = percentiles(timed(status_call(server.target),
@@ -174,7 +178,7 @@ def main() -> int:
 
     print(f'\nlatency, ms        {"p50":>8}{"p99":>8}   (taxi model, {os.cpu_count()} CPUs)')
     for size in batches:
-        for path in ('in-process', 'Servable', 'gRPC', 'gRPC+batch', 'REST'):
+        for path in ('in-process', 'Servable', 'gRPC', 'gRPC unix', 'gRPC+batch', 'REST'):
             p50, p99 = latency[(path, size)]
             print(f'  {path:<10} b={size:<3}{p50:8.3f}{p99:8.3f}')
     p50, p99 = latency[('gRPC floor', 1)]

@@ -69,8 +69,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_message_bytes: int,
-                      credentials: Optional[grpc.ServerCredentials] = None):
-    """Starts serving on address ('host:port'); returns (server, health servicer, port)."""
+                      credentials: Optional[grpc.ServerCredentials] = None,
+                      socket_path: str = ''):
+    """Starts serving on address ('host:port') and, if given, the UNIX socket
+    socket_path; returns (server, health servicer, port)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix='grpc'),
         options=[('grpc.max_receive_message_length', max_message_bytes),
@@ -81,10 +83,16 @@ def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_messa
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(api), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
-    if port == 0:
-        raise OSError(f'could not bind gRPC to {address}')
+
+    def bind(where: str) -> int:
+        bound = (server.add_secure_port(where, credentials) if credentials
+                 else server.add_insecure_port(where))
+        if bound == 0:
+            raise OSError(f'could not bind gRPC to {where}')
+        return bound
+    port = bind(address)
+    if socket_path:
+        bind(f'unix:{socket_path}')
     server.start()
     return server, health_servicer, port
 

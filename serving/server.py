@@ -28,6 +28,8 @@ def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add = parser.add_argument
     add('--port', type=int, default=8500, help='gRPC port (default 8500)')
     add('--rest_api_port', type=int, default=8501, help='REST port (default 8501; 0 disables REST)')
+    add('--grpc_socket_path', default='',
+        help='also serve gRPC on this UNIX socket (clients on the same host: unix:PATH)')
     add('--bind_address', default='127.0.0.1',
         help='address to listen on (default 127.0.0.1, loopback only; 0.0.0.0 for all)')
     add('--model_name', default='default', help='name of the model (with --model_base_path)')
@@ -133,8 +135,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     credentials = _server_credentials(flags.ssl_config_file) if flags.ssl_config_file else None
     grpc_server, health, port = start_grpc_server(
         api, f'{flags.bind_address}:{flags.port}', flags.grpc_max_threads,
-        flags.max_message_bytes, credentials)
+        flags.max_message_bytes, credentials, flags.grpc_socket_path)
     log.info('Running gRPC ModelServer at %s:%d ...', flags.bind_address, port)
+    if flags.grpc_socket_path:
+        log.info('Running gRPC ModelServer at UNIX socket %s ...', flags.grpc_socket_path)
     rest_server = None
     if flags.rest_api_port:
         prometheus = _prometheus_path(flags.monitoring_config_file) \

@@ -11,7 +11,8 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, predict_pb2, regression_pb2)
+                                     get_model_status_pb2, inference_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
 
 from tests.conftest import to_example
 from serving.local_server import ModelServer
@@ -24,14 +25,20 @@ METRICS_PATH = '/monitoring/prometheus/metrics'
 
 
 @pytest.fixture(scope='module')
-def server(exported_model, tmp_path_factory):
+def socket_path(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('socket') / 'grpc.sock')
+
+
+@pytest.fixture(scope='module')
+def server(exported_model, socket_path, tmp_path_factory):
     base = tmp_path_factory.mktemp('models') / MODEL
     shutil.copytree(exported_model[0], base / str(VERSION))
     monitoring = tmp_path_factory.mktemp('config') / 'monitoring.config'
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      f'--monitoring_config_file={monitoring}',
-                     f'--max_message_bytes={MAX_MESSAGE_BYTES}') as running:
+                     f'--max_message_bytes={MAX_MESSAGE_BYTES}',
+                     f'--grpc_socket_path={socket_path}') as running:
         yield running
 
 
@@ -86,6 +93,14 @@ def test_predict_by_version_and_output_filter(stubs, serialized, expected):
     request.output_filter.append('probabilities')
     response = stubs[0].Predict(request)
     assert list(response.outputs) == ['probabilities']
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs['probabilities']), expected[:3],
+                               atol=1e-6)
+
+
+def test_predict_over_the_unix_socket(server, socket_path, serialized, expected):
+    with grpc.insecure_channel(f'unix:{socket_path}') as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            _predict_request(serialized[:3]))
     np.testing.assert_allclose(tf.make_ndarray(response.outputs['probabilities']), expected[:3],
                                atol=1e-6)
 
