@@ -39,6 +39,7 @@ _VERSION = r'(?:/versions/(\d+)|/labels/([^/:]+))?'
 _PREDICTION_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r':(classify|regress|predict)',
                               re.IGNORECASE)
 _STATUS_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r'(/metadata)?', re.IGNORECASE)
+_MODEL_PATH = re.compile(r'/v1/models/([^/:]+)', re.IGNORECASE)  # failures count under it too
 
 
 def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
@@ -206,7 +207,8 @@ class RestApi:
         if method == 'GET' and self._prometheus_path and path == self._prometheus_path:
             return 200, 'text/plain; version=0.0.4', self._api.metrics.prometheus_text()
         started = time.perf_counter()
-        model, api_name, code = '', '', grpc.StatusCode.OK
+        named = _MODEL_PATH.match(path)
+        model, api_name, code = named.group(1) if named else '', '', grpc.StatusCode.OK
         try:
             if not path.lower().startswith('/v1/'):
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path}'})

@@ -368,3 +368,15 @@ def test_prometheus_metrics(server, stubs, serialized):
     assert 'API="GetModelStatus"' not in text
     assert 'status="NOT_FOUND"' in text
     assert ':tensorflow:serving:model_warmup_latency_count' in text
+
+
+def _count(text, model, status):
+    prefix = f':tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} '
+    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_failed_rest_calls_count_under_their_model(server):
+    before = _count(server.rest('GET', METRICS_PATH)[1], MODEL, 'INVALID_ARGUMENT')
+    status, _ = server.rest('POST', f'/v1/models/{MODEL}:predict', {'instances': ['garbage']})
+    after = _count(server.rest('GET', METRICS_PATH)[1], MODEL, 'INVALID_ARGUMENT')
+    assert status == 400 and after == before + 1
