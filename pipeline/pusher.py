@@ -9,7 +9,6 @@ ALREADY_PUSHED_KEY set) and writes nothing to the serving directory. An older
 version with the same files does not count: pushing it again is a rollback.
 """
 
-import hashlib
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -24,16 +23,27 @@ from tfx.utils import io_utils, proto_utils
 ALREADY_PUSHED_KEY = 'already_pushed'
 
 
-def directory_digest(directory: str) -> str:
-    """SHA-256 over every file's path (relative to directory) and content."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(fileio.walk(directory)):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, directory).encode() + b'\0')
-            with fileio.open(path, 'rb') as f:
-                digest.update(f.read())
-    return digest.hexdigest()
+def _relative_files(directory: str) -> List[str]:
+    return sorted(os.path.relpath(os.path.join(root, name), directory)
+                  for root, _, files in fileio.walk(directory) for name in files)
+
+
+def same_files(left: str, right: str, chunk_bytes: int = 1 << 20) -> bool:
+    """Whether two directories hold the same files with the same bytes. It stops at
+    the first difference, so a retrained model is told apart without reading it all."""
+    files = _relative_files(left)
+    if files != _relative_files(right):
+        return False
+    for name in files:
+        with fileio.open(os.path.join(left, name), 'rb') as a, \
+                fileio.open(os.path.join(right, name), 'rb') as b:
+            while True:
+                chunk = a.read(chunk_bytes)
+                if chunk != b.read(chunk_bytes):
+                    return False
+                if not chunk:
+                    break
+    return True
 
 
 def newest_version(base_directory: str) -> Optional[int]:
@@ -73,8 +83,7 @@ class Executor(executor.Executor):
         if version is None:
             return None
         path = os.path.join(base, str(version))
-        same = directory_digest(path) == directory_digest(self.GetModelPath(input_dict))
-        return (version, path) if same else None
+        return (version, path) if same_files(path, self.GetModelPath(input_dict)) else None
 
 
 class Pusher(component.Pusher):

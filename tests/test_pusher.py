@@ -7,7 +7,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline.pusher import ALREADY_PUSHED_KEY, Executor
+from pipeline.pusher import ALREADY_PUSHED_KEY, Executor, same_files
 
 
 def _model_files(directory, weights: bytes):
@@ -101,3 +101,16 @@ def test_an_unblessed_model_is_not_pushed(push):
     pushed = push(b'weights', blessed=False)
     assert pushed.get_int_custom_property('pushed') == 0
     assert _versions(push.serving) == ['100']
+
+
+def test_same_files_reads_past_the_first_chunk(tmp_path):
+    left, right = str(tmp_path / 'left'), str(tmp_path / 'right')
+    _model_files(left, b'0123456789abcdef')
+    _model_files(right, b'0123456789abcdef')
+    assert same_files(left, right, chunk_bytes=4)
+    _model_files(right, b'0123456789abcdeX')      # differs in the last chunk only
+    assert not same_files(left, right, chunk_bytes=4)
+    _model_files(right, b'0123456789abcdef')
+    (tmp_path / 'right' / 'extra.txt').write_text('')
+    assert not same_files(left, right, chunk_bytes=4)
+
