@@ -35,11 +35,11 @@ from serving.errors import ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
 
+_MODEL = r'/v1/models/([^/:]+)'
 _VERSION = r'(?:/versions/(\d+)|/labels/([^/:]+))?'
-_PREDICTION_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r':(classify|regress|predict)',
-                              re.IGNORECASE)
-_STATUS_PATH = re.compile(r'/v1/models/([^/:]+)' + _VERSION + r'(/metadata)?', re.IGNORECASE)
-_MODEL_PATH = re.compile(r'/v1/models/([^/:]+)', re.IGNORECASE)  # failures count under it too
+_PREDICTION_PATH = re.compile(_MODEL + _VERSION + r':(classify|regress|predict)', re.IGNORECASE)
+_STATUS_PATH = re.compile(_MODEL + _VERSION + r'(/metadata)?', re.IGNORECASE)
+_MODEL_PATH = re.compile(_MODEL, re.IGNORECASE)  # failures count under the model too
 
 
 def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
@@ -212,7 +212,7 @@ class RestApi:
         try:
             if not path.lower().startswith('/v1/'):
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path}'})
-            model, api_name, result = self._dispatch(method, path, body)
+            api_name, result = self._dispatch(method, path, body)
             return 200, 'application/json', json.dumps(result)
         except ServingError as error:
             code = error.code
@@ -242,19 +242,19 @@ class RestApi:
                 request, fmt = predict_request(parsed, spec, signature)
                 response = self._api.log_request('predict', request,
                                                  self._api.predict_on(servable, request))
-                return name, 'Predict', predict_json(response, fmt)
+                return 'Predict', predict_json(response, fmt)
             if verb == 'classify':
                 request = classification_pb2.ClassificationRequest(model_spec=spec)
                 _input_proto(parsed, request.input)
                 result = self._api.log_request(
                     'classify', request, self._api.classify_on(servable, request)).result
-                return name, 'Classify', {'results': [
+                return 'Classify', {'results': [
                     [[c.label, c.score] for c in row.classes] for row in result.classifications]}
             request = regression_pb2.RegressionRequest(model_spec=spec)
             _input_proto(parsed, request.input)
             result = self._api.log_request(
                 'regress', request, self._api.regress_on(servable, request)).result
-            return name, 'Regress', {'results': [r.value for r in result.regressions]}
+            return 'Regress', {'results': [r.value for r in result.regressions]}
         match = _STATUS_PATH.fullmatch(path)
         if method == 'GET' and match:
             name, version, label, metadata = match.groups()
@@ -264,7 +264,7 @@ class RestApi:
                     model_spec=spec, metadata_field=['signature_def']))
                 signatures = get_model_metadata_pb2.SignatureDefMap()
                 response.metadata['signature_def'].Unpack(signatures)
-                return name, 'GetModelMetadata', {
+                return 'GetModelMetadata', {
                     'model_spec': json_format.MessageToDict(
                         response.model_spec, including_default_value_fields=True,
                         preserving_proto_field_name=True),
@@ -272,7 +272,7 @@ class RestApi:
                         signatures, preserving_proto_field_name=True)}}
             response = self._api.get_model_status(
                 get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
-            return name, 'GetModelStatus', json_format.MessageToDict(
+            return 'GetModelStatus', json_format.MessageToDict(
                 response, including_default_value_fields=True, preserving_proto_field_name=True)
         raise invalid_argument(f'Malformed request: {method} {path}')
 
