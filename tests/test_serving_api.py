@@ -354,13 +354,16 @@ def test_rest_bad_example_bytes(server):
     assert status == 400 and 'Could not parse example input' in body['error']
 
 
+def _count(text, model, status):
+    prefix = f':tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} '
+    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+
 def test_prometheus_metrics(server, stubs, serialized):
     stubs[0].Predict(_predict_request(serialized[:1]))
     status, text = server.rest('GET', METRICS_PATH)
     assert status == 200
-    ok = [line for line in text.splitlines()
-          if line.startswith(f':tensorflow:serving:request_count{{model_name="{MODEL}",status="OK"}}')]
-    assert ok and float(ok[0].split()[-1]) >= 1
+    assert _count(text, MODEL, 'OK') >= 1
     # TF Serving's labels: latency of successful inference calls only, runtime TF1 (Session)
     assert ':tensorflow:serving:request_latency_bucket{API="Predict",entrypoint="GRPC"' in text
     assert ':tensorflow:serving:runtime_latency_count{API="Predict",model_name=' \
@@ -368,11 +371,6 @@ def test_prometheus_metrics(server, stubs, serialized):
     assert 'API="GetModelStatus"' not in text
     assert 'status="NOT_FOUND"' in text
     assert ':tensorflow:serving:model_warmup_latency_count' in text
-
-
-def _count(text, model, status):
-    prefix = f':tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} '
-    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def test_failed_rest_calls_count_under_their_model(server):
