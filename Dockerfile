@@ -14,8 +14,9 @@ RUN python -m pip install --no-cache-dir uv==0.13.9 \
 
 # This project's packages, as setup.py declares them (no data: it is read from GCS).
 COPY setup.py README.md ./
-COPY pipeline/ pipeline/
+COPY common/ common/
 COPY models/ models/
+COPY pipeline/ pipeline/
 COPY runner/ runner/
 COPY serving/ serving/
 COPY schema/ schema/

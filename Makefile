@@ -1,6 +1,7 @@
 # Two commands set up a fresh machine and are safe to repeat:
 #   make run    install if needed, then run the whole pipeline on the embedded data
 #   make test   install if needed, then run the test suite
+# and, while working: make test-fast (no pipeline runs, servers or CLI processes).
 # Everything installs into .venv from requirements.lock (Python 3.10, via uv).
 
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lock clean
+.PHONY: install run test test-fast lock clean
 
 install: $(STAMP)
 
@@ -42,6 +43,9 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m 'not e2e' $(PYTEST_ARGS)
 
 # Re-resolve the pins after editing requirements.in.
 lock: | $(UV)

@@ -1,4 +1,4 @@
-"""Makes pipeline, models, runner and serving importable: by TFX's
+"""Makes common, models, serving, pipeline and runner importable: by TFX's
 import-path references (preprocessing_fn=, run_fn=) and by Beam workers."""
 
 from setuptools import setup
@@ -7,8 +7,8 @@ setup(
     name='tfx-taxi-pipeline',
     version='0.1.0',
     description='A production TFX pipeline for deep learning on the Chicago Taxi data.',
-    packages=['pipeline', 'models', 'runner', 'serving'],
-    package_data={'pipeline': ['profiles.yaml']},
+    packages=['common', 'models', 'serving', 'pipeline', 'runner', 'runner.commands'],
+    package_data={'pipeline': ['profiles.yaml'], 'runner': ['templates/*.html']},
     python_requires='>=3.10,<3.11',
     entry_points={'console_scripts': ['taxi-pipeline = runner.cli:entry_point']},
 )

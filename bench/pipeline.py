@@ -10,6 +10,8 @@ time of a cached re-run of ours. Upstream runs with TF_USE_LEGACY_KERAS=1,
 without which its Trainer fails on Keras 3.
 """
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
 import argparse
 import glob
 import os

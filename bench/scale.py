@@ -9,6 +9,8 @@ seconds per component; and how time grows from one factor to the next
 Training steps stay fixed, so the Trainer's time measures reading, not fitting.
 """
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
 import argparse
 import glob
 import os
@@ -17,11 +19,8 @@ import tempfile
 
 from measure import component_seconds, run_measured
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from pipeline.config import DEFAULT_DATA_ROOT  # noqa: E402
-from runner.scale_data import write_scaled  # noqa: E402
+from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT as REPO
+from runner.scale_data import write_scaled
 
 
 def data_for(factor: int, workdir: str) -> str:

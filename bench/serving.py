@@ -13,6 +13,8 @@ Printed, in one run on this machine:
     against a single-threaded in-process loop; failed calls are counted.
 """
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
 import argparse
 import base64
 import glob
@@ -25,22 +27,18 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-import grpc  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,  # noqa: E402
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from serving import tensors  # noqa: E402
-from serving.client import read_csv, schema_types  # noqa: E402
-from serving.examples import example  # noqa: E402
-from serving.servable import Servable  # noqa: E402
-from serving.local_server import REPO, ModelServer  # noqa: E402
-from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE  # noqa: E402
+from common.examples import example
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
+from serving import tensors
+from serving.client import read_csv, schema_types
+from serving.local_server import REPO, ModelServer
+from serving.servable import Servable
 
 MODEL = 'chicago_taxi'
 CLIENTS = 8

@@ -9,8 +9,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, predict_pb2, prediction_log_pb2,
                                      regression_pb2)
 
-from serving import examples, tensors
-from serving.servable import WARMUP_FILE
+from common import examples
+from common.tf_serving import WARMUP_FILE
 
 # Representative requests: a card trip with every field, a cash trip with gaps,
 # and one with no fields at all (every raw feature is optional).
@@ -32,10 +32,10 @@ WARMUP_TRIPS = [
 def _logs(serialized):
     predict = predict_pb2.PredictRequest()
     predict.model_spec.signature_name = 'serving_default'
-    predict.inputs['examples'].CopyFrom(tensors.strings_proto(serialized))
+    predict.inputs['examples'].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
     single = predict_pb2.PredictRequest()
     single.CopyFrom(predict)
-    single.inputs['examples'].CopyFrom(tensors.strings_proto(serialized[:1]))
+    single.inputs['examples'].CopyFrom(tf.make_tensor_proto(serialized[:1], dtype=tf.string))
     classify = classification_pb2.ClassificationRequest()
     classify.model_spec.signature_name = 'classification'
     regress = regression_pb2.RegressionRequest()

@@ -19,7 +19,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
-BLESSED_KEY, REASON_KEY = 'blessed', 'reason'   # InfraValidator's property, and why
+from pipeline.mlmd import BLESSED, INFRA_REASON
+
 MODEL_NAME = 'canary'
 
 
@@ -44,17 +45,19 @@ def check_candidate(model_dir: str, examples: List[bytes], batch_size: int = 50)
 
     from serving import tensors
     from serving.grpc_service import start_grpc_server
-    from serving.server import build, parse_flags
+    from serving.options import ServerOptions
+    from serving.server import build
 
     with tempfile.TemporaryDirectory() as base:
         os.symlink(os.path.abspath(model_dir), os.path.join(base, '1'))
-        api = build(parse_flags([f'--model_name={MODEL_NAME}', f'--model_base_path={base}',
-                                 '--rest_api_port=0', '--file_system_poll_wait_seconds=0']))
+        options = ServerOptions(model_name=MODEL_NAME, model_base_path=base, rest_api_port=0,
+                                file_system_poll_wait_seconds=0)
+        api = build(options)
         state = api.manager.status(model_pb2.ModelSpec(name=MODEL_NAME))[1]
         if state.state != 'AVAILABLE':
             return f'the model did not load: {state.error.message if state.error else state.state}'
         server, _, port = start_grpc_server(api, '127.0.0.1:0', max_threads=4,
-                                            max_message_bytes=64 << 20)
+                                            max_message_bytes=options.max_message_bytes)
         try:
             with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
                 stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -83,7 +86,7 @@ def ServingCanary(model: InputArtifact[Model], model_blessing: InputArtifact[Mod
     """Blesses (INFRA_BLESSED) a candidate the Evaluator blessed and our server can serve."""
     from models.features import LABEL_KEY
 
-    if model_blessing.get_int_custom_property('blessed') != 1:
+    if model_blessing.get_int_custom_property(BLESSED) != 1:
         reason = 'not blessed by the Evaluator'
     else:
         reason = check_candidate(os.path.join(model.uri, 'Format-Serving'),
@@ -92,6 +95,6 @@ def ServingCanary(model: InputArtifact[Model], model_blessing: InputArtifact[Mod
     os.makedirs(infra_blessing.uri, exist_ok=True)
     open(os.path.join(infra_blessing.uri, 'INFRA_BLESSED' if blessed else 'INFRA_NOT_BLESSED'),
          'w').close()
-    infra_blessing.set_int_custom_property(BLESSED_KEY, int(blessed))
-    infra_blessing.set_string_custom_property(REASON_KEY, reason)
+    infra_blessing.set_int_custom_property(BLESSED, int(blessed))
+    infra_blessing.set_string_custom_property(INFRA_REASON, reason)
 

@@ -4,6 +4,8 @@ import dataclasses
 import os
 from typing import Any, Dict, Optional, Tuple
 
+from pipeline.home import DEFAULT_HOME, Home
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, 'data', 'chicago_taxi')
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, 'schema', 'schema.pbtxt')
@@ -14,7 +16,7 @@ SETUP_FILE = os.path.join(REPO_ROOT, 'setup.py')
 class PipelineConfig:
     """Everything create_pipeline needs; paths derive from `home` unless given."""
 
-    home: str = 'tfx_home'
+    home: str = DEFAULT_HOME
     pipeline_name: str = 'chicago-taxi'   # Kubeflow/Vertex allow [a-z0-9-] only
     model_name: str = 'chicago_taxi'      # the served model: serving_model/<model_name>/
     data_root: str = DEFAULT_DATA_ROOT
@@ -45,14 +47,18 @@ class PipelineConfig:
     spans: Optional[int] = None
 
     @property
+    def paths(self) -> Home:
+        return Home(self.home, self.storage_root)
+
+    @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.storage_root or self.home, 'pipelines', self.pipeline_name)
+        return self.paths.pipeline_root(self.pipeline_name)
 
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.home, 'metadata.db')
+        return self.paths.metadata_path
 
     @property
     def serving_model_dir(self) -> str:
         """Pusher's base directory: TF Serving's <base>/<model>/<version>/ layout."""
-        return os.path.join(self.storage_root or self.home, 'serving_model', self.model_name)
+        return self.paths.serving_model_dir(self.model_name)

@@ -101,7 +101,6 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config)
 
-
     evaluator = Evaluator(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
@@ -115,10 +114,11 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
                             examples=example_gen.outputs['examples'],
                             sample_size=config.canary_examples))
 
+    infra_blessing = canary.outputs['blessing' if config.infra_validator else 'infra_blessing']
     pusher = Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
-        infra_blessing=canary.outputs['blessing' if config.infra_validator else 'infra_blessing'],
+        infra_blessing=infra_blessing,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
@@ -127,8 +127,10 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     if config.vertex_serving:
         from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as \
             VertexPusher
+        # The endpoint takes a model only once it is blessed and has passed its canary.
         components.append(VertexPusher(
             model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+            infra_blessing=infra_blessing,
             custom_config=config.vertex_serving).with_id('VertexEndpointPusher'))
 
     return tfx_pipeline.Pipeline(

@@ -20,7 +20,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-ALREADY_PUSHED_KEY = 'already_pushed'
+from common.tf_serving import newest_version
+from pipeline.mlmd import ALREADY_PUSHED
 
 
 def _relative_files(directory: str) -> List[str]:
@@ -46,14 +47,6 @@ def same_files(left: str, right: str, chunk_bytes: int = 1 << 20) -> bool:
     return True
 
 
-def newest_version(base_directory: str) -> Optional[int]:
-    """The highest numbered version directory under base_directory, if any."""
-    if not fileio.isdir(base_directory):
-        return None
-    names = [name.rstrip('/') for name in fileio.listdir(base_directory)]
-    return max((int(name) for name in names if name.isdigit()), default=None)
-
-
 class Executor(executor.Executor):
     """TFX's Pusher executor, skipping the copy when the newest version is this model."""
 
@@ -68,7 +61,7 @@ class Executor(executor.Executor):
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         io_utils.copy_dir(self.GetModelPath(input_dict), model_push.uri)  # archived, as TFX does
         self._MarkPushed(model_push, pushed_destination=path, pushed_version=str(version))
-        model_push.set_int_custom_property(ALREADY_PUSHED_KEY, 1)
+        model_push.set_int_custom_property(ALREADY_PUSHED, 1)
 
     def _serving_copy(self, input_dict, exec_properties) -> Optional[Tuple[int, str]]:
         """(version, path) of the newest pushed version when it holds this blessed model."""

@@ -27,11 +27,11 @@ def read_anomalies(artifact) -> Dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
-        result[split] = _parse(path)
+        result[split] = read_anomalies_file(path)
     return result
 
 
-def _parse(path: str) -> anomalies_pb2.Anomalies:
+def read_anomalies_file(path: str) -> anomalies_pb2.Anomalies:
     anomalies = anomalies_pb2.Anomalies()
     anomalies.ParseFromString(io_utils.read_bytes_file(path))
     return anomalies

@@ -12,24 +12,19 @@ import glob
 import os
 from typing import Dict, List
 
-from ml_metadata.proto import metadata_store_pb2
-
+from pipeline import mlmd
 from pipeline.config import PipelineConfig
-from runner import mlmd
-from runner.local import direct_runner_args
+from runner import local
+from runner.errors import UsageError
 
 BATCH_PIPELINE = 'chicago-taxi-batch'
 SPLIT = 'inference'
 
 
-def latest_blessed_model(metadata_path: str) -> metadata_store_pb2.Artifact:
-    store = mlmd.connect(metadata_path)
-    blessings = [b for b in store.get_artifacts_by_type('ModelBlessing')
-                 if b.custom_properties['blessed'].int_value == 1]
-    if not blessings:
-        raise LookupError(f'no blessed model in {metadata_path}: run the pipeline first')
-    blessing = max(blessings, key=lambda b: b.id)
-    [model] = store.get_artifacts_by_id([blessing.custom_properties['current_model_id'].int_value])
+def latest_blessed_model(metadata_path: str) -> mlmd.Artifact:
+    model = mlmd.latest_blessed_model(mlmd.connect(metadata_path))
+    if model is None:
+        raise UsageError(f'no blessed model in {metadata_path}: run the pipeline first')
     return model
 
 
@@ -60,7 +55,7 @@ def create_batch_pipeline(config: PipelineConfig, input_dir: str, model_uri: str
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             config.metadata_path),
-        beam_pipeline_args=list(config.beam_pipeline_args + direct_runner_args(input_dir)))
+        beam_pipeline_args=list(config.beam_pipeline_args + local.direct_runner_args(input_dir)))
 
 
 def _value(feature):
@@ -80,7 +75,7 @@ def prediction_rows(inference_uri: str) -> List[Dict]:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from serving import tensors
+    from serving import tensors   # TF Serving's TensorProto layout
     rows = []
     files = glob.glob(os.path.join(inference_uri, '*.gz'))
     for record in tf.data.TFRecordDataset(files, compression_type='GZIP'):
@@ -107,9 +102,10 @@ def write_csv(rows: List[Dict], path: str) -> str:
 
 def run_batch(config: PipelineConfig, input_dir: str, output_dir: str) -> str:
     """Scores input_dir's CSV files with the latest blessed model; returns the CSV path."""
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     model = latest_blessed_model(config.metadata_path)
-    LocalDagRunner().run(create_batch_pipeline(config, input_dir, model.uri))
-    [result] = [a for a in mlmd.latest_run_outputs(mlmd.connect(config.metadata_path))
-                if a.type == 'InferenceResult']
+    run_id = local.new_run_id()
+    local.run_tracked(create_batch_pipeline(config, input_dir, model.uri), run_id)
+    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path), BATCH_PIPELINE),
+                           run_id)
+    result = record.output('BulkInferrer', 'inference_result')
     return write_csv(prediction_rows(result.uri), os.path.join(output_dir, 'predictions.csv'))

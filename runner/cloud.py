@@ -6,10 +6,19 @@ import os
 from typing import Any, Dict, Tuple
 
 from pipeline.config import SETUP_FILE, PipelineConfig
-from pipeline.profiles import Profile
+from pipeline.profiles import Profile, ProfileError, load_profile
+from runner.errors import UsageError
 
 # Vertex AI's prebuilt TF 2.16 serving image, for the optional endpoint push.
 VERTEX_SERVING_IMAGE = 'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'
+
+
+def named_profile(name: str) -> Profile:
+    """The named profile; UsageError naming the setting that is missing or wrong."""
+    try:
+        return load_profile(name)
+    except ProfileError as error:
+        raise UsageError(str(error)) from None
 
 
 def dataflow_beam_args(profile: Profile) -> Tuple[str, ...]:
@@ -86,18 +95,14 @@ def compile_vertex(config: PipelineConfig, profile: Profile, output: str) -> str
     return output
 
 
-class NoCredentialsError(RuntimeError):
-    """No Google Cloud credentials on this machine."""
-
-
 def google_credentials():
-    """Application Default Credentials, or NoCredentialsError saying how to get them."""
+    """Application Default Credentials, or a UsageError saying how to get them."""
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
     try:
         return google.auth.default()[0]
     except DefaultCredentialsError:
-        raise NoCredentialsError(
+        raise UsageError(
             'no Google Cloud credentials: run `gcloud auth application-default login` or set '
             'GOOGLE_APPLICATION_CREDENTIALS to a service account key file') from None
 

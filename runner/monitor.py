@@ -21,7 +21,6 @@ anomaly makes the run "unhealthy", which the CLI turns into a non-zero exit
 import glob
 import json
 import os
-import re
 import tempfile
 import time
 import urllib.request
@@ -31,9 +30,8 @@ import numpy as np
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from runner import mlmd
-
-REQUEST_LOG_DIR = 'request_logs'
+from pipeline import mlmd
+from serving.metrics import REQUEST_COUNT, REQUEST_LATENCY
 
 
 def served_examples(paths: Sequence[str]) -> List[Tuple[int, bytes]]:
@@ -192,19 +190,6 @@ def check_data(training: statistics_pb2.DatasetFeatureStatisticsList, schema: sc
 
 # --- The server's metrics ------------------------------------------------------------------
 
-_SAMPLE = re.compile(r'^(?P<name>[^\s{]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
-
-
-def _parse_prometheus(text: str) -> List[Tuple[str, Dict[str, str], float]]:
-    samples = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and not line.startswith('#'):
-            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group('labels') or ''))
-            samples.append((match.group('name'), labels, float(match.group('value'))))
-    return samples
-
-
 def _quantile(buckets: List[Tuple[float, float]], q: float) -> Optional[float]:
     """The upper bound of the bucket holding quantile q of a cumulative histogram."""
     total = buckets[-1][1] if buckets else 0
@@ -215,16 +200,21 @@ def _quantile(buckets: List[Tuple[float, float]], q: float) -> Optional[float]:
 
 
 def serving_health(metrics_text: str, model: str) -> Dict[str, Optional[float]]:
-    """Requests, error rate and p50/p99 latency (ms) of one model, from TF Serving's metrics."""
-    samples = _parse_prometheus(metrics_text)
-    counts = {labels['status']: value for name, labels, value in samples
-              if name == ':tensorflow:serving:request_count' and labels.get('model_name') == model}
+    """Requests, error rate and p50/p99 latency (ms) of one model, from TF Serving's
+    Prometheus metrics (read with prometheus_client's parser)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    counts: Dict[str, float] = {}
     buckets: Dict[float, float] = {}
-    for name, labels, value in samples:
-        if name == ':tensorflow:serving:request_latency_bucket' and \
-                labels.get('model_name') == model:
-            bound = float('inf') if labels['le'] == '+Inf' else float(labels['le'])
-            buckets[bound] = buckets.get(bound, 0) + value
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.labels.get('model_name') != model:
+                continue
+            if family.name == REQUEST_COUNT:
+                status = sample.labels['status']
+                counts[status] = counts.get(status, 0) + sample.value
+            elif family.name == REQUEST_LATENCY and sample.name.endswith('_bucket'):
+                bound = float(sample.labels['le'])   # '+Inf' parses as inf
+                buckets[bound] = buckets.get(bound, 0) + sample.value
     ordered = sorted(buckets.items())
     total = sum(counts.values())
     p50, p99 = _quantile(ordered, 0.5), _quantile(ordered, 0.99)
@@ -251,18 +241,13 @@ def fetch(url: str) -> str:
 
 # --- Inputs from the pipeline's ML Metadata --------------------------------------------------
 
-def training_inputs(metadata_path: str):
-    """(training split statistics, curated schema) of the run that pushed the model in
-    service: traffic is compared with the data that model was trained on."""
+def training_inputs(record: mlmd.RunRecord):
+    """(training split statistics, curated schema) of a run: traffic is compared with
+    the data the model in service was trained on."""
     import tensorflow_data_validation as tfdv
-    store = mlmd.connect(metadata_path)
-    statistics = mlmd.pushed_run_artifact(store, 'ExampleStatistics')
-    schema = mlmd.pushed_run_artifact(store, 'Schema')
-    if statistics is None or schema is None:
-        raise LookupError(f'no pushed model recorded in {metadata_path}: run the pipeline first')
     training = tfdv.load_stats_binary(
-        os.path.join(statistics.uri, 'Split-train', 'FeatureStats.pb'))
-    return training, tfdv.load_schema_text(os.path.join(schema.uri, 'schema.pbtxt'))
+        os.path.join(record.statistics.uri, 'Split-train', 'FeatureStats.pb'))
+    return training, tfdv.load_schema_text(os.path.join(record.schema.uri, 'schema.pbtxt'))
 
 
 def split_windows(examples: Sequence[Tuple[int, bytes]], count: int) -> List[List[bytes]]:

@@ -1,4 +1,4 @@
-"""One line per component on the terminal; everything else to a log file.
+"""One line per component on the terminal while a pipeline runs.
 
 LocalDagRunner and its launcher log "Component X is running.", "A cached
 execution N is used." and "Component X is finished." through absl; this
@@ -7,12 +7,9 @@ handler turns those into start/finish lines with the seconds each took.
 
 import contextlib
 import logging
-import os
 import sys
 import time
 from typing import IO, List, Optional, Tuple
-
-from absl import logging as absl_logging
 
 _RUNNING = 'Component %s is running.'
 _FINISHED = 'Component %s is finished.'
@@ -53,32 +50,12 @@ class ComponentProgress(logging.Handler):
 
 
 @contextlib.contextmanager
-def quiet_logs(log_path: str):
-    """Sends Python logging, warnings and native (TF, Beam) stderr to log_path;
-    yields a ComponentProgress that prints to the terminal's stdout."""
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+def component_lines(out: IO[str] = None):
+    """Prints component lines while the block runs (inside logs.capture); yields the handler."""
+    progress = ComponentProgress(out or sys.stdout)
     root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    saved_stderr = os.dup(2)
-    progress = ComponentProgress(sys.stdout)
-    with open(log_path, 'a') as log_file:
-        sys.stderr.flush()
-        os.dup2(log_file.fileno(), 2)
-        file_handler = logging.StreamHandler(log_file)
-        file_handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
-        root.handlers = [file_handler, progress]
-        root.setLevel(logging.INFO)
-        # Through absl's verbosity flag: TensorFlow saves and restores that
-        # flag around SavedModel export, so a plain logger level would be lost.
-        saved_verbosity = absl_logging.get_verbosity()
-        absl_logging.set_verbosity(absl_logging.INFO)
-        logging.captureWarnings(True)
-        try:
-            yield progress
-        finally:
-            logging.captureWarnings(False)
-            absl_logging.set_verbosity(saved_verbosity)
-            root.handlers, root.level = saved_handlers, saved_level
-            sys.stderr.flush()
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
+    root.addHandler(progress)
+    try:
+        yield progress
+    finally:
+        root.removeHandler(progress)

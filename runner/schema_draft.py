@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 
-from runner import mlmd
+from pipeline import mlmd
+from runner.errors import UsageError
 
 
 def draft_schema(metadata_path: str, output: str) -> str:
@@ -16,14 +17,12 @@ def draft_schema(metadata_path: str, output: str) -> str:
     from tfx.components.schema_gen.executor import Executor
     from tfx.types import standard_artifacts
 
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(
-            f'no ML Metadata at {metadata_path}: run `python -m runner local` first')
     statistics = mlmd.latest_artifact(mlmd.connect(metadata_path), 'ExampleStatistics')
     if statistics is None:
-        raise LookupError(f'no StatisticsGen output recorded in {metadata_path}')
+        raise UsageError(f'no StatisticsGen output recorded in {metadata_path}')
     statistics_artifact = standard_artifacts.ExampleStatistics()
-    statistics_artifact.set_mlmd_artifact(statistics)
+    statistics_artifact.uri = statistics.uri
+    statistics_artifact.split_names = statistics.get('split_names')
 
     with tempfile.TemporaryDirectory() as schema_dir:
         schema = standard_artifacts.Schema()

@@ -10,7 +10,7 @@ import os
 import re
 from typing import List, Optional
 
-from runner import mlmd
+from pipeline import mlmd
 
 _SPAN_DIR = re.compile(r'span-(\d+)')
 
@@ -25,22 +25,19 @@ def spans_in(data_root: str) -> List[int]:
     return sorted(found)
 
 
-def latest_trained_span(metadata_path: str, pipeline_root: str) -> Optional[int]:
+def latest_trained_span(metadata_path: str, pipeline_name: str) -> Optional[int]:
     """The span of the newest examples this pipeline's CsvExampleGen produced."""
     if not os.path.exists(metadata_path):
         return None
-    prefix = os.path.join(pipeline_root, 'CsvExampleGen', '')
-    examples = [a for a in mlmd.connect(metadata_path).get_artifacts_by_type('Examples')
-                if a.uri.startswith(prefix)]
-    if not examples:
-        return None
-    return max(examples, key=lambda a: a.id).custom_properties['span'].int_value
+    examples = [r.examples for r in mlmd.load_runs(mlmd.connect(metadata_path), pipeline_name)
+                if r.examples is not None]
+    return max(examples, key=lambda a: a.id).get(mlmd.SPAN) if examples else None
 
 
-def new_span(data_root: str, metadata_path: str, pipeline_root: str) -> Optional[int]:
+def new_span(data_root: str, metadata_path: str, pipeline_name: str) -> Optional[int]:
     """The newest span on disk if no run has trained on it yet, else None."""
     spans = spans_in(data_root)
     if not spans:
         return None
-    trained = latest_trained_span(metadata_path, pipeline_root)
+    trained = latest_trained_span(metadata_path, pipeline_name)
     return spans[-1] if trained is None or spans[-1] > trained else None

@@ -1,7 +1,8 @@
 """A Python client for TF Serving's gRPC API: works against serving/ and the real
 tensorflow_model_server alike (it only uses tensorflow_serving.apis).
 
-    python -m serving.client --server localhost:8500 --model chicago_taxi --csv FILE
+    python -m serving.client --server localhost:8500 --model chicago_taxi --csv FILE \
+        [--schema schema/schema.pbtxt]
 
 Rows (dicts of raw features, or CSV rows typed by the schema) become
 tf.Examples, sent to Predict in batches; deadlines, retries on UNAVAILABLE,
@@ -21,7 +22,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from serving import examples, tensors
+from common import examples
+from serving import tensors
 from serving.protos import read_text_proto
 
 _SCHEMA_TYPES = {schema_pb2.INT: int, schema_pb2.FLOAT: float, schema_pb2.BYTES: str}
@@ -109,15 +111,18 @@ class ServingClient:
         self._channel.close()
 
 
+DEFAULT_SCHEMA_FILE = 'schema/schema.pbtxt'   # the curated schema, from the repository's root
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    from pipeline.config import DEFAULT_SCHEMA_FILE
     parser = argparse.ArgumentParser(prog='python -m serving.client', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--server', default='localhost:8500', help='HOST:PORT of the gRPC API')
     parser.add_argument('--model', required=True)
     parser.add_argument('--csv', required=True, help='rows of raw features, with a header')
     parser.add_argument('--schema', default=DEFAULT_SCHEMA_FILE,
-                        help='TFDV schema giving each column its type')
+                        help='TFDV schema giving each column its type '
+                             f'(default: {DEFAULT_SCHEMA_FILE})')
     parser.add_argument('--signature', default='serving_default')
     parser.add_argument('--output', default='probabilities')
     parser.add_argument('--version', type=int)

@@ -15,6 +15,14 @@ from serving.errors import ServingError
 log = logging.getLogger(__name__)
 
 
+def _model_name(request) -> str:
+    """The model a request is for; MultiInference names it in its tasks, not at the top."""
+    spec = getattr(request, 'model_spec', None)
+    if spec is None and getattr(request, 'tasks', None):
+        spec = request.tasks[0].model_spec
+    return spec.name if spec is not None else ''
+
+
 def handle(api: ServingApi, method, request, context, api_name: str):
     """Calls an API method; errors become the call's status. Nothing escapes to kill
     the server: an unexpected exception is answered as INTERNAL and logged."""
@@ -30,8 +38,7 @@ def handle(api: ServingApi, method, request, context, api_name: str):
         code = grpc.StatusCode.INTERNAL
         context.abort(code, f'{type(error).__name__}: {error}')
     finally:
-        model = getattr(getattr(request, 'model_spec', None), 'name', '') or ''
-        api.metrics.record_request(model, api_name, 'GRPC', code.name,
+        api.metrics.record_request(_model_name(request), api_name, 'GRPC', code.name,
                                    time.perf_counter() - started)
 
 

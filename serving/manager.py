@@ -16,11 +16,13 @@ import time
 from typing import Callable, Dict, List, Optional
 
 import grpc
+import tensorflow as tf
 from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.tf_serving import SAVED_MODEL_FILE, version_dirs
 from serving.errors import ServingError, invalid_argument, not_found
-from serving.servable import SAVED_MODEL_FILE, Servable
+from serving.servable import Servable
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,6 @@ def _model_configs(config) -> Dict[str, model_server_config_pb2.ModelConfig]:
     return models
 
 
-def versions_on_disk(base_path: str) -> Dict[int, str]:
-    """Version number -> directory, for numeric subdirectories holding saved_model.pb."""
-    if not os.path.isdir(base_path):
-        return {}
-    found = {}
-    for entry in os.listdir(base_path):
-        path = os.path.join(base_path, entry)
-        if entry.isdigit() and os.path.exists(os.path.join(path, SAVED_MODEL_FILE)):
-            found[int(entry)] = path
-    return found
-
-
 def wanted_versions(policy, candidates: List[int]) -> List[int]:
     """The versions a ServableVersionPolicy keeps (default: the latest one)."""
     kind = policy.WhichOneof('policy_choice')
@@ -92,7 +82,7 @@ class ModelManager:
         self._models: Dict[str, model_server_config_pb2.ModelConfig] = {}   # set by reload()
         self._labels: Dict[str, Dict[str, int]] = {}
         self._states: Dict[str, Dict[int, VersionState]] = {}
-        self._failed: Dict[str, Dict[int, float]] = {}   # version -> saved_model.pb mtime
+        self._failed: Dict[str, Dict[int, int]] = {}   # version -> saved_model.pb mtime
         # Readers take this mapping without a lock; writers replace it whole.
         self._available: Dict[str, Dict[int, Servable]] = {}
         self._stopping = threading.Event()
@@ -175,7 +165,7 @@ class ModelManager:
         self._labels[name] = dict(model.version_labels)
 
     def _sync_model(self, name: str, model) -> None:
-        on_disk = versions_on_disk(model.base_path)
+        on_disk = version_dirs(model.base_path)
         failed = self._failed.setdefault(name, {})
         for version in [v for v in failed if v in on_disk]:
             if _mtime(on_disk[version]) != failed[version]:
@@ -246,8 +236,9 @@ class ModelManager:
         self._stopping.set()
 
 
-def _mtime(version_dir: str) -> float:
+def _mtime(version_dir: str) -> int:
+    """saved_model.pb's modification time (ns), on any file system TensorFlow knows."""
     try:
-        return os.path.getmtime(os.path.join(version_dir, SAVED_MODEL_FILE))
-    except OSError:
-        return 0.0
+        return tf.io.gfile.stat(os.path.join(version_dir, SAVED_MODEL_FILE)).mtime_nsec
+    except tf.errors.OpError:
+        return 0

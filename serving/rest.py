@@ -29,7 +29,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_pb2, predict_pb2,
                                      regression_pb2)
 
-from serving import examples, tensors
+from common import examples
+from serving import tensors
 from serving.api import ServingApi, _signature_name
 from serving.errors import ServingError, invalid_argument
 

@@ -11,18 +11,17 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import prediction_log_pb2
 
+from common.tf_serving import WARMUP_FILE
 from serving.errors import ServingError
 
-SAVED_MODEL_FILE = 'saved_model.pb'
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 SERVE_TAG = 'serve'
 
 
 def _tfrecords(path: str) -> Iterator[bytes]:
     """Records of an uncompressed TFRecord file: length, CRC, data, CRC."""
-    size = os.path.getsize(path)
-    with open(path, 'rb') as f:
+    size = tf.io.gfile.stat(path).length
+    with tf.io.gfile.GFile(path, 'rb') as f:
         while True:
             header = f.read(12)
             if not header:
@@ -40,7 +39,7 @@ def _tfrecords(path: str) -> Iterator[bytes]:
 def read_warmup_requests(path: str) -> List[prediction_log_pb2.PredictionLog]:
     """The PredictionLogs in assets.extra/tf_serving_warmup_requests, if any."""
     warmup = os.path.join(path, WARMUP_FILE)
-    if not os.path.exists(warmup):
+    if not tf.io.gfile.exists(warmup):
         return []
     logs = []
     for record in _tfrecords(warmup):

@@ -1,17 +1,17 @@
 """Shared fixtures: real taxi rows, and a real TFT analyze-and-transform over them."""
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
 import csv
 import os
+import shutil
 import subprocess
 import sys
 
-# Before TensorFlow is imported: the project runs on Keras 2 (tf-keras).
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import pytest
 
-import pytest  # noqa: E402
-
-from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE  # noqa: E402
+from pipeline import mlmd
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
 
 DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
 
@@ -42,7 +42,7 @@ def to_instance(row, schema):
 
 def to_example(instance, drop=('tips',)):
     """A TFT instance dict as a serialized tf.Example, as a client would send it."""
-    from serving import examples
+    from common import examples
     return examples.example({name: values for name, values in instance.items()
                              if name not in drop and values}).SerializeToString()
 
@@ -124,18 +124,33 @@ def run_pipeline(home, data_root, *extra):
         capture_output=True, text=True, timeout=600)
 
 
+def runs(home, pipeline_name='chicago-taxi'):
+    """The home's pipeline runs from ML Metadata, newest first."""
+    return mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')), pipeline_name)
+
+
+def component_states(run):
+    return {node: component.state for node, component in run.components.items()}
+
+
 @pytest.fixture(scope='session')
 def pipeline_home(tmp_path_factory):
-    """(home, sample data root, first run, node states after it) of one real pipeline
-    run shared by tests; tests that run the pipeline again in it come after those
-    that read the first run."""
-    from runner import mlmd
+    """(home, sample data root, first run's output, its run record) of one real pipeline
+    run shared by tests. Nothing may change this home: a test that runs the pipeline
+    again works on a copy (copy_home)."""
     home = str(tmp_path_factory.mktemp('tfx_home'))
     sample = write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
     result = run_pipeline(home, sample)
     assert result.returncode == 0, result.stdout + result.stderr
-    states = mlmd.latest_run_states(mlmd.connect(os.path.join(home, 'metadata.db')))
-    return home, sample, result, states
+    [record] = runs(home)
+    return home, sample, result, record
+
+
+def copy_home(home, target):
+    """A copy of a pipeline home to run in. Its ML Metadata still names the original's
+    artifacts (read, never written, by the copy's runs)."""
+    shutil.copytree(home, target)
+    return str(target)
 
 
 @pytest.fixture(scope='module')

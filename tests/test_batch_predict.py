@@ -11,7 +11,9 @@ import pytest
 from pipeline.config import DEFAULT_SCHEMA_FILE
 from serving.client import ServingClient, read_csv, schema_types
 from serving.local_server import REPO, ModelServer
-from tests.conftest import read_rows, write_csv
+from tests.conftest import copy_home, read_rows, write_csv
+
+pytestmark = pytest.mark.e2e
 
 ROWS = 150
 
@@ -31,12 +33,14 @@ def _key(row, types):
 def batch_predictions(pipeline_home, tmp_path_factory):
     input_dir = write_csv(read_rows(4000)[-ROWS:], str(tmp_path_factory.mktemp('batch_input')))
     output_dir = str(tmp_path_factory.mktemp('batch_output'))
+    home = copy_home(pipeline_home[0], tmp_path_factory.mktemp('batch') / 'home')
     result = subprocess.run(
         [sys.executable, '-m', 'runner', 'batch-predict', '--input', input_dir, '--output',
-         output_dir, '--home', pipeline_home[0]],
+         output_dir, '--home', home],
         capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'BulkInferrer' in result.stdout
+    assert result.stderr == ''                  # library noise goes to the log, not here
     with open(os.path.join(output_dir, 'predictions.csv')) as f:
         return input_dir, list(csv.DictReader(f))
 

@@ -5,8 +5,12 @@ import glob
 import os
 import shutil
 
+import pytest
+
 from pipeline.canary import check_candidate, eval_examples
 from tests.conftest import to_example
+
+pytestmark = pytest.mark.e2e
 
 
 def _examples(raw_instances, count=60):

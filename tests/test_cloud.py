@@ -16,7 +16,7 @@ from serving.local_server import REPO
 
 VERTEX_ENV = {'TAXI_PROJECT': 'my-project', 'TAXI_BUCKET': 'gs://my-bucket',
               'TAXI_IMAGE': 'us-docker.pkg.dev/my-project/taxi/pipeline:1'}
-PACKAGES = ['pipeline', 'models', 'runner', 'serving']
+PACKAGES = ['common', 'models', 'serving', 'pipeline', 'runner']
 
 
 # --- Profiles ------------------------------------------------------------------------
@@ -52,9 +52,10 @@ def test_profile_errors_name_the_setting(name, environ, message):
     assert message in str(raised.value)
 
 
+@pytest.mark.e2e
 def test_cli_reports_a_bad_profile(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith('TAXI_')}
-    result = subprocess.run([sys.executable, '-m', 'runner', 'vertex', '--compile-only',
+    result = subprocess.run([sys.executable, '-m', 'runner', 'vertex',
                              '--output', str(tmp_path / 'p.json')],
                             capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert result.returncode == 2
@@ -67,7 +68,7 @@ def test_cli_reports_a_bad_profile(tmp_path):
 def compiled(tmp_path_factory):
     output = tmp_path_factory.mktemp('vertex') / 'pipeline.json'
     result = subprocess.run(
-        [sys.executable, '-m', 'runner', 'vertex', '--compile-only', '--output', str(output)],
+        [sys.executable, '-m', 'runner', 'vertex', '--output', str(output)],
         capture_output=True, text=True, cwd=REPO, timeout=300,
         env={**os.environ, **VERTEX_ENV, 'TAXI_VERTEX_ENDPOINT': 'taxi-endpoint'})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -78,6 +79,7 @@ def _parameter(task, name):
     return task['inputs']['parameters'][name]['runtimeValue']['constantValue']
 
 
+@pytest.mark.e2e
 def test_compiled_pipeline_holds_every_component(compiled):
     tasks = set(compiled['root']['dag']['tasks'])
     for component in ('CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
@@ -89,6 +91,14 @@ def test_compiled_pipeline_holds_every_component(compiled):
     assert 'ExampleValidationGate' in transform['dependentTasks']
 
 
+@pytest.mark.e2e
+def test_the_endpoint_push_needs_the_canarys_blessing(compiled):
+    inputs = compiled['root']['dag']['tasks']['VertexEndpointPusher']['inputs']['artifacts']
+    assert inputs['infra_blessing']['taskOutputArtifact']['producerTask'] == 'ServingCanary'
+    assert inputs['model_blessing']['taskOutputArtifact']['producerTask'] == 'Evaluator'
+
+
+@pytest.mark.e2e
 def test_beam_components_run_on_dataflow_in_the_image(compiled):
     executors = compiled['deploymentSpec']['executors']
     for component in ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator'):
@@ -102,6 +112,7 @@ def test_beam_components_run_on_dataflow_in_the_image(compiled):
             assert expected in args, (component, expected)
 
 
+@pytest.mark.e2e
 def test_trainer_runs_on_vertex_training_with_a_gpu(compiled):
     trainer = compiled['root']['dag']['tasks']['Trainer']
     config = json.loads(_parameter(trainer, 'custom_config')['stringValue'])
@@ -115,6 +126,7 @@ def test_trainer_runs_on_vertex_training_with_a_gpu(compiled):
     assert _parameter(trainer, 'run_fn')['stringValue'] == 'models.trainer.run_fn'
 
 
+@pytest.mark.e2e
 def test_paths_are_on_gcs(compiled):
     tasks = compiled['root']['dag']['tasks']
     schema = _parameter(tasks['ImportSchemaGen'], 'schema_file')['stringValue']
@@ -127,6 +139,7 @@ def test_paths_are_on_gcs(compiled):
     assert endpoint['ai_platform_serving_args']['endpoint_name'] == 'taxi-endpoint'
 
 
+@pytest.mark.e2e
 def test_submit_without_credentials_fails_clearly(tmp_path):
     env = {**os.environ, **VERTEX_ENV, 'NO_GCE_CHECK': 'True',
            'GOOGLE_APPLICATION_CREDENTIALS': str(tmp_path / 'missing.json'),
@@ -134,8 +147,9 @@ def test_submit_without_credentials_fails_clearly(tmp_path):
     result = subprocess.run([sys.executable, '-m', 'runner', 'vertex', '--submit',
                              '--output', str(tmp_path / 'p.json')],
                             capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert 'error: no Google Cloud credentials' in result.stderr
+    assert not (tmp_path / 'p.json').exists()    # refused before compiling anything
 
 
 # --- Dataflow from this machine --------------------------------------------------------
@@ -156,6 +170,7 @@ def test_dataflow_profile_gives_local_metadata_and_dataflow_beam(tmp_path):
 
 # --- The package and the image ---------------------------------------------------------
 
+@pytest.mark.e2e
 def test_wheel_carries_every_package(tmp_path):
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
                     '-q', '-w', str(tmp_path), REPO], check=True, timeout=300)
@@ -166,7 +181,7 @@ def test_wheel_carries_every_package(tmp_path):
                    for d, _, files in os.walk(os.path.join(REPO, package))
                    for f in files if f.endswith('.py')}
         assert sources and sources <= names, sources - names
-    assert 'pipeline/profiles.yaml' in names
+    assert {'pipeline/profiles.yaml', 'runner/templates/report.html'} <= names
 
 
 def test_dockerfile_builds_on_the_matching_tfx_image_from_the_lock():

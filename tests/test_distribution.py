@@ -62,6 +62,7 @@ def transformed_files(tft_result, tmp_path_factory):
     return str(directory)
 
 
+@pytest.mark.e2e
 def test_run_fn_trains_and_exports_on_two_replicas(tft_result, transformed_files, raw_instances,
                                                    tmp_path):
     export_dir = str(tmp_path / 'model')

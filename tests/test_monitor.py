@@ -3,19 +3,17 @@
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 
 import pytest
 from tensorflow_serving.apis import predict_pb2
 
-from runner import mlmd
 from runner.monitor import check_health, serving_health
 from serving import metrics as m
 from serving.local_server import REPO
 from serving.request_log import RequestLogger
-from tests.conftest import read_rows, to_example, to_instance
+from tests.conftest import copy_home, read_rows, runs, to_example, to_instance
 
 ROWS = 2400
 
@@ -62,20 +60,25 @@ def _skewed(instances):
     return out
 
 
+@pytest.mark.e2e
 def test_in_distribution_traffic_raises_no_alarm(pipeline_home, traffic, tmp_path):
     _log_requests(str(tmp_path / 'logs' / 'taxi'), traffic)
     result, report = _monitor(pipeline_home[0], str(tmp_path / 'logs'))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ''                  # library noise goes to the log, not here
     assert report['examples'] == ROWS
     assert report['skew'] == {} and report['drift'] == {} and report['data'] == {}
 
 
+@pytest.mark.e2e
 def test_injected_skew_and_drift_are_detected_and_named(pipeline_home, traffic, tmp_path):
     # First half as trained on, second half shifted: skew overall, drift between windows.
     half = ROWS // 2
     _log_requests(str(tmp_path / 'logs' / 'taxi'), traffic[:half] + _skewed(traffic[half:]))
     result, report = _monitor(pipeline_home[0], str(tmp_path / 'logs'))
     assert result.returncode == 1
+    assert result.stderr.startswith('error: findings in served traffic: skew, drift')
+    assert result.stderr.count('\n') == 1
     assert 'COMPARATOR_L_INFTY_HIGH' in report['skew']['payment_type']
     assert 'JENSEN_SHANNON' in report['skew']['fare'] or 'SKEW' in report['skew']['fare']
     [drift] = report['drift'].values()
@@ -83,6 +86,7 @@ def test_injected_skew_and_drift_are_detected_and_named(pipeline_home, traffic, 
     assert 'payment_type' in result.stdout
 
 
+@pytest.mark.e2e
 def test_too_little_traffic_is_an_error(pipeline_home, traffic, tmp_path):
     _log_requests(str(tmp_path / 'taxi'), traffic[:10])
     result, _ = _monitor(pipeline_home[0], str(tmp_path / 'taxi'))
@@ -107,16 +111,14 @@ def test_health_comes_from_the_servers_metrics():
     assert check_health(health, max_error_rate=0.05, max_p99_ms=1000) == {}
 
 
+@pytest.mark.e2e
 def test_retrain_runs_the_pipeline_on_anomalies(pipeline_home, traffic, tmp_path):
-    home = str(tmp_path / 'home')
-    shutil.copytree(pipeline_home[0], home)
+    home = copy_home(pipeline_home[0], tmp_path / 'home')
     _log_requests(str(tmp_path / 'logs' / 'taxi'), _skewed(traffic))
-    runs_before = len(mlmd.connect(os.path.join(home, 'metadata.db'))
-                      .get_contexts_by_type('pipeline_run'))
+    runs_before = len(runs(home))
     result, report = _monitor(home, str(tmp_path / 'logs'), '--retrain', '--data-root',
                               pipeline_home[1])
     assert report['skew'], report
     assert 'Anomalies found: retraining' in result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
-    runs = mlmd.connect(os.path.join(home, 'metadata.db')).get_contexts_by_type('pipeline_run')
-    assert len(runs) == runs_before + 1
+    assert len(runs(home)) == runs_before + 1

@@ -62,3 +62,19 @@ def test_infra_validator_replaces_the_canary_where_docker_runs(tmp_path):
     assert validator in components['Pusher'].upstream_nodes
     spec = validator.exec_properties['serving_spec']
     assert '"2.16.1"' in spec and 'local_docker' in spec
+
+
+def test_the_vertex_endpoint_takes_only_canaried_models(tmp_path):
+    components = _by_id(_pipeline(tmp_path, vertex_serving={'ai_platform_serving_args': {}}))
+    endpoint = components['VertexEndpointPusher']
+    assert endpoint.inputs['model_blessing'].producer_component_id == 'Evaluator'
+    assert endpoint.inputs['infra_blessing'].producer_component_id == 'ServingCanary'
+
+
+def test_the_record_module_names_nodes_the_pipeline_has(tmp_path):
+    from pipeline.mlmd import STAGE_OUTPUTS
+    components = _by_id(_pipeline(tmp_path))
+    for stage, sources in STAGE_OUTPUTS.items():
+        present = [(node, key) for node, key in sources
+                   if node in components and key in components[node].outputs]
+        assert present, stage

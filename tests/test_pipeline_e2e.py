@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from runner import mlmd
-from tests.conftest import read_rows, run_pipeline, to_example, to_instance, write_csv
+from tests.conftest import (component_states, copy_home, read_rows, run_pipeline, runs,
+                            to_example, to_instance, write_csv)
 from tests.test_pipeline_definition import COMPONENTS
+
+pytestmark = pytest.mark.e2e
 
 
 def _run(home, data_root):
@@ -24,12 +26,23 @@ def _versions(home):
 
 
 def _states(home):
-    return mlmd.latest_run_states(mlmd.connect(os.path.join(home, 'metadata.db')))
+    return component_states(runs(home)[0])
+
+
+@pytest.fixture
+def home(pipeline_home, tmp_path):
+    """A copy of the shared home, for a test that runs the pipeline in it."""
+    return copy_home(pipeline_home[0], tmp_path / 'home')
 
 
 @pytest.fixture(scope='module')
-def home(pipeline_home):
-    return pipeline_home[0]
+def rerun(pipeline_home, tmp_path_factory):
+    """(home, first run, second run): two runs on the same data in a fresh home of
+    its own (a copied home would miss the cache: the staged schema's path moves)."""
+    home = str(tmp_path_factory.mktemp('rerun_home'))
+    first = _run(home, pipeline_home[1])
+    assert first.returncode == 0, first.stdout + first.stderr
+    return home, first, _run(home, pipeline_home[1])
 
 
 @pytest.fixture(scope='module')
@@ -43,13 +56,14 @@ def first_run(pipeline_home):
 
 
 def test_every_component_executes_and_is_recorded(first_run, pipeline_home):
-    assert pipeline_home[3] == {c: 'COMPLETE' for c in COMPONENTS}
+    assert component_states(pipeline_home[3]) == {c: 'COMPLETE' for c in COMPONENTS}
     for component in COMPONENTS:
         assert component in first_run.stdout      # one progress line each
     assert 'Transform' in first_run.stdout and 'Done in' in first_run.stdout
 
 
-def test_pushed_version_serves_predictions(first_run, home, schema):
+def test_pushed_version_serves_predictions(pipeline_home, schema):
+    home = pipeline_home[0]
     versions = _versions(home)
     assert len(versions) == 1 and versions[0].isdigit()
     model_dir = os.path.join(home, 'serving_model', 'chicago_taxi', versions[0])
@@ -60,10 +74,10 @@ def test_pushed_version_serves_predictions(first_run, home, schema):
     assert np.all((probabilities.numpy() > 0) & (probabilities.numpy() < 1))
 
 
-def test_rerun_on_same_data_is_served_from_cache(first_run, home, sample):
-    pushed_before = _versions(home)
-    result = _run(home, sample)
+def test_rerun_on_same_data_is_served_from_cache(rerun):
+    home, _, result = rerun
     assert result.returncode == 0, result.stderr
+    pushed_before = [runs(home)[-1].pushed_version]     # by the first run
     states = _states(home)
     upstream_of_evaluation = ['CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen',
                               'ExampleValidator', 'ExampleValidationGate', 'Transform', 'Trainer']
@@ -101,9 +115,10 @@ def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home,
     assert _versions(home) == pushed_before
 
 
-def test_draft_schema_from_the_latest_statistics(first_run, home, tmp_path):
+def test_draft_schema_from_the_latest_statistics(pipeline_home, tmp_path):
     output = tmp_path / 'draft.pbtxt'
-    result = subprocess.run([sys.executable, '-m', 'runner', 'draft-schema', '--home', home,
+    result = subprocess.run([sys.executable, '-m', 'runner', 'draft-schema', '--home',
+                             pipeline_home[0],
                              '--output', str(output)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     draft = output.read_text()

@@ -7,7 +7,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline.pusher import ALREADY_PUSHED_KEY, Executor, same_files
+from pipeline.mlmd import ALREADY_PUSHED
+from pipeline.pusher import Executor, same_files
 
 
 def _model_files(directory, weights: bytes):
@@ -67,7 +68,7 @@ def test_same_model_again_records_the_newest_version(push):
 
     assert _versions(push.serving) == [first.get_string_custom_property('pushed_version')]
     assert again.get_int_custom_property('pushed') == 1
-    assert again.get_int_custom_property(ALREADY_PUSHED_KEY) == 1
+    assert again.get_int_custom_property(ALREADY_PUSHED) == 1
     assert again.get_string_custom_property('pushed_version') == \
         first.get_string_custom_property('pushed_version')
     assert os.path.exists(os.path.join(again.uri, 'saved_model.pb'))   # archived, as TFX does
@@ -76,7 +77,7 @@ def test_same_model_again_records_the_newest_version(push):
 def test_a_different_model_is_pushed_as_a_new_version(push):
     _add_version(push.serving, 100, b'old weights')
     pushed = push(b'new weights')
-    assert pushed.get_int_custom_property(ALREADY_PUSHED_KEY) == 0
+    assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
     assert _versions(push.serving) == ['100', pushed.get_string_custom_property('pushed_version')]
 
 
@@ -84,7 +85,7 @@ def test_an_older_version_with_the_same_files_is_a_rollback(push):
     _add_version(push.serving, 100, b'weights')
     _add_version(push.serving, 200, b'other weights')
     pushed = push(b'weights')
-    assert pushed.get_int_custom_property(ALREADY_PUSHED_KEY) == 0
+    assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
     assert len(_versions(push.serving)) == 3
 
 
@@ -92,7 +93,7 @@ def test_an_incomplete_newest_version_does_not_count(push):
     _add_version(push.serving, 100, b'weights')
     os.remove(os.path.join(push.serving, '100', 'saved_model.pb'))   # a copy cut short
     pushed = push(b'weights')
-    assert pushed.get_int_custom_property(ALREADY_PUSHED_KEY) == 0
+    assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
     assert len(_versions(push.serving)) == 2
 
 

@@ -11,6 +11,8 @@ import pytest
 from runner.monitor import write_report as write_monitor_report
 from serving.local_server import REPO
 
+pytestmark = pytest.mark.e2e
+
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 
 
@@ -19,14 +21,16 @@ def report(pipeline_home, tmp_path_factory):
     home = str(tmp_path_factory.mktemp('report') / 'home')
     shutil.copytree(pipeline_home[0], home)
     write_monitor_report({'examples': 1200, 'request_log_files': 3, 'data': {},
-                          'skew': {'fare': 'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH: ...'},
+                          'skew': {'fare': 'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH: ...',
+                                   'company': 'value <script>alert(1)</script> unseen'},
                           'drift': {}, 'drift_skipped': 'windows under 1000 examples'},
                          os.path.join(home, 'monitoring'))
     result = subprocess.run([sys.executable, '-m', 'runner', 'report', '--home', home],
                             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
     path = os.path.join(home, 'report', 'index.html')
-    assert f'Report: {path}' in result.stdout
+    assert result.stdout == f'Report: {path}\n'     # the one useful line, no library noise
+    assert result.stderr == ''
     return path, open(path).read()
 
 
@@ -45,6 +49,39 @@ def test_report_has_every_section(report):
     assert 'windows under 1000 examples' in page
     assert 'pushed version' in page and 'blessed' in page                # lineage
     assert '<script' not in page and 'http' not in page.split('</style>')[0]
+    assert 'value &lt;script&gt;alert(1)&lt;/script&gt; unseen' in page   # autoescaped
+
+
+def test_features_without_values_show_as_such(report):
+    """CsvExampleGen writes empty value lists for empty cells: the sample has no census
+    tract of pickup at all, which shows as 100% of examples without a value."""
+    _, page = report
+    row = page.split('<td class="l">pickup_census_tract</td>')[1].split('</tr>')[0]
+    assert '<td>0</td><td>100</td>' in row                     # no values, 100% without
+    fare = page.split('<td class="l">fare</td>')[1].split('</tr>')[0]
+    assert '<td>0</td><td>' in fare and '<td></td>' not in fare  # every trip has a fare
+
+
+def _numeric_feature(dataset, name, values_per_example):
+    feature = dataset.features.add()
+    feature.path.step.append(name)
+    common = feature.num_stats.common_stats
+    common.num_non_missing = len(values_per_example)
+    common.max_num_values = max(values_per_example)
+    common.tot_num_values = sum(values_per_example)
+    feature.num_stats.mean = 3.5
+    return feature
+
+
+def test_no_value_share_and_summaries_follow_the_values_present():
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    from runner.report import _feature_rows
+    dataset = statistics_pb2.DatasetFeatureStatistics(num_examples=4)
+    _numeric_feature(dataset, 'empty', [0, 0, 0, 0])
+    _numeric_feature(dataset, 'half', [1, 0, 1, 0])
+    numeric, _ = _feature_rows(dataset)
+    assert numeric[0] == ['empty', 0, 100.0, None, None, None, None, None]
+    assert numeric[1][:4] == ['half', 2, 50.0, 3.5]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason='needs Chromium (Debian package "chromium"), '

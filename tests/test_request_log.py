@@ -6,6 +6,7 @@ import shutil
 import time
 
 import grpc
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
@@ -64,6 +65,7 @@ def test_sampling_rate_is_honoured(tmp_path):
     assert 400 < len(_read(str(tmp_path / 'taxi'))) < 600
 
 
+@pytest.mark.e2e
 def test_server_logs_grpc_and_rest_requests_with_the_version(exported_model, raw_instances,
                                                              tmp_path):
     shutil.copytree(exported_model[0], tmp_path / 'models' / '4')

@@ -3,7 +3,9 @@
 import logging
 import os
 
-from runner import cli, local
+import pytest
+
+from runner import cli, commands, local
 from runner.progress import ComponentProgress
 
 
@@ -65,5 +67,46 @@ def test_cli_rejects_a_missing_data_root(tmp_path, capsys):
 
 
 def test_draft_schema_needs_a_previous_run(tmp_path, capsys):
-    assert cli.main(['draft-schema', '--home', str(tmp_path)]) == 1
-    assert 'run `python -m runner local` first' in capsys.readouterr().err
+    assert cli.main(['draft-schema', '--home', str(tmp_path)]) == 2
+    assert f'run `python -m runner local --home {tmp_path}` first' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('command', [c.NAME for c in commands.ALL])
+def test_every_command_has_its_own_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, '--help'])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    assert f'python -m runner {command}' in help_text.split('examples:')[1]
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['local', '--train-steps', '0'], 'argument --train-steps: must be at least 1, not 0'),
+    (['local', '--spans', '-1'], 'argument --spans: must be at least 1, not -1'),
+    (['monitor', '--windows', 'x'], "argument --windows: invalid positive_int value: 'x'"),
+    (['nonsense'], "argument COMMAND: invalid choice: 'nonsense'"),
+])
+def test_bad_usage_is_one_error_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('error: ') and message in err
+
+
+@pytest.mark.parametrize('command', ['report', 'monitor', 'batch-predict', 'draft-schema'])
+def test_a_home_without_metadata_is_bad_input_and_writes_nothing(command, tmp_path, capsys):
+    home = tmp_path / 'home'
+    extra = ['--input', str(tmp_path), '--output', str(tmp_path / 'out')] \
+        if command == 'batch-predict' else []
+    assert cli.main([command, '--home', str(home), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err == f'error: no ML Metadata at {home}/metadata.db: run ' \
+                  f'`python -m runner local --home {home}` first\n'
+    assert not home.exists() and not (tmp_path / 'out').exists()
+
+
+def test_a_home_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / 'file').write_text('')
+    assert cli.main(['local', '--home', str(tmp_path / 'file' / 'home')]) == 2
+    assert 'is a file, not a directory' in capsys.readouterr().err

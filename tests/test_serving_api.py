@@ -17,6 +17,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from tests.conftest import to_example
 from serving.local_server import ModelServer
 
+pytestmark = pytest.mark.e2e
+
 MODEL = 'chicago_taxi'
 VERSION = 7
 ROWS = 40
@@ -378,3 +380,16 @@ def test_failed_rest_calls_count_under_their_model(server):
     status, _ = server.rest('POST', f'/v1/models/{MODEL}:predict', {'instances': ['garbage']})
     after = _count(server.rest('GET', METRICS_PATH)[1], MODEL, 'INVALID_ARGUMENT')
     assert status == 400 and after == before + 1
+
+
+def test_multi_inference_calls_count_under_their_model(server, stubs, serialized):
+    request = inference_pb2.MultiInferenceRequest()
+    task = request.tasks.add(method_name='tensorflow/serving/regress')
+    task.model_spec.name = MODEL
+    task.model_spec.signature_name = 'regression'
+    _examples_input(request.input, serialized[:2])
+    before = server.rest('GET', METRICS_PATH)[1]
+    stubs[0].MultiInference(request)
+    after = server.rest('GET', METRICS_PATH)[1]
+    assert _count(after, MODEL, 'OK') == _count(before, MODEL, 'OK') + 1
+    assert _count(after, '', 'OK') == _count(before, '', 'OK')

@@ -21,6 +21,8 @@ from serving.protos import SSLConfig
 from tests.conftest import DATA_CSV, to_example, to_instance, read_rows
 from serving.local_server import REPO, ModelServer, free_port
 
+pytestmark = pytest.mark.e2e
+
 MODEL = 'chicago_taxi'
 
 

@@ -16,6 +16,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from tests.conftest import to_example
 from serving.local_server import ModelServer
 
+pytestmark = pytest.mark.e2e
+
 MODEL = 'chicago_taxi'
 States = get_model_status_pb2.ModelVersionStatus
 

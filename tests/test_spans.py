@@ -9,10 +9,9 @@ import sys
 
 import pytest
 
-from runner import mlmd
 from runner.spans import new_span, spans_in
 from serving.local_server import REPO
-from tests.conftest import PIPELINE_TRAIN_STEPS, read_rows, write_csv
+from tests.conftest import PIPELINE_TRAIN_STEPS, read_rows, runs, write_csv
 
 
 def _watch(data_root, home):
@@ -28,7 +27,7 @@ def test_span_directories_are_found(tmp_path):
     (tmp_path / 'span-3').mkdir()               # no CSV yet: not a span
     (tmp_path / 'notes-4').mkdir()
     assert spans_in(str(tmp_path)) == [2, 10]
-    assert new_span(str(tmp_path), str(tmp_path / 'no.db'), str(tmp_path / 'root')) == 10
+    assert new_span(str(tmp_path), str(tmp_path / 'no.db'), 'chicago-taxi') == 10
 
 
 @pytest.fixture(scope='module')
@@ -44,6 +43,7 @@ def span_runs(tmp_path_factory):
     return home, first, second, third
 
 
+@pytest.mark.e2e
 def test_each_new_span_starts_one_run(span_runs):
     _, first, second, third = span_runs
     assert first.returncode == 0, first.stdout + first.stderr
@@ -53,11 +53,10 @@ def test_each_new_span_starts_one_run(span_runs):
     assert third.returncode == 0 and 'No new span' in third.stdout
 
 
+@pytest.mark.e2e
 def test_the_run_on_the_new_span_warm_starts_and_is_gated(span_runs):
     home = span_runs[0]
-    store = mlmd.connect(os.path.join(home, 'metadata.db'))
-    examples = [a for a in store.get_artifacts_by_type('Examples') if '/CsvExampleGen/' in a.uri]
-    assert sorted(a.custom_properties['span'].int_value for a in examples) == [1, 2]
+    assert sorted(run.span for run in runs(home)) == [1, 2]
 
     [first, second] = sorted(glob.glob(os.path.join(
         home, 'pipelines', 'chicago-taxi', 'Trainer', 'model_run', '*')),

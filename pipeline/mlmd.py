@@ -1,0 +1,292 @@
+"""ML Metadata, read for the rest of the project: typed run records, named keys.
+
+This is the one module that talks to the ML Metadata store. A pipeline run is
+a `pipeline_run` context in MLMD; its executions (one per component, each also
+in a `node` context named `<pipeline>.<node id>`) link through events to the
+artifacts they produced or took from the cache. `load_runs` reads all of it in
+one pass and gives a RunRecord per run: its components and their states, and
+the artifacts of each stage (data, statistics, schema, transform graph, model,
+evaluation, blessings, push).
+
+It imports ml_metadata only, never TFX or TensorFlow, so listing runs is fast.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+# Custom property keys. TFX's own, as its components write them:
+BLESSED = 'blessed'                        # ModelBlessing, InfraBlessing: 1 or 0
+CURRENT_MODEL_ID = 'current_model_id'      # ModelBlessing: the Model it judged
+PUSHED = 'pushed'                          # PushedModel: 1 when copied to serving
+PUSHED_VERSION = 'pushed_version'          # PushedModel: the version directory's name
+PUSHED_DESTINATION = 'pushed_destination'  # PushedModel: where the version went
+SPAN = 'span'                              # Examples: ExampleGen's span
+VERSION = 'version'                        # Examples: ExampleGen's version, if any
+INPUT_FINGERPRINT = 'input_fingerprint'    # Examples: ExampleGen's files fingerprint
+# This project's:
+ALREADY_PUSHED = 'already_pushed'          # PushedModel: the newest version already held it
+INFRA_REASON = 'reason'                    # InfraBlessing: why the canary failed
+
+RUN_CONTEXT = 'pipeline_run'
+NODE_CONTEXT = 'node'
+
+# Where each stage's artifact comes from in the training pipeline: (node id, output key).
+STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    'examples': (('CsvExampleGen', 'examples'),),
+    'statistics': (('StatisticsGen', 'statistics'),),
+    'schema': (('ImportSchemaGen', 'schema'),),
+    'anomalies': (('ExampleValidator', 'anomalies'),),
+    'transform_graph': (('Transform', 'transform_graph'),),
+    'model': (('Trainer', 'model'),),
+    'model_run': (('Trainer', 'model_run'),),
+    'evaluation': (('Evaluator', 'evaluation'),),
+    'blessing': (('Evaluator', 'blessing'),),
+    'infra_blessing': (('ServingCanary', 'infra_blessing'), ('InfraValidator', 'blessing')),
+    'pushed_model': (('Pusher', 'pushed_model'),),
+}
+# A run is complete once one of these ran (the training and the batch pipeline's last step).
+FINAL_NODES = ('Pusher', 'BulkInferrer')
+# Nodes that run every time, cached or not: they decide nothing about a cached run.
+_ALWAYS_RUN = ('latest_blessed_model_resolver', 'blessed_model')
+
+_STATES = metadata_store_pb2.Execution.State
+
+
+class NoMetadataError(FileNotFoundError):
+    """The home has no ML Metadata store (no run yet, or a wrong --home)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    id: int
+    type: str
+    uri: str
+    properties: Mapping[str, Any]     # its properties and custom properties, as Python values
+    created: float                    # seconds since the epoch
+
+    def get(self, key: str, default=None):
+        return self.properties.get(key, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRun:
+    node: str
+    execution_id: int
+    state: str                        # COMPLETE, CACHED, FAILED, RUNNING, NEW, CANCELED
+    start: float
+    end: float
+    outputs: Mapping[str, Tuple[Artifact, ...]]
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One pipeline run as ML Metadata holds it."""
+
+    run_id: str
+    pipeline: str
+    start: float
+    end: float
+    components: Mapping[str, ComponentRun]   # by node id, in the order they ran
+    examples: Optional[Artifact] = None
+    statistics: Optional[Artifact] = None
+    schema: Optional[Artifact] = None
+    anomalies: Optional[Artifact] = None
+    transform_graph: Optional[Artifact] = None
+    model: Optional[Artifact] = None
+    model_run: Optional[Artifact] = None
+    evaluation: Optional[Artifact] = None
+    blessing: Optional[Artifact] = None
+    infra_blessing: Optional[Artifact] = None
+    pushed_model: Optional[Artifact] = None
+
+    def output(self, node: str, key: str) -> Optional[Artifact]:
+        """The (first) artifact a node output under key in this run."""
+        component = self.components.get(node)
+        artifacts = component.outputs.get(key, ()) if component else ()
+        return artifacts[0] if artifacts else None
+
+    @property
+    def state(self) -> str:
+        """complete, cached, failed at X, running at X, or stopped after X."""
+        for component in self.components.values():
+            if component.state in ('FAILED', 'CANCELED'):
+                return f'failed at {component.node}'
+        for component in self.components.values():
+            if component.state in ('RUNNING', 'NEW'):
+                return f'running at {component.node}'
+        if not any(node in self.components for node in FINAL_NODES):
+            last = list(self.components)[-1] if self.components else 'start'
+            return f'stopped after {last}'
+        ran = [c for c in self.components.values() if c.node not in _ALWAYS_RUN]
+        return 'cached' if all(c.state == 'CACHED' for c in ran) else 'complete'
+
+    @property
+    def failed_component(self) -> Optional[str]:
+        return next((c.node for c in self.components.values() if c.state == 'FAILED'), None)
+
+    @property
+    def span(self) -> Optional[int]:
+        return self.examples.get(SPAN) if self.examples else None
+
+    @property
+    def data_fingerprint(self) -> Optional[str]:
+        return self.examples.get(INPUT_FINGERPRINT) if self.examples else None
+
+    @property
+    def blessed(self) -> Optional[bool]:
+        return None if self.blessing is None else self.blessing.get(BLESSED) == 1
+
+    @property
+    def infra_blessed(self) -> Optional[bool]:
+        return None if self.infra_blessing is None else self.infra_blessing.get(BLESSED) == 1
+
+    @property
+    def pushed(self) -> bool:
+        return self.pushed_model is not None and self.pushed_model.get(PUSHED) == 1
+
+    @property
+    def pushed_version(self) -> Optional[str]:
+        return self.pushed_model.get(PUSHED_VERSION) if self.pushed else None
+
+
+def connect(metadata_path: str) -> metadata_store.MetadataStore:
+    """A read-only connection to the SQLite store; NoMetadataError if there is none."""
+    if not os.path.isfile(metadata_path):
+        home = os.path.dirname(metadata_path) or '.'
+        raise NoMetadataError(f'no ML Metadata at {metadata_path}: run '
+                              f'`python -m runner local --home {home}` first')
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _python_value(value: metadata_store_pb2.Value):
+    kind = value.WhichOneof('value')
+    if kind == 'struct_value':
+        from google.protobuf import json_format
+        struct = json_format.MessageToDict(value.struct_value)
+        # TFX stores JSON values as a struct {"__value__": "<json>"}.
+        return json.loads(struct['__value__']) if set(struct) == {'__value__'} else struct
+    return getattr(value, kind) if kind else None
+
+
+def _artifact(artifact: metadata_store_pb2.Artifact) -> Artifact:
+    return Artifact(
+        id=artifact.id, type=artifact.type, uri=artifact.uri,
+        properties={k: _python_value(v) for k, v in
+                    [*artifact.properties.items(), *artifact.custom_properties.items()]},
+        created=artifact.create_time_since_epoch / 1000)
+
+
+def _nodes_of_executions(store) -> Dict[int, Tuple[str, str]]:
+    """Execution id -> (pipeline name, node id), from the node contexts."""
+    nodes = {}
+    for context in store.get_contexts_by_type(NODE_CONTEXT):
+        pipeline, node = context.name.split('.', 1)
+        for execution in store.get_executions_by_context(context.id):
+            nodes[execution.id] = (pipeline, node)
+    return nodes
+
+
+def _stage_artifacts(components: Mapping[str, ComponentRun]) -> Dict[str, Artifact]:
+    found = {}
+    for stage, sources in STAGE_OUTPUTS.items():
+        for node, key in sources:
+            artifacts = components[node].outputs.get(key) if node in components else None
+            if artifacts:
+                found[stage] = artifacts[0]
+                break
+    return found
+
+
+def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
+    """Every run (of one pipeline, if named), newest first."""
+    nodes = _nodes_of_executions(store)
+    contexts = store.get_contexts_by_type(RUN_CONTEXT)
+    executions = {c.id: sorted(store.get_executions_by_context(c.id), key=lambda e: e.id)
+                  for c in contexts}
+    events = store.get_events_by_execution_ids([e.id for es in executions.values() for e in es])
+    artifacts = {a.id: _artifact(a)
+                 for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
+    outputs: Dict[int, Dict[str, List[Artifact]]] = {}
+    for event in events:
+        if event.type == metadata_store_pb2.Event.OUTPUT and event.artifact_id in artifacts:
+            key = event.path.steps[0].key if event.path.steps else ''
+            outputs.setdefault(event.execution_id, {}).setdefault(key, []).append(
+                artifacts[event.artifact_id])
+
+    records = []
+    for context in contexts:
+        runs = [e for e in executions[context.id] if e.id in nodes]
+        if not runs:
+            continue
+        pipeline = nodes[runs[0].id][0]
+        if pipeline_name is not None and pipeline != pipeline_name:
+            continue
+        components = {}
+        for execution in runs:
+            node = nodes[execution.id][1]
+            components[node] = ComponentRun(
+                node=node, execution_id=execution.id,
+                state=_STATES.Name(execution.last_known_state),
+                start=execution.create_time_since_epoch / 1000,
+                end=execution.last_update_time_since_epoch / 1000,
+                outputs={k: tuple(sorted(v, key=lambda a: a.id))
+                         for k, v in outputs.get(execution.id, {}).items()})
+        records.append(RunRecord(
+            run_id=context.name, pipeline=pipeline,
+            start=context.create_time_since_epoch / 1000,
+            end=max(c.end for c in components.values()),
+            components=components, **_stage_artifacts(components)))
+    return sorted(records, key=lambda r: r.start, reverse=True)
+
+
+def find_run(runs: Sequence[RunRecord], run_id: str) -> RunRecord:
+    """The run with this id, or the one run whose id starts with it; LookupError otherwise."""
+    exact = [r for r in runs if r.run_id == run_id]
+    matches = exact or [r for r in runs if r.run_id.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LookupError(f'no run {run_id!r} in ML Metadata: `python -m runner runs` lists them')
+    raise LookupError(f'{run_id!r} names {len(matches)} runs '
+                      f'({", ".join(r.run_id for r in matches[:3])}...): give more of the id')
+
+
+def latest_artifact(store, type_name: str) -> Optional[Artifact]:
+    """The newest live artifact of a type, e.g. 'ExampleStatistics'."""
+    live = [a for a in store.get_artifacts_by_type(type_name)
+            if a.state == metadata_store_pb2.Artifact.LIVE]
+    return _artifact(max(live, key=lambda a: a.id)) if live else None
+
+
+def latest_blessed_model(store) -> Optional[Artifact]:
+    """The Model the Evaluator blessed last."""
+    blessings = [b for b in store.get_artifacts_by_type('ModelBlessing')
+                 if b.custom_properties[BLESSED].int_value == 1]
+    if not blessings:
+        return None
+    blessing = max(blessings, key=lambda b: b.id)
+    [model] = store.get_artifacts_by_id([blessing.custom_properties[CURRENT_MODEL_ID].int_value])
+    return _artifact(model)
+
+
+def pushed_run(runs: Sequence[RunRecord], version: Optional[int] = None) -> Optional[RunRecord]:
+    """The run that pushed `version` (the one that copied it, not a re-run that found it
+    already there); without a version, the newest run that pushed a model. `runs` newest first."""
+    pushing = [r for r in runs if r.pushed]
+    if version is None:
+        return pushing[0] if pushing else None
+    same = [r for r in pushing if r.pushed_version == str(version)]
+    copied = [r for r in same if r.pushed_model.get(ALREADY_PUSHED) != 1]
+    return (copied or same or [None])[0]

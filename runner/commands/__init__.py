@@ -1,0 +1,9 @@
+"""One module per command of `python -m runner`. Each has NAME, HELP, EXAMPLES,
+WRITES_HOME (its log goes to HOME/logs, else to a temporary directory),
+add_arguments(parser), check(args) (validates without writing anything; raises
+UsageError) and run(args) -> exit code."""
+
+from runner.commands import (batch_predict, dataflow, draft_schema, local, monitor, report,
+                             scale_data, vertex, watch)
+
+ALL = (local, dataflow, vertex, monitor, watch, batch_predict, report, scale_data, draft_schema)

@@ -1,0 +1,88 @@
+"""The model server's options: one typed object, made by the command line's flag
+parser or directly in code (the pipeline's canary), never from argv strings.
+
+Flag names are tensorflow_model_server's, so the same command line works with
+either server; each field below is one flag (`--<field>`) with its default and help.
+"""
+
+import argparse
+import dataclasses
+from typing import List, Optional
+
+DESCRIPTION = """Serve SavedModels over TF Serving's gRPC and REST APIs.
+
+Takes tensorflow_model_server's flags, so the same command line (and the same
+models.config, batching and monitoring files) works with either server. Unlike
+tensorflow_model_server, it listens on loopback (127.0.0.1) unless
+--bind_address says otherwise (e.g. 0.0.0.0 to accept remote clients).
+"""
+
+EXAMPLES = """examples:
+  python -m serving.server --model_name chicago_taxi \\
+      --model_base_path tfx_home/serving_model/chicago_taxi
+  python -m serving.server --model_config_file serving/deploy/models.config \\
+      --enable_batching --monitoring_config_file serving/deploy/monitoring.config
+"""
+
+
+def _flag(default, help_text: str):
+    return dataclasses.field(default=default, metadata={'help': help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    port: int = _flag(8500, 'gRPC port (default 8500)')
+    rest_api_port: int = _flag(8501, 'REST port (default 8501; 0 disables REST)')
+    grpc_socket_path: str = _flag(
+        '', 'also serve gRPC on this UNIX socket (clients on the same host: unix:PATH)')
+    bind_address: str = _flag(
+        '127.0.0.1', 'address to listen on (default 127.0.0.1, loopback only; 0.0.0.0 for all)')
+    model_name: str = _flag('default', 'name of the model (with --model_base_path)')
+    model_base_path: str = _flag('', 'directory of numbered version subdirectories')
+    model_config_file: str = _flag(
+        '', 'ModelServerConfig text proto: several models, version policies and labels')
+    model_config_file_poll_wait_seconds: int = _flag(
+        0, 're-read --model_config_file this often (default 0: never)')
+    file_system_poll_wait_seconds: int = _flag(
+        1, 'look for new versions this often (default 1; 0: only at start-up)')
+    allow_version_labels_for_unavailable_models: bool = _flag(
+        False, 'let version labels point at versions that are not loaded')
+    enable_batching: bool = _flag(False, 'batch concurrent requests together')
+    batching_parameters_file: str = _flag('', 'BatchingParameters text proto')
+    monitoring_config_file: str = _flag(
+        '', 'MonitoringConfig text proto; enables Prometheus metrics on the REST port')
+    ssl_config_file: str = _flag('', 'SSLConfig text proto: TLS for gRPC')
+    grpc_max_threads: int = _flag(16, 'gRPC worker threads (default 16)')
+    max_message_bytes: int = _flag(
+        64 << 20, 'largest request accepted, gRPC and REST (default 64 MiB)')
+    request_log_max_file_mb: int = _flag(
+        64, 'start a new request log file past this size (logging_config in the model config)')
+    request_log_max_file_seconds: int = _flag(3600, 'start a new request log file past this age')
+
+    def __post_init__(self):
+        if bool(self.model_base_path) == bool(self.model_config_file):
+            raise ValueError('give exactly one of --model_base_path and --model_config_file')
+        if self.batching_parameters_file and not self.enable_batching:
+            raise ValueError('--batching_parameters_file needs --enable_batching')
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one `error:` line (and exit 2) instead of usage plus message."""
+
+    def error(self, message):
+        self.exit(2, f'error: {message} (see {self.prog} --help)\n')
+
+
+def parse_flags(argv: Optional[List[str]] = None) -> ServerOptions:
+    parser = _Parser(prog='python -m serving.server', description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for field in dataclasses.fields(ServerOptions):
+        flag, text = f'--{field.name}', field.metadata['help']
+        if field.type is bool:
+            parser.add_argument(flag, action='store_true', help=text)
+        else:
+            parser.add_argument(flag, type=field.type, default=field.default, help=text)
+    try:
+        return ServerOptions(**vars(parser.parse_args(argv)))
+    except ValueError as error:
+        parser.error(str(error))
