@@ -1,6 +1,6 @@
 """The pipeline at 1x, 10x and 100x the taxi data, on Beam's multi-process direct runner.
 
-    .venv/bin/python bench/scale.py [--factors 1 10 100] [--workdir DIR]
+    .venv/bin/python -m bench.scale [--factors 1 10 100] [--workdir DIR]
 
 Data beyond 1x comes from `python -m runner scale-data` (resampled, jittered).
 Printed per factor: rows, wall seconds, peak RSS of the whole process tree,
@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 
-from measure import component_seconds, run_measured
+from bench.measure import component_seconds, run_measured
 
 from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT as REPO
 from runner.scale_data import write_scaled

@@ -1,6 +1,6 @@
 """Latency and throughput of serving/ on the taxi model, against the in-process call.
 
-    .venv/bin/python bench/serving.py [--model_base_path DIR] [--seconds S]
+    .venv/bin/python -m bench.serving [--model_base_path DIR] [--seconds S]
 
 Without --model_base_path it first runs the pipeline to get a pushed model.
 Printed, in one run on this machine:
