@@ -1,12 +1,13 @@
 """Times upstream TFX's taxi_pipeline_native_keras.py against ours, in one run.
 
-    .venv/bin/python bench/pipeline.py [--workdir DIR] [--skip-upstream]
+    .venv/bin/python -m bench.pipeline [--workdir DIR] [--skip-upstream]
 
 Both run on the same embedded data on this machine, one after the other, each
 in a fresh process and home. Printed: wall seconds and their ratio, peak RSS
 of each process tree, seconds per component, eval AUC and accuracy of each
 pushed model on its own pipeline's eval split (same code for both), and the
-time of a cached re-run of ours. Upstream runs with TF_USE_LEGACY_KERAS=1,
+time of a cached re-run of ours, and of a fresh run of ours without
+determinism (--no-deterministic), to show what bit-exact runs cost. Upstream runs with TF_USE_LEGACY_KERAS=1,
 without which its Trainer fails on Keras 3.
 """
 
@@ -23,7 +24,7 @@ from typing import Dict, Tuple
 import numpy as np
 import psutil
 
-from measure import component_seconds, run_measured
+from bench.measure import component_seconds, run_measured
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_CSV = os.path.join(REPO, 'data', 'chicago_taxi', 'data.csv')
@@ -115,6 +116,15 @@ def bench_ours(workdir: str) -> Dict:
             'quality': quality, 'cached_seconds': cached_seconds}
 
 
+def bench_determinism(workdir: str) -> float:
+    """Wall seconds of a fresh run of ours without determinism (--no-deterministic)."""
+    home = os.path.join(workdir, 'nondeterministic_home')
+    seconds, _ = run_measured([sys.executable, '-m', 'runner', 'local', '--home', home,
+                               '--no-deterministic'], dict(os.environ),
+                              os.path.join(workdir, 'nondeterministic_output.log'), REPO)
+    return seconds
+
+
 def report(upstream: Dict, ours: Dict) -> None:
     def row(name, a, b, fmt):
         ratio = f'{b / a:8.2f}' if a and b is not None else ''
@@ -140,6 +150,10 @@ def report(upstream: Dict, ours: Dict) -> None:
         print(f'  {name:<30}{"-" if a is None else f"{a:.1f}":>12}{"-" if b is None else f"{b:.1f}":>12}')
     print(f'cached re-run of ours: {ours["cached_seconds"]:.1f} s (all components before '
           f'Evaluator from the MLMD cache)')
+    if 'nondeterministic_seconds' in ours:
+        free = ours['nondeterministic_seconds']
+        print(f'determinism: {ours["seconds"]:.1f} s with, {free:.1f} s without '
+              f'({(ours["seconds"] / free - 1) * 100:+.1f}%)')
 
 
 def main() -> int:
@@ -147,6 +161,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--workdir', help='keep homes and logs here (default: a temp dir)')
     parser.add_argument('--skip-upstream', action='store_true', help='time only ours')
+    parser.add_argument('--skip-determinism', action='store_true',
+                        help='no extra run without determinism')
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix='bench_pipeline_')
     os.makedirs(workdir, exist_ok=True)
@@ -154,6 +170,8 @@ def main() -> int:
           f' work dir {workdir}', flush=True)
     upstream = {} if args.skip_upstream else bench_upstream(workdir)
     ours = bench_ours(workdir)
+    if not args.skip_determinism:
+        ours['nondeterministic_seconds'] = bench_determinism(workdir)
     report(upstream, ours)
     return 0
 

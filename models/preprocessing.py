@@ -63,9 +63,16 @@ def _grid_cell(latitude, longitude):
 
 
 def _log_z_score(x):
-    """z-score of log1p(x); a missing value gets the mean, which is 0."""
-    logged = _map_values(x, lambda v: tf.math.log1p(tf.maximum(_to_float(v), 0.0)))
-    return _dense(tft.scale_to_z_score(logged), 0.0)
+    """z-score of log1p(x); a missing value gets the mean, which is 0.
+
+    Mean and variance accumulate in float64: where Beam sizes the batches TFT
+    sums over by timing (workers in other processes; see runner.local.batch_by_size),
+    float32 sums in another order changed z-scores in their last bit (1e-7) from
+    one run to the next; in float64 such differences stay below what the float32
+    result can show."""
+    logged = _map_values(x, lambda v: tf.math.log1p(tf.maximum(tf.cast(v, tf.float64), 0.0)))
+    return tf.cast(_dense(tft.scale_to_z_score(logged, output_dtype=tf.float64), 0.0),
+                   tf.float32)
 
 
 def _label(inputs):

@@ -1,5 +1,6 @@
 """The Trainer's run_fn: train the Keras model and export it for serving and TFMA."""
 
+import contextlib
 import functools
 import json
 import os
@@ -14,30 +15,7 @@ from models import distribution
 from models import features as f
 from models import model as model_lib
 from models import warmup
-
-# Hyperparameters: the Trainer's custom_config['hparams'] overrides these.
-# batch_size is per replica; the global batch grows with the replicas.
-HPARAMS_KEY = 'hparams'
-DEFAULT_HPARAMS: Dict[str, Any] = {
-    'batch_size': 512,
-    'learning_rate': 0.003,
-    'hidden_units': [128, 64],
-    'embedding_dim': 8,
-    'dropout': 0.3,
-    'evaluations': 10,       # validation rounds over the train_steps budget
-    'patience': 3,           # rounds without AUC gain before stopping early
-    'seed': 42,
-}
-
-
-def hparams(custom_config) -> Dict[str, Any]:
-    """Defaults overridden by custom_config['hparams'] (the rest of custom_config
-    belongs to TFX, e.g. the Vertex AI training job's arguments)."""
-    given = (custom_config or {}).get(HPARAMS_KEY) or {}
-    unknown = set(given) - set(DEFAULT_HPARAMS)
-    if unknown:
-        raise ValueError(f'unknown Trainer hparams: {sorted(unknown)}')
-    return {**DEFAULT_HPARAMS, **given}
+from models.hparams import DETERMINISTIC_KEY, hparams
 
 
 def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any],
@@ -46,12 +24,12 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
     initial(model), if given, sets starting weights and returns what it did, which
     is written to the model_run directory."""
     keras.utils.set_random_seed(hp['seed'])
-    schema = tf_transform_output.transformed_metadata.schema
+    feature_spec = tf_transform_output.transformed_feature_spec()
     batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
     train_data = model_lib.input_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, batch_size, hp['seed'], True)
+        fn_args.train_files, feature_spec, batch_size, hp['seed'], True)
     eval_data = model_lib.input_dataset(
-        fn_args.eval_files, fn_args.data_accessor, schema, batch_size, hp['seed'], False)
+        fn_args.eval_files, feature_spec, batch_size, hp['seed'], False)
     if fn_args.eval_steps:
         eval_data = eval_data.take(fn_args.eval_steps)
 
@@ -162,6 +140,23 @@ def warm_start(model: keras.Model, base_model_dir: str) -> Dict[str, Any]:
             'variables': len(model.variables)}
 
 
+@contextlib.contextmanager
+def op_determinism(enabled: bool):
+    """TensorFlow's op determinism while the block runs: the same inputs, seeds and
+    code give bit-identical weights (TF picks deterministic kernels and orders
+    reductions). The Trainer shares its process with other components under
+    LocalDagRunner, so the setting is put back afterwards."""
+    from tensorflow.python.framework import config   # the switch's off side is not public
+    was_enabled = config.is_op_determinism_enabled()
+    if enabled and not was_enabled:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not was_enabled:
+            config.disable_op_determinism()
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point (referenced as `models.trainer.run_fn`)."""
     hp = hparams(fn_args.custom_config)
@@ -171,8 +166,9 @@ def run_fn(fn_args):
     initial = None
     if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
         initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
-    model = train(fn_args, tf_transform_output, hp, strategy, initial)
-    # Every worker of a multi-worker job must save; only the chief's copy is kept.
-    export_dir = (fn_args.serving_model_dir if distribution.is_chief()
-                  else tempfile.mkdtemp(prefix='non_chief_export_'))
-    export(model, tf_transform_output, export_dir)
+    with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
+        model = train(fn_args, tf_transform_output, hp, strategy, initial)
+        # Every worker of a multi-worker job must save; only the chief's copy is kept.
+        export_dir = (fn_args.serving_model_dir if distribution.is_chief()
+                      else tempfile.mkdtemp(prefix='non_chief_export_'))
+        export(model, tf_transform_output, export_dir)

@@ -53,8 +53,9 @@ def write_warmup_requests(export_dir: str) -> str:
     """Writes the PredictionLogs next to the SavedModel; returns the file's path."""
     path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
-    serialized = [examples.example(trip).SerializeToString() for trip in WARMUP_TRIPS]
+    serialized = [examples.example(trip).SerializeToString(deterministic=True)
+                  for trip in WARMUP_TRIPS]
     with tf.io.TFRecordWriter(path) as writer:
         for log in _logs(serialized):
-            writer.write(log.SerializeToString())
+            writer.write(log.SerializeToString(deterministic=True))
     return path

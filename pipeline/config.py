@@ -24,6 +24,8 @@ class PipelineConfig:
     train_steps: int = 600
     eval_steps: Optional[int] = None          # None: the whole eval split
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Trainer custom_config
+    # Bit-exact training (TensorFlow's op determinism); off only to measure what it costs.
+    deterministic: bool = True
     min_auc: float = 0.9                      # Evaluator value threshold
     max_auc_drop: float = 0.01                # Evaluator change threshold vs. baseline
     # --setup_file names this project's packages for Beam workers; given it,
@@ -42,6 +44,9 @@ class PipelineConfig:
     # 'kubernetes' for TFX's InfraValidator running the tensorflow/serving image there.
     infra_validator: Optional[str] = None
     canary_examples: int = 200
+    # The code that builds and runs the pipeline (pipeline.manifest.code_version), as the
+    # runner found it; recorded with every run.
+    code_version: Dict[str, Any] = dataclasses.field(default_factory=dict)
     # Data arriving as data_root/span-<N>/*.csv: train on the latest `spans` of them
     # (None: every *.csv in data_root), warm-starting from the last blessed model.
     spans: Optional[int] = None

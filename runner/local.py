@@ -10,7 +10,7 @@ import time
 from typing import Tuple
 
 from pipeline import mlmd
-from pipeline.config import PipelineConfig
+from pipeline.config import REPO_ROOT, PipelineConfig
 from runner import progress, spans
 from runner.errors import ProblemFound
 
@@ -67,9 +67,20 @@ def new_run_id() -> str:
     return datetime.datetime.now().isoformat()
 
 
-def run_pipeline(tfx_pipeline, run_id: str) -> None:
-    """Runs a TFX pipeline with LocalDagRunner under run_id; raises on the first
-    failing component."""
+def batch_by_size() -> None:
+    """Makes tfx-bsl's sources (Transform, StatisticsGen, Evaluator, BulkInferrer read
+    through them) batch examples by their size in bytes rather than by how long
+    batches took: TFT's analyzers then sum over the same batches on every run, and
+    the same data gives the same transform graph to the last bit. This is tfx-bsl's
+    own switch (an absl flag, for this process and its in-process Beam workers)."""
+    from absl import flags
+    from tfx_bsl.coders import batch_util  # noqa: F401  (defines the flag)
+    flags.FLAGS(['runner', '--tfxio_use_byte_size_batching'], known_only=True)
+
+
+def run_pipeline(tfx_pipeline, run_id: str, deterministic: bool = True) -> None:
+    """Runs a TFX pipeline with LocalDagRunner under run_id (with batches by size,
+    if deterministic); raises on the first failing component."""
     # Imported here: TFX takes seconds to import, the CLI should not.
     from tfx.dsl.compiler import constants
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -84,15 +95,17 @@ def run_pipeline(tfx_pipeline, run_id: str) -> None:
                 pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
             return super().run_with_ir(pipeline, run_options)
 
+    if deterministic:
+        batch_by_size()
     NamedRunDagRunner().run(tfx_pipeline)
 
 
-def run_tracked(tfx_pipeline, run_id: str) -> None:
+def run_tracked(tfx_pipeline, run_id: str, deterministic: bool = True) -> None:
     """run_pipeline with one line per component on the terminal; ProblemFound
     naming the component that failed and why."""
     with progress.component_lines() as lines:
         try:
-            run_pipeline(tfx_pipeline, run_id)
+            run_pipeline(tfx_pipeline, run_id, deterministic)
         except Exception as error:  # reported naming the component and the cause
             lines.fail()
             raise ProblemFound(f'{lines.current or "set-up"} failed: '
@@ -101,13 +114,15 @@ def run_tracked(tfx_pipeline, run_id: str) -> None:
 
 def prepared(config: PipelineConfig) -> PipelineConfig:
     """The config as a local run uses it: Beam's direct runner sized to the data,
-    the schema staged under a path named by its content."""
+    the schema staged under a path named by its content, the code version found."""
+    from pipeline.manifest import code_version
     beam_args = config.beam_pipeline_args
     if not any(arg.startswith(('--runner=', '--direct_running_mode=')) for arg in beam_args):
         beam_args += direct_runner_args(config.data_root)
     return dataclasses.replace(
         config, beam_pipeline_args=beam_args,
-        schema_file=stage_schema(config.schema_file, config.paths.schema_dir))
+        schema_file=stage_schema(config.schema_file, config.paths.schema_dir),
+        code_version=config.code_version or code_version(REPO_ROOT))
 
 
 def push_outcome(record: mlmd.RunRecord) -> str:
@@ -134,7 +149,7 @@ def run_visibly(config: PipelineConfig, log_path: str) -> mlmd.RunRecord:
           f'Full logs: {log_path}', flush=True)
     started = time.time()
     from pipeline.pipeline import create_pipeline   # TFX: seconds to import
-    run_tracked(create_pipeline(prepared(config)), run_id)
+    run_tracked(create_pipeline(prepared(config)), run_id, config.deterministic)
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path)), run_id)
     print(f'Done in {time.time() - started:.1f} s: {push_outcome(record)}.')
     return record

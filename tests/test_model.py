@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features as f
+from models import hparams
 from models import model as model_lib
 from models import trainer
 from tests.conftest import to_example
@@ -43,10 +44,10 @@ def test_training_learns_the_label(exported_model, tft_result):
 
 def test_hparams_come_from_their_own_custom_config_key():
     with pytest.raises(ValueError, match='bogus'):
-        trainer.hparams({'hparams': {'bogus': 1}})
-    given = trainer.hparams({'hparams': {'batch_size': 8}, 'ai_platform_training_args': {}})
+        hparams.hparams({'hparams': {'bogus': 1}})
+    given = hparams.hparams({'hparams': {'batch_size': 8}, 'ai_platform_training_args': {}})
     assert given['batch_size'] == 8
-    assert trainer.hparams(None) == trainer.DEFAULT_HPARAMS
+    assert hparams.hparams(None) == hparams.DEFAULT_HPARAMS
 
 
 def test_exported_signatures_match_the_in_pipeline_path(exported_model, raw_instances,

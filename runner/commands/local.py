@@ -2,6 +2,7 @@
 statistics, schema, validation, Transform, Trainer, Evaluator, canary and push.
 One line per component; TensorFlow's and Beam's logs go to HOME/logs."""
 
+import argparse
 import dataclasses
 
 from runner import local
@@ -26,6 +27,9 @@ def add_arguments(parser) -> None:
                         choices=('auto',) + local.DIRECT_RUNNING_MODES,
                         help='Beam DirectRunner mode (default auto: in this process up to 64 MB '
                              'of input, else one worker process per core)')
+    parser.add_argument('--deterministic', action=argparse.BooleanOptionalAction, default=True,
+                        help='bit-exact training and transform (default); --no-deterministic '
+                             'only to measure what it costs')
     parser.add_argument('--infra-validator', choices=('docker', 'kubernetes'),
                         help="TFX's InfraValidator with the tensorflow/serving image on Docker or "
                              "Kubernetes, in place of this project's serving canary")
@@ -38,7 +42,8 @@ def check(args) -> None:
 
 def run(args) -> int:
     config = local.local_config(args.home, args.data_root, args.spans, train_steps=args.train_steps,
-                        min_auc=args.min_auc, infra_validator=args.infra_validator)
+                        min_auc=args.min_auc, infra_validator=args.infra_validator,
+                        deterministic=args.deterministic)
     if args.direct_running_mode != 'auto':
         config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args
                                      + local.direct_runner_args(config.data_root,
