@@ -1,10 +1,17 @@
-"""TFMA configuration for the Evaluator: metrics, slices and the blessing gates."""
+"""The Evaluator: TFMA's metrics, slices and blessing gates, and TFX's Evaluator
+recording the overall slice's metrics on its ModelEvaluation artifact
+(mlmd.OVERALL_METRICS), so that run listings show them without reading TFMA's files."""
 
 import json
+from typing import Dict
 
 import tensorflow_model_analysis as tfma
+from tfx.components.evaluator import component, executor
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils, standard_component_specs
 
 from models import features as f
+from pipeline.mlmd import OVERALL_METRICS
 
 SLICE_FEATURES = ('trip_start_hour', 'payment_type')
 
@@ -40,3 +47,35 @@ def eval_config(min_auc: float, max_auc_drop: float) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(
             metrics=[auc, tfma.MetricConfig(class_name='AUCPrecisionRecall', config=_CURVE_CONFIG)]
             + [tfma.MetricConfig(class_name=name) for name in _METRICS])])
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """The candidate's metrics on the overall slice; changes against the baseline
+    (when there was one) as '<metric>_diff'."""
+    found = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for entry in metrics.metric_keys_and_values:
+            key = entry.key
+            if key.model_name in ('', 'candidate') and entry.value.HasField('double_value'):
+                name = f'{key.name}_diff' if key.is_diff else key.name
+                found[name] = entry.value.double_value.value
+    return found
+
+
+class Executor(executor.Executor):
+    """TFX's Evaluator executor; then the overall metrics on the evaluation artifact."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        super().Do(input_dict, output_dict, exec_properties)
+        evaluation = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY])
+        evaluation.set_string_custom_property(
+            OVERALL_METRICS, json.dumps(overall_metrics(evaluation.uri), sort_keys=True))
+
+
+class Evaluator(component.Evaluator):
+    """TFX's Evaluator with the executor above."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

@@ -30,7 +30,15 @@ VERSION = 'version'                        # Examples: ExampleGen's version, if 
 INPUT_FINGERPRINT = 'input_fingerprint'    # Examples: ExampleGen's files fingerprint
 # This project's:
 ALREADY_PUSHED = 'already_pushed'          # PushedModel: the newest version already held it
+ROLLED_BACK_TO = 'rolled_back_to'          # PushedModel: the earlier version it put back
 INFRA_REASON = 'reason'                    # InfraBlessing: why the canary failed
+MODEL_FINGERPRINT = 'fingerprint'          # Model: sha256 over the SavedModel's files
+OVERALL_METRICS = 'overall_metrics'        # ModelEvaluation: metrics of the overall slice (JSON)
+# RunManifest (pipeline/manifest.py): what the run was made from.
+COMMIT, DIRTY, CODE_CHANGES, IMAGE = 'commit', 'dirty', 'code_changes', 'image'
+LOCK_SHA256, PACKAGE_VERSIONS, CONFIG = 'lock_sha256', 'packages', 'config'
+SCHEMA_SHA256, DATA_FILES, DATA_FINGERPRINT = 'schema_sha256', 'data_files', 'data_fingerprint'
+UNKNOWN = 'unknown'
 
 RUN_CONTEXT = 'pipeline_run'
 NODE_CONTEXT = 'node'
@@ -38,6 +46,7 @@ NODE_CONTEXT = 'node'
 # Where each stage's artifact comes from in the training pipeline: (node id, output key).
 STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
     'examples': (('CsvExampleGen', 'examples'),),
+    'manifest': (('RunManifest', 'manifest'),),
     'statistics': (('StatisticsGen', 'statistics'),),
     'schema': (('ImportSchemaGen', 'schema'),),
     'anomalies': (('ExampleValidator', 'anomalies'),),
@@ -97,6 +106,7 @@ class RunRecord:
     end: float
     components: Mapping[str, ComponentRun]   # by node id, in the order they ran
     examples: Optional[Artifact] = None
+    manifest: Optional[Artifact] = None
     statistics: Optional[Artifact] = None
     schema: Optional[Artifact] = None
     anomalies: Optional[Artifact] = None
@@ -138,8 +148,50 @@ class RunRecord:
         return self.examples.get(SPAN) if self.examples else None
 
     @property
-    def data_fingerprint(self) -> Optional[str]:
+    def input_fingerprint(self) -> Optional[str]:
+        """ExampleGen's fingerprint of its input files (names, sizes, mtimes)."""
         return self.examples.get(INPUT_FINGERPRINT) if self.examples else None
+
+    def recorded(self, key: str, default=None):
+        """A manifest value: what the run was made from (JSON values decoded)."""
+        value = self.manifest.get(key) if self.manifest else None
+        if value is None:
+            return default
+        if key in (CONFIG, PACKAGE_VERSIONS, DATA_FILES):
+            return json.loads(value)
+        return bool(value) if key == DIRTY else value
+
+    @property
+    def commit(self) -> str:
+        return self.recorded(COMMIT, UNKNOWN)
+
+    @property
+    def data_fingerprint(self) -> Optional[str]:
+        """sha256 over the input files' contents (from the manifest)."""
+        return self.recorded(DATA_FINGERPRINT)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        return self.recorded(CONFIG, {})
+
+    @property
+    def hparams(self) -> Dict[str, Any]:
+        """The hyperparameters the run was configured with (overrides of the defaults)."""
+        return self.config.get('hparams', {})
+
+    @property
+    def metrics(self) -> Dict[str, float]:
+        """The Evaluator's metrics on the overall slice, e.g. {'auc': 0.948, ...}."""
+        value = self.evaluation.get(OVERALL_METRICS) if self.evaluation else None
+        return json.loads(value) if value else {}
+
+    @property
+    def auc(self) -> Optional[float]:
+        return self.metrics.get('auc')
+
+    @property
+    def model_fingerprint(self) -> Optional[str]:
+        return self.model.get(MODEL_FINGERPRINT) if self.model else None
 
     @property
     def blessed(self) -> Optional[bool]:
@@ -175,8 +227,8 @@ def _python_value(value: metadata_store_pb2.Value):
     if kind == 'struct_value':
         from google.protobuf import json_format
         struct = json_format.MessageToDict(value.struct_value)
-        # TFX stores JSON values as a struct {"__value__": "<json>"}.
-        return json.loads(struct['__value__']) if set(struct) == {'__value__'} else struct
+        # TFX stores a JSON value that is not an object as {"__value__": value}.
+        return struct['__value__'] if set(struct) == {'__value__'} else struct
     return getattr(value, kind) if kind else None
 
 

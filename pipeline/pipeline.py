@@ -5,8 +5,7 @@ Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
 Google Cloud extensions and costs seconds of start-up on every run.
 """
 
-from tfx.components import (CsvExampleGen, Evaluator, ExampleValidator, StatisticsGen, Trainer,
-                            Transform)
+from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -17,11 +16,14 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
-from models.trainer import HPARAMS_KEY
+from models.hparams import DETERMINISTIC_KEY, HPARAMS_KEY
 from pipeline.canary import ServingCanary
 from pipeline.config import PipelineConfig
-from pipeline.evaluation import eval_config
+from pipeline.evaluation import Evaluator, eval_config
+from pipeline.manifest import manifest_parameters
+from pipeline.run_manifest import RunManifest
 from pipeline.pusher import Pusher
+from pipeline.trainer import Trainer
 from pipeline.validation_gate import ExampleValidationGate
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
@@ -50,15 +52,21 @@ def infra_validator(platform: str, trainer, example_gen):
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     """The whole lifecycle, from CSV to a pushed, blessed SavedModel."""
+    pattern = SPAN_PATTERN if config.spans else '*.csv'
     example_gen = CsvExampleGen(
         input_base=config.data_root,
         input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-            name='single_split', pattern=SPAN_PATTERN if config.spans else '*.csv')]),
+            name='single_split', pattern=pattern)]),
         range_config=range_config_pb2.RangeConfig(
             rolling_range=range_config_pb2.RollingRange(num_spans=config.spans))
         if config.spans else None)
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
+    # What the run is made from: code, lock, packages, config, schema, data files.
+    manifest = RunManifest(examples=example_gen.outputs['examples'],
+                           schema=schema_gen.outputs['schema'],
+                           recorded=manifest_parameters(config), input_base=config.data_root,
+                           pattern=pattern)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs['statistics'],
         schema=schema_gen.outputs['schema'])
@@ -86,10 +94,9 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     ).with_id('latest_blessed_model_resolver')
 
     trainer_class = Trainer
-    trainer_config = {HPARAMS_KEY: dict(config.hparams)}
+    trainer_config = {HPARAMS_KEY: dict(config.hparams), DETERMINISTIC_KEY: config.deterministic}
     if config.vertex_training:
-        from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as \
-            VertexTrainer
+        from pipeline.vertex_trainer import Trainer as VertexTrainer
         trainer_class, trainer_config = VertexTrainer, {**config.vertex_training, **trainer_config}
     trainer = trainer_class(
         run_fn=RUN_FN,
@@ -122,8 +129,8 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
-    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  transform, trainer, model_resolver, evaluator, canary, pusher]
+    components = [example_gen, manifest, statistics_gen, schema_gen, example_validator,
+                  validation_gate, transform, trainer, model_resolver, evaluator, canary, pusher]
     if config.vertex_serving:
         from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as \
             VertexPusher

@@ -5,7 +5,7 @@ import dataclasses
 import os
 from typing import Any, Dict, Tuple
 
-from pipeline.config import SETUP_FILE, PipelineConfig
+from pipeline.config import REPO_ROOT, SETUP_FILE, PipelineConfig
 from pipeline.profiles import Profile, ProfileError, load_profile
 from runner.errors import UsageError
 
@@ -71,9 +71,11 @@ def vertex_serving_args(profile: Profile) -> Dict[str, Any]:
 
 def cloud_config(profile: Profile, base: PipelineConfig) -> PipelineConfig:
     """base with the profile's storage, data, Beam runner and Vertex jobs."""
+    from pipeline.manifest import code_version
     vertex = profile.runner == 'vertex'
     return dataclasses.replace(
         base,
+        code_version=code_version(REPO_ROOT, profile.image),
         data_root=profile.data,
         storage_root=profile.bucket,
         beam_pipeline_args=dataflow_beam_args(profile),
