@@ -188,6 +188,28 @@ def check_data(training: statistics_pb2.DatasetFeatureStatisticsList, schema: sc
     return result
 
 
+def statistics_drift(previous: statistics_pb2.DatasetFeatureStatisticsList,
+                     current: statistics_pb2.DatasetFeatureStatisticsList,
+                     schema: schema_pb2.Schema) -> Dict[str, str]:
+    """Drift from one dataset's statistics to another's (two runs' training splits),
+    with the schema's drift comparators: L-infinity through TFDV for categorical
+    features, Jensen-Shannon over quantile buckets for numeric ones."""
+    import tensorflow_data_validation as tfdv
+    found = {feature: text for feature, text in _anomalies(tfdv.validate_statistics(
+        current, _without_numeric_jsd(schema), previous_statistics=previous)).items()
+        if 'DRIFT' in text or 'L_INFTY' in text}
+    before, after = _training_values(previous), _training_values(current)
+    for name, threshold in _numeric_comparators(schema, 'drift_comparator').items():
+        reference, values = before(name), after(name)
+        if len(reference) and len(values):
+            divergence = quantile_js_divergence(reference, values)
+            if divergence > threshold:
+                found[name] = (f'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH: Jensen-Shannon '
+                               f'divergence {divergence:.3f} over quantile buckets, above the '
+                               f'threshold {threshold}')
+    return found
+
+
 # --- The server's metrics ------------------------------------------------------------------
 
 def _quantile(buckets: List[Tuple[float, float]], q: float) -> Optional[float]:

@@ -16,7 +16,8 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from pipeline import mlmd
-from pipeline.home import Home
+from pipeline.config import PipelineConfig
+from runner import history
 
 Points = List[Tuple[float, float]]
 
@@ -114,8 +115,13 @@ def _calibration_points(buckets, bins: int = 10) -> Points:
     return [(p / n, y / n) for n, y, p in totals if n]
 
 
+UNIT_TICKS = [(0, '0'), (0.5, '0.5'), (1, '1')]
+
+
 def _chart(title: str, series: Dict[str, Points], x_label: str, y_label: str) -> Dict:
-    return {'title': title, 'series': series, 'x_label': x_label, 'y_label': y_label}
+    """A line chart of (x, y) series on [0, 1] x [0, 1], ticks at (position, label)."""
+    return {'title': title, 'series': series, 'x_label': x_label, 'y_label': y_label,
+            'x_ticks': UNIT_TICKS, 'y_ticks': UNIT_TICKS}
 
 
 def _overall_charts(data) -> Tuple[List[Dict], Optional[Dict]]:
@@ -181,23 +187,45 @@ def serving_data(monitoring_dir: str) -> Optional[Dict]:
 
 # --- Lineage -------------------------------------------------------------------------------
 
-def _files(fingerprint: Optional[str]) -> str:
-    parts = dict(p.split(':', 1) for p in (fingerprint or '').split(',') if ':' in p)
-    return f"{parts.get('num_files', '?')} files, {parts.get('total_bytes', '?')} bytes"
+LINEAGE_HEADER = ['run', 'started', 'state', 'code', 'data', 'hyperparameters', 'AUC',
+                  'evaluation', 'pushed version']
 
 
-def lineage_rows(runs: Sequence[mlmd.RunRecord]) -> List[List]:
-    """Per pipeline run, oldest first: data (span, input fingerprint), model, blessing, push."""
+def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int]) -> List[List]:
+    """Per run, oldest first: code, data, hyperparameter changes, AUC, blessing, push."""
     rows = []
     for run in sorted(runs, key=lambda r: r.start):
-        if run.examples is None:
-            continue
+        pushed = run.pushed_version or '—'
+        if run.pushed_version is not None and run.pushed_version == str(serving):
+            pushed += ' (serving now)'
+        changes = history.hyperparameter_changes(run) if run.manifest else {}
         rows.append([
-            run.run_id, run.span, _files(run.data_fingerprint),
-            f'#{run.model.id}' if run.model else '—',
+            run.run_id, history.when(run.start), history.state(run),
+            history.code(run) if run.manifest else '—',
+            f'span {run.span}, {history.short(run.data_fingerprint)}' if run.examples else '—',
+            ', '.join(f'{k} {v}' for k, v in changes.items())
+            or ('defaults' if run.manifest else '—'),
+            f'{run.auc:.4f}' if run.auc is not None else '—',
             '—' if run.blessed is None else 'blessed' if run.blessed else 'not blessed',
-            run.pushed_version or '—'])
+            pushed])
     return rows
+
+
+def auc_chart(runs: Sequence[mlmd.RunRecord]) -> Optional[Dict]:
+    """Eval AUC of each run that has one, oldest first, on a scale fitted to them."""
+    points = [r.auc for r in sorted(runs, key=lambda r: r.start) if r.auc is not None]
+    if len(points) < 2:
+        return None
+    low, high = min(points), max(points)
+    margin = max((high - low) * 0.1, 0.001)
+    low, high = low - margin, high + margin
+    count = len(points) - 1
+    chart = _chart('Eval AUC over runs', {'AUC': [(i / count, (auc - low) / (high - low))
+                                                  for i, auc in enumerate(points)]},
+                   'run (oldest to newest)', 'AUC')
+    chart['x_ticks'] = [(0, '1'), (1, str(len(points)))]
+    chart['y_ticks'] = [(0, f'{low:.3f}'), (0.5, f'{(low + high) / 2:.3f}'), (1, f'{high:.3f}')]
+    return chart
 
 
 # --- The page ------------------------------------------------------------------------------
@@ -225,12 +253,14 @@ def render(context: Dict) -> str:
     return environment.get_template('report.html').render(**context)
 
 
-def report_context(home: Home, pipeline_name: str) -> Dict:
+def report_context(config: PipelineConfig) -> Dict:
     """Every figure of the report, from the run that pushed the model in service
     (else the newest run that has the artifact)."""
-    runs = mlmd.load_runs(mlmd.connect(home.metadata_path), pipeline_name)
-    pushed = mlmd.pushed_run(runs)
-    sources = ([pushed] if pushed else []) + runs
+    runs = history.load(config)
+    training = [r for r in runs if not history.is_rollback(r)]
+    serving = history.serving_now(config)
+    pushed = history.trained_by(runs, serving) if serving is not None else None
+    sources = ([pushed] if pushed else []) + training
 
     def artifact(stage):
         return next((getattr(r, stage) for r in sources if getattr(r, stage) is not None), None)
@@ -238,21 +268,23 @@ def report_context(home: Home, pipeline_name: str) -> Dict:
     evaluation, blessing = artifact('evaluation'), artifact('blessing')
     return {
         'title': 'Chicago Taxi pipeline report',
-        'pipeline_root': home.pipeline_root(pipeline_name),
+        'pipeline_root': config.pipeline_root,
         'generated': time.strftime('%Y-%m-%d %H:%M'),
         'splits': statistics_data(statistics.uri, anomalies.uri if anomalies else None)
         if statistics else None,
         'evaluation': evaluation_data(evaluation.uri, blessing.get(mlmd.BLESSED) == 1
                                       if blessing else None) if evaluation else None,
-        'serving': serving_data(home.monitoring_dir),
-        'lineage': lineage_rows(runs),
+        'serving': serving_data(config.paths.monitoring_dir),
+        'lineage_header': LINEAGE_HEADER,
+        'lineage': lineage_rows(runs, serving),
+        'auc_chart': auc_chart(training),
     }
 
 
-def write_report(home: Home, pipeline_name: str) -> str:
-    html = render(report_context(home, pipeline_name))
-    os.makedirs(home.report_dir, exist_ok=True)
-    path = os.path.join(home.report_dir, 'index.html')
+def write_report(config: PipelineConfig) -> str:
+    html = render(report_context(config))
+    os.makedirs(config.paths.report_dir, exist_ok=True)
+    path = os.path.join(config.paths.report_dir, 'index.html')
     with open(path, 'w') as f:
         f.write(html)
     return path

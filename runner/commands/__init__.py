@@ -3,7 +3,9 @@ WRITES_HOME (its log goes to HOME/logs, else to a temporary directory),
 add_arguments(parser), check(args) (validates without writing anything; raises
 UsageError) and run(args) -> exit code."""
 
-from runner.commands import (batch_predict, dataflow, draft_schema, local, monitor, report,
-                             scale_data, vertex, watch)
+from runner.commands import (batch_predict, compare, dataflow, draft_schema, lineage, local,
+                             monitor, report, reproduce, rollback, runs, scale_data, vertex,
+                             watch)
 
-ALL = (local, dataflow, vertex, monitor, watch, batch_predict, report, scale_data, draft_schema)
+ALL = (local, dataflow, vertex, runs, compare, lineage, reproduce, rollback, monitor, watch,
+       batch_predict, report, scale_data, draft_schema)

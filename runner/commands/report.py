@@ -28,5 +28,5 @@ def check(args) -> None:
 def run(args) -> int:
     from runner.report import write_report
     config = PipelineConfig(home=os.path.abspath(args.home))
-    print(f'Report: {write_report(config.paths, config.pipeline_name)}')
+    print(f'Report: {write_report(config)}')
     return 0

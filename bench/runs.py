@@ -1,0 +1,53 @@
+"""How fast `runner runs` answers on a home with many runs.
+
+    .venv/bin/python -m bench.runs [--runs 50] [--workdir DIR]
+
+Builds a home with N runs (one fresh run, then cached re-runs of it, which
+record a run each in ML Metadata) unless the work dir already has one, then
+times `python -m runner runs` and `runner runs --json` there (best of 3 each,
+whole process: start-up, ML Metadata, output). Target: under 3 s at 50 runs.
+"""
+
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from pipeline import mlmd
+from pipeline.config import REPO_ROOT
+
+
+def runs_in(home: str) -> int:
+    path = os.path.join(home, 'metadata.db')
+    return len(mlmd.load_runs(mlmd.connect(path))) if os.path.exists(path) else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--runs', type=int, default=50)
+    parser.add_argument('--workdir', help='keeps the home (default: a temp dir)')
+    args = parser.parse_args()
+    home = os.path.join(args.workdir or tempfile.mkdtemp(prefix='bench_runs_'), 'home')
+    while runs_in(home) < args.runs:
+        subprocess.run([sys.executable, '-m', 'runner', 'local', '--home', home],
+                       cwd=REPO_ROOT, check=True, capture_output=True)
+        print(f'{runs_in(home)} runs in {home}', flush=True)
+    for extra in ([], ['--json']):
+        best = float('inf')
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, '-m', 'runner', 'runs', '--home', home, *extra],
+                           cwd=REPO_ROOT, check=True, capture_output=True)
+            best = min(best, time.perf_counter() - started)
+        print(f'runner runs {" ".join(extra)} on {runs_in(home)} runs: {best:.2f} s '
+              '(best of 3, whole process)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The run history as people read it: which version serves now, which run made a
+version (through rollbacks), short forms of commits and fingerprints, the rows
+of `runner runs`. Reads ML Metadata through pipeline.mlmd only; loads neither
+TFX nor TensorFlow."""
+
+import datetime
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from common.tf_serving import newest_version
+from models.hparams import DEFAULT_HPARAMS, changed
+from pipeline import mlmd
+from pipeline.config import PipelineConfig
+from runner.errors import UsageError
+
+ROLLBACK_SUFFIX = '-rollback'     # the rollback pipeline: <pipeline name>-rollback
+
+
+def load(config: PipelineConfig) -> List[mlmd.RunRecord]:
+    """Training and rollback runs of the home, newest first."""
+    names = (config.pipeline_name, config.pipeline_name + ROLLBACK_SUFFIX)
+    return [r for r in mlmd.load_runs(mlmd.connect(config.metadata_path)) if r.pipeline in names]
+
+
+def serving_now(config: PipelineConfig) -> Optional[int]:
+    """The version a model server serves now: the newest complete one."""
+    return newest_version(config.serving_model_dir)
+
+
+def is_rollback(record: mlmd.RunRecord) -> bool:
+    return record.pipeline.endswith(ROLLBACK_SUFFIX)
+
+
+def trained_by(runs: Sequence[mlmd.RunRecord], version: int) -> Optional[mlmd.RunRecord]:
+    """The training run whose model `version` holds, following rollbacks back."""
+    seen = set()
+    while version not in seen:
+        seen.add(version)
+        record = mlmd.pushed_run(runs, version)
+        if record is None:
+            return None
+        target = record.pushed_model.get(mlmd.ROLLED_BACK_TO)
+        if target is None:
+            return record
+        version = int(target)
+    return None
+
+
+def find(runs: Sequence[mlmd.RunRecord], run_id: str) -> mlmd.RunRecord:
+    try:
+        return mlmd.find_run(runs, run_id)
+    except LookupError as error:
+        raise UsageError(str(error)) from None
+
+
+def short(value: Optional[str], length: int = 8) -> str:
+    return value[:length] if value else '-'
+
+
+def code(record: mlmd.RunRecord) -> str:
+    """Short commit, `*` when the checkout had uncommitted changes."""
+    commit = record.commit
+    return 'unknown' if commit == mlmd.UNKNOWN else \
+        short(commit, 7) + ('*' if record.recorded(mlmd.DIRTY) else '')
+
+
+def when(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds).strftime('%Y-%m-%d %H:%M:%S')
+
+
+def state(record: mlmd.RunRecord) -> str:
+    if is_rollback(record) and record.pushed:
+        return f"rollback to {record.pushed_model.get(mlmd.ROLLED_BACK_TO)}"
+    return record.state
+
+
+def hyperparameters(record: mlmd.RunRecord) -> Dict[str, Any]:
+    """What the Trainer trained with: the defaults, the run's overrides, its steps."""
+    steps = record.config.get('train_steps', PipelineConfig.train_steps)
+    return {**DEFAULT_HPARAMS, **record.hparams, 'train_steps': steps}
+
+
+def hyperparameter_changes(record: mlmd.RunRecord) -> Dict[str, Any]:
+    """The hyperparameters (train steps included) that differ from the defaults."""
+    found = changed(record.hparams)
+    steps = record.config.get('train_steps', PipelineConfig.train_steps)
+    if steps != PipelineConfig.train_steps:
+        found['train_steps'] = steps
+    return found
+
+
+def summary(record: mlmd.RunRecord, serving: Optional[int]) -> Dict[str, Any]:
+    """One run as `runner runs --json` gives it."""
+    return {
+        'run_id': record.run_id, 'pipeline': record.pipeline,
+        'start': datetime.datetime.fromtimestamp(record.start).isoformat(),
+        'end': datetime.datetime.fromtimestamp(record.end).isoformat(),
+        'seconds': round(record.end - record.start, 1),
+        'state': state(record), 'failed_component': record.failed_component,
+        'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
+        'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
+        'data_fingerprint': record.data_fingerprint, 'span': record.span,
+        'hparams': hyperparameters(record) if record.manifest else {}, 'auc': record.auc, 'blessed': record.blessed,
+        'canary': record.infra_blessed, 'pushed_version': record.pushed_version,
+        'rolled_back_to': record.pushed_model.get(mlmd.ROLLED_BACK_TO)
+        if record.pushed_model else None,
+        'serving': record.pushed_version is not None and record.pushed_version == str(serving),
+        'model_fingerprint': record.model_fingerprint,
+    }
+
+
+def row(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
+    """One run as a line of `runner runs`."""
+    hparams = hyperparameter_changes(record)
+    data = f'span {record.span} {short(record.data_fingerprint)}' \
+        if record.examples is not None else '-'
+    pushed = record.pushed_version or '-'
+    if record.pushed_version is not None and record.pushed_version == str(serving):
+        pushed += ' (serving)'
+    return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s', state(record),
+            data, code(record) if record.manifest else '-',
+            ','.join(f'{k}={v}' for k, v in hparams.items()) or '-',
+            f'{record.auc:.4f}' if record.auc is not None else '-',
+            {True: 'yes', False: 'no', None: '-'}[record.blessed], pushed]
+
+
+def model_dir(record: mlmd.RunRecord) -> Optional[str]:
+    """The SavedModel directory of a run's model, if it is still on disk."""
+    if record.model is None:
+        return None
+    path = os.path.join(record.model.uri, 'Format-Serving')
+    return path if os.path.isdir(path) else None
