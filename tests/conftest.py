@@ -146,6 +146,17 @@ def pipeline_home(tmp_path_factory):
     return home, sample, result, record
 
 
+@pytest.fixture(scope='session')
+def rerun_home(pipeline_home, tmp_path_factory):
+    """(home, first run, second run): two runs on the shared sample in a fresh home of
+    its own (a copied home would miss the cache: the staged schema's path moves).
+    Nothing may change it."""
+    home = str(tmp_path_factory.mktemp('rerun_home'))
+    first = run_pipeline(home, pipeline_home[1])
+    assert first.returncode == 0, first.stdout + first.stderr
+    return home, first, run_pipeline(home, pipeline_home[1])
+
+
 def copy_home(home, target):
     """A copy of a pipeline home to run in. Its ML Metadata still names the original's
     artifacts (read, never written, by the copy's runs)."""

@@ -20,7 +20,8 @@ def test_a_run_is_recorded_with_every_stage(pipeline_home):
     assert starts == sorted(starts)                       # in the order they ran
     assert record.start <= min(c.start for c in record.components.values())
     assert record.end >= max(c.end for c in record.components.values())
-    stages = {'examples': 'Examples', 'statistics': 'ExampleStatistics', 'schema': 'Schema',
+    stages = {'examples': 'Examples', 'manifest': 'RunManifest', 'statistics': 'ExampleStatistics',
+              'schema': 'Schema',
               'anomalies': 'ExampleAnomalies', 'transform_graph': 'TransformGraph',
               'model': 'Model', 'model_run': 'ModelRun', 'evaluation': 'ModelEvaluation',
               'blessing': 'ModelBlessing', 'infra_blessing': 'InfraBlessing',
@@ -28,7 +29,7 @@ def test_a_run_is_recorded_with_every_stage(pipeline_home):
     for stage, type_name in stages.items():
         artifact = getattr(record, stage)
         assert artifact.type == type_name and os.path.isdir(artifact.uri), stage
-    assert record.span == 0 and 'num_files:1' in record.data_fingerprint
+    assert record.span == 0 and 'num_files:1' in record.input_fingerprint
     assert record.blessed and record.infra_blessed and record.pushed
     assert record.pushed_version == os.listdir(os.path.join(home, 'serving_model',
                                                             'chicago_taxi'))[0]

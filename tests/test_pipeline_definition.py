@@ -4,7 +4,7 @@ from pipeline.config import PipelineConfig
 from pipeline.evaluation import SLICE_FEATURES
 from pipeline.pipeline import create_pipeline
 
-COMPONENTS = ['CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
+COMPONENTS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
               'ExampleValidationGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
               'Evaluator', 'ServingCanary', 'Pusher']
 
@@ -27,6 +27,16 @@ def test_transform_waits_for_the_validation_gate(tmp_path):
     components = _by_id(_pipeline(tmp_path))
     assert components['ExampleValidationGate'] in components['Transform'].upstream_nodes
     assert components['ExampleValidator'] in components['ExampleValidationGate'].upstream_nodes
+
+
+def test_the_manifest_records_the_code_and_config_it_is_given(tmp_path):
+    import json
+    code = {'commit': 'abc', 'dirty': False, 'lock_sha256': 'f00'}
+    manifest = _by_id(_pipeline(tmp_path, code_version=code, train_steps=77))['RunManifest']
+    recorded = json.loads(manifest.exec_properties['recorded'])
+    assert {k: recorded[k] for k in code} == code
+    assert recorded['config']['train_steps'] == 77 and 'code_version' not in recorded['config']
+    assert manifest.inputs['examples'].producer_component_id == 'CsvExampleGen'
 
 
 def test_config_reaches_trainer_evaluator_and_pusher(tmp_path):

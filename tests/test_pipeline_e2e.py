@@ -36,16 +36,6 @@ def home(pipeline_home, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def rerun(pipeline_home, tmp_path_factory):
-    """(home, first run, second run): two runs on the same data in a fresh home of
-    its own (a copied home would miss the cache: the staged schema's path moves)."""
-    home = str(tmp_path_factory.mktemp('rerun_home'))
-    first = _run(home, pipeline_home[1])
-    assert first.returncode == 0, first.stdout + first.stderr
-    return home, first, _run(home, pipeline_home[1])
-
-
-@pytest.fixture(scope='module')
 def sample(pipeline_home):
     return pipeline_home[1]
 
@@ -74,8 +64,8 @@ def test_pushed_version_serves_predictions(pipeline_home, schema):
     assert np.all((probabilities.numpy() > 0) & (probabilities.numpy() < 1))
 
 
-def test_rerun_on_same_data_is_served_from_cache(rerun):
-    home, _, result = rerun
+def test_rerun_on_same_data_is_served_from_cache(rerun_home):
+    home, _, result = rerun_home
     assert result.returncode == 0, result.stderr
     pushed_before = [runs(home)[-1].pushed_version]     # by the first run
     states = _states(home)
@@ -113,6 +103,10 @@ def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home,
     assert states['ExampleValidationGate'] == 'FAILED'
     assert not {'Transform', 'Trainer', 'Evaluator', 'Pusher'} & set(states)
     assert _versions(home) == pushed_before
+    listed = subprocess.run([sys.executable, '-m', 'runner', 'runs', '--home', home],
+                            capture_output=True, text=True)
+    newest = listed.stdout.splitlines()[1]
+    assert 'failed at ExampleValidationGate' in newest and newest.endswith('-')
 
 
 def test_draft_schema_from_the_latest_statistics(pipeline_home, tmp_path):

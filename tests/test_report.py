@@ -99,3 +99,21 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     image = Image.open(screenshot).convert('L')
     assert image.size == (1200, 3000)
     assert ImageStat.Stat(image).stddev[0] > 10    # text, tables and charts, not a blank page
+
+
+def _run_with_auc(run_id, start, auc):
+    from pipeline import mlmd
+    evaluation = mlmd.Artifact(1, 'ModelEvaluation', '/e', {mlmd.OVERALL_METRICS:
+                                                           f'{{"auc": {auc}}}'}, start)
+    return mlmd.RunRecord(run_id, 'chicago-taxi', start, start + 1, {}, evaluation=evaluation)
+
+
+def test_the_auc_chart_follows_the_runs_in_time():
+    from runner.report import auc_chart
+    runs = [_run_with_auc('b', 2.0, 0.94), _run_with_auc('a', 1.0, 0.95),
+            _run_with_auc('c', 3.0, 0.96)]
+    chart = auc_chart(runs)
+    [(x0, y0), (x1, y1), (x2, y2)] = chart['series']['AUC']
+    assert (x0, x1, x2) == (0, 0.5, 1) and y1 < y0 < y2     # 0.95, 0.94, 0.96 in time order
+    assert chart['y_ticks'][0][1] < '0.94' < '0.96' < chart['y_ticks'][-1][1]
+    assert auc_chart(runs[:1]) is None

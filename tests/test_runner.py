@@ -94,12 +94,14 @@ def test_bad_usage_is_one_error_line_and_exit_2(argv, message, capsys):
     assert err.count('\n') == 1 and err.startswith('error: ') and message in err
 
 
-@pytest.mark.parametrize('command', ['report', 'monitor', 'batch-predict', 'draft-schema'])
+@pytest.mark.parametrize('command', [
+    ['report'], ['monitor'], ['batch-predict', '--input', '.', '--output', 'OUT'],
+    ['draft-schema'], ['runs'], ['compare', 'a', 'b'], ['lineage', '--run', 'a'],
+    ['reproduce', 'a'], ['rollback']])
 def test_a_home_without_metadata_is_bad_input_and_writes_nothing(command, tmp_path, capsys):
     home = tmp_path / 'home'
-    extra = ['--input', str(tmp_path), '--output', str(tmp_path / 'out')] \
-        if command == 'batch-predict' else []
-    assert cli.main([command, '--home', str(home), *extra]) == 2
+    argv = [str(tmp_path / 'out') if arg == 'OUT' else arg for arg in command]
+    assert cli.main([*argv, '--home', str(home)]) == 2
     err = capsys.readouterr().err
     assert err == f'error: no ML Metadata at {home}/metadata.db: run ' \
                   f'`python -m runner local --home {home}` first\n'
@@ -110,3 +112,25 @@ def test_a_home_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / 'file').write_text('')
     assert cli.main(['local', '--home', str(tmp_path / 'file' / 'home')]) == 2
     assert 'is a file, not a directory' in capsys.readouterr().err
+
+
+def test_reproduce_names_the_data_file_that_changed_or_is_gone(tmp_path):
+    import json
+    from pipeline import mlmd
+    from pipeline.config import PipelineConfig
+    from pipeline.fingerprint import file_sha256
+    from runner.commands.reproduce import data_problem
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'a.csv').write_text('fare\n1\n')
+    (data / 'b.csv').write_text('fare\n2\n')
+    files = [{'path': name, 'bytes': 7, 'sha256': file_sha256(str(data / name))}
+             for name in ('a.csv', 'b.csv')]
+    manifest = mlmd.Artifact(1, 'RunManifest', '/m', {mlmd.DATA_FILES: json.dumps(files)}, 0)
+    record = mlmd.RunRecord('r', 'chicago-taxi', 0, 1, {}, manifest=manifest)
+    config = PipelineConfig(home=str(tmp_path / 'home'), data_root=str(data))
+    assert data_problem(record, config) == ''
+    (data / 'b.csv').write_text('fare\n3\n')
+    assert data_problem(record, config).startswith(f'{data / "b.csv"} changed since the run')
+    (data / 'a.csv').unlink()
+    assert data_problem(record, config).startswith(f'{data / "a.csv"} is gone')
