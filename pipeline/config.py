@@ -50,6 +50,13 @@ class PipelineConfig:
     # Data arriving as data_root/span-<N>/*.csv: train on the latest `spans` of them
     # (None: every *.csv in data_root), warm-starting from the last blessed model.
     spans: Optional[int] = None
+    # Where ExampleGen reads a window of several spans as one (the runner stages it:
+    # runner.spans.stage_window); None: data_root itself.
+    staged_input: Optional[str] = None
+
+    @property
+    def input_base(self) -> str:
+        return self.staged_input or self.data_root
 
     @property
     def paths(self) -> Home:

@@ -8,6 +8,9 @@
     monitoring/                        the monitor's reports (latest.json)
     report/index.html                  the HTML report
     request_logs/                      the model server's request logs, by default
+    inputs/spans-<first>-<last>/       a window of several spans, staged as one span
+    reproductions/<time>/              homes of `runner reproduce`, by default
+    .lock                              held by the run under way (runner/home_lock.py)
 
 Artifacts and pushed models go under `storage_root` instead when one is set
 (gs://BUCKET for Dataflow and Vertex AI); ML Metadata and logs stay here.
@@ -25,6 +28,8 @@ LOGS = 'logs'
 MONITORING = 'monitoring'
 REPORT = 'report'
 REQUEST_LOGS = 'request_logs'
+INPUTS = 'inputs'
+REPRODUCTIONS = 'reproductions'
 
 DEFAULT_HOME = 'tfx_home'
 
@@ -69,3 +74,11 @@ class Home:
     @property
     def request_logs_dir(self) -> str:
         return os.path.join(self.root, REQUEST_LOGS)
+
+    @property
+    def inputs_dir(self) -> str:
+        return os.path.join(self.root, INPUTS)
+
+    @property
+    def reproductions_dir(self) -> str:
+        return os.path.join(self.root, REPRODUCTIONS)

@@ -67,12 +67,16 @@ def config_record(config) -> Dict[str, Any]:
 
 
 def data_files(input_base: str, pattern: str) -> List[Dict[str, Any]]:
-    """Every file matching pattern under input_base: relative path, bytes, sha256."""
+    """Every file matching pattern under input_base: relative path, bytes, sha256,
+    and for a link (a staged window of spans) the file it links to."""
     import tensorflow as tf
     found = []
     for path in sorted(tf.io.gfile.glob(os.path.join(input_base, pattern))):
-        found.append({'path': os.path.relpath(path, input_base),
-                      'bytes': tf.io.gfile.stat(path).length, 'sha256': file_sha256(path)})
+        entry = {'path': os.path.relpath(path, input_base),
+                 'bytes': tf.io.gfile.stat(path).length, 'sha256': file_sha256(path)}
+        if os.path.islink(path):
+            entry['source'] = os.path.realpath(path)
+        found.append(entry)
     return found
 
 

@@ -52,20 +52,22 @@ def infra_validator(platform: str, trainer, example_gen):
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     """The whole lifecycle, from CSV to a pushed, blessed SavedModel."""
+    # With spans, the latest one (RollingRange takes one span: a window of several
+    # is staged by the runner as one, see PipelineConfig.staged_input).
     pattern = SPAN_PATTERN if config.spans else '*.csv'
     example_gen = CsvExampleGen(
-        input_base=config.data_root,
+        input_base=config.input_base,
         input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
             name='single_split', pattern=pattern)]),
         range_config=range_config_pb2.RangeConfig(
-            rolling_range=range_config_pb2.RollingRange(num_spans=config.spans))
+            rolling_range=range_config_pb2.RollingRange(num_spans=1))
         if config.spans else None)
     statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
     # What the run is made from: code, lock, packages, config, schema, data files.
     manifest = RunManifest(examples=example_gen.outputs['examples'],
                            schema=schema_gen.outputs['schema'],
-                           recorded=manifest_parameters(config), input_base=config.data_root,
+                           recorded=manifest_parameters(config), input_base=config.input_base,
                            pattern=pattern)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs['statistics'],

@@ -17,7 +17,7 @@ from pipeline.mlmd import DATA_FILES, DATA_FINGERPRINT, PACKAGE_VERSIONS, SCHEMA
 class Manifest(artifact.Artifact):
     """RunManifest's output: the manifest in its custom properties and manifest.json."""
 
-    TYPE_NAME = 'RunManifest'
+    TYPE_NAME = 'taxi.RunManifest'   # <namespace>.<Title>, as Kubeflow v2 wants custom types
 
 
 @component

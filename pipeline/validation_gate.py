@@ -6,7 +6,7 @@ Transform is made to depend on it, so a bad batch never reaches Trainer.
 """
 
 import os
-from typing import Dict
+from typing import Dict, List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact
@@ -19,7 +19,29 @@ ANOMALIES_FILE = 'SchemaDiff.pb'  # what ExampleValidator writes per split
 
 
 class DataAnomaliesError(RuntimeError):
-    """The data does not match the schema."""
+    """The data does not match the schema. str() is every anomaly with its
+    description; summary() fits them on one line."""
+
+    def __init__(self, found: Dict[str, anomalies_pb2.Anomalies]):
+        self.found = found
+        super().__init__(' | '.join(f'split {split}: {describe(anomalies)}'
+                                    for split, anomalies in sorted(found.items())))
+
+    def summary(self, most: int = 5) -> str:
+        """`splits A, B: feature: KINDS; ...`, the first `most` features (and how many more)."""
+        kinds: Dict[str, set] = {}
+        for anomalies in self.found.values():
+            if anomalies.data_missing:
+                kinds.setdefault('<dataset>', set()).add(NO_DATA)
+            for feature, info in anomalies.anomaly_info.items():
+                kinds.setdefault(feature, set()).update(_kind_names(info))
+            if anomalies.HasField('dataset_anomaly_info'):
+                kinds.setdefault('<dataset>', set()).update(
+                    _kind_names(anomalies.dataset_anomaly_info))
+        listed = [f'{feature}: {", ".join(sorted(kinds[feature]))}'
+                  for feature in sorted(kinds)[:most]]
+        more = f'; and {len(kinds) - most} more' if len(kinds) > most else ''
+        return f'splits {", ".join(sorted(self.found))}: ' + '; '.join(listed) + more
 
 
 def read_anomalies(artifact) -> Dict[str, anomalies_pb2.Anomalies]:
@@ -37,23 +59,31 @@ def read_anomalies_file(path: str) -> anomalies_pb2.Anomalies:
     return anomalies
 
 
+def _kind_names(info) -> List[str]:
+    return [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason]
+
+
+NO_DATA = 'DATA_MISSING'   # TFDV's data_missing: the split has no examples at all
+
+
 def describe(anomalies: anomalies_pb2.Anomalies) -> str:
     """`feature: KIND (description)` for each anomalous feature, sorted."""
+    if anomalies.data_missing:
+        return f'<dataset>: {NO_DATA} (no examples)'
     lines = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
-        kinds = ', '.join(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason)
-        lines.append(f'{feature}: {kinds} ({info.short_description})')
+        lines.append(f'{feature}: {", ".join(_kind_names(info))} ({info.short_description})')
     if anomalies.HasField('dataset_anomaly_info'):
         info = anomalies.dataset_anomaly_info
-        lines.append(f'<dataset>: {info.short_description}')
+        kinds = ', '.join(_kind_names(info))
+        lines.append(f'<dataset>: {kinds} ({info.short_description})' if kinds
+                     else f'<dataset>: {info.short_description}')
     return '; '.join(lines)
 
 
 @component
 def ExampleValidationGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
     """Raises DataAnomaliesError naming every anomalous feature and its kind."""
-    found = {split: describe(a) for split, a in read_anomalies(anomalies).items()}
-    found = {split: text for split, text in found.items() if text}
+    found = {split: a for split, a in read_anomalies(anomalies).items() if describe(a)}
     if found:
-        raise DataAnomaliesError(' | '.join(
-            f'split {split}: {text}' for split, text in sorted(found.items())))
+        raise DataAnomaliesError(found)

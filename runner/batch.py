@@ -100,11 +100,11 @@ def write_csv(rows: List[Dict], path: str) -> str:
     return path
 
 
-def run_batch(config: PipelineConfig, input_dir: str, output_dir: str) -> str:
+def run_batch(config: PipelineConfig, input_dir: str, output_dir: str, working_on) -> str:
     """Scores input_dir's CSV files with the latest blessed model; returns the CSV path."""
     model = latest_blessed_model(config.metadata_path)
     run_id = local.new_run_id()
-    local.run_tracked(create_batch_pipeline(config, input_dir, model.uri), run_id)
+    local.run_tracked(create_batch_pipeline(config, input_dir, model.uri), run_id, working_on)
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path), BATCH_PIPELINE),
                            run_id)
     result = record.output('BulkInferrer', 'inference_result')

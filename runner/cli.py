@@ -10,33 +10,28 @@ on stderr; library output and tracebacks go to the command's log file
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import traceback
 from typing import List, Optional
 
-from runner import commands, logs
+from common.cli import ArgumentParser
+from runner import commands, home_lock, logs
 from runner.errors import PROBLEM, USAGE, ProblemFound, UsageError
 
 PROG = 'python -m runner'
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one `error:` line (exit 2) in place of usage and message."""
-
-    def error(self, message):
-        self.exit(USAGE, f'error: {message} (see {self.prog} --help)\n')
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__,
+    parser = ArgumentParser(prog=PROG, description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument('--debug', action='store_true',
                        help='also print tracebacks on the terminal')
     subparsers = parser.add_subparsers(dest='command_name', required=True, metavar='COMMAND',
-                                       parser_class=_Parser)
+                                       parser_class=ArgumentParser)
     for command in commands.ALL:
         sub = subparsers.add_parser(
             command.NAME, help=command.HELP, description=command.__doc__,
@@ -54,6 +49,15 @@ def _logs_dir(args) -> Optional[str]:
         else None
 
 
+def _lock(args):
+    """The home's lock, for commands that run a pipeline on it (see runner/home_lock.py);
+    yields a function that records the run id being worked on."""
+    home = getattr(args.command, 'home_to_lock', lambda _: None)(args)
+    if home is None:
+        return contextlib.nullcontext(lambda run_id: None)
+    return home_lock.hold(os.path.abspath(home), args.command.NAME)
+
+
 def _error(code: int, message: str) -> int:
     print(f'error: {message}', file=sys.stderr, flush=True)
     return code
@@ -68,15 +72,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _error(USAGE, str(error))
     args.log_path = logs.log_path(command.NAME, _logs_dir(args))
     failure, trace = None, ''
-    with logs.capture(args.log_path):
-        try:
-            code = command.run(args)
-        except (UsageError, ProblemFound) as error:
-            failure = error
-            logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
-        except Exception as error:  # unexpected: the traceback goes to the log
-            failure, trace = error, traceback.format_exc()
-            logging.exception('%s failed', command.NAME)
+    try:
+        with _lock(args) as working_on:
+            args.working_on = working_on
+            with logs.capture(args.log_path):
+                try:
+                    code = command.run(args)
+                except (UsageError, ProblemFound) as error:
+                    failure = error
+                    logging.info('%s: %s', type(error).__name__, error,
+                                 exc_info=error.__cause__)
+                except BrokenPipeError:      # the reader went away (`| head`): done
+                    code = 0
+                except Exception as error:  # unexpected: the traceback goes to the log
+                    failure, trace = error, traceback.format_exc()
+                    logging.exception('%s failed', command.NAME)
+    except UsageError as error:          # the home is in use
+        return _error(USAGE, str(error))
     if failure is None:
         return code
     if args.debug:
@@ -95,7 +107,10 @@ def entry_point() -> None:
     With TensorFlow, Beam and TFX loaded, the interpreter's own teardown takes
     1.5-2 s (measured) after everything is written and closed; os._exit skips it."""
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            pass     # nobody reads any more; nothing is lost by not writing
     os._exit(code)
 

@@ -68,9 +68,13 @@ def when(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).strftime('%Y-%m-%d %H:%M:%S')
 
 
-def state(record: mlmd.RunRecord) -> str:
+def state(record: mlmd.RunRecord, active_run: Optional[str] = None) -> str:
+    """How a run ended, for people. A run whose executions are still RUNNING with no
+    live process working on it (active_run: runner/home_lock.py) was killed: abandoned."""
     if is_rollback(record) and record.pushed:
         return f"rollback to {record.pushed_model.get(mlmd.ROLLED_BACK_TO)}"
+    if record.state.startswith('running at ') and record.run_id != active_run:
+        return 'abandoned at ' + record.state[len('running at '):]
     return record.state
 
 
@@ -89,14 +93,15 @@ def hyperparameter_changes(record: mlmd.RunRecord) -> Dict[str, Any]:
     return found
 
 
-def summary(record: mlmd.RunRecord, serving: Optional[int]) -> Dict[str, Any]:
+def summary(record: mlmd.RunRecord, serving: Optional[int],
+            active_run: Optional[str] = None) -> Dict[str, Any]:
     """One run as `runner runs --json` gives it."""
     return {
         'run_id': record.run_id, 'pipeline': record.pipeline,
         'start': datetime.datetime.fromtimestamp(record.start).isoformat(),
         'end': datetime.datetime.fromtimestamp(record.end).isoformat(),
         'seconds': round(record.end - record.start, 1),
-        'state': state(record), 'failed_component': record.failed_component,
+        'state': state(record, active_run), 'failed_component': record.failed_component,
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
@@ -109,7 +114,8 @@ def summary(record: mlmd.RunRecord, serving: Optional[int]) -> Dict[str, Any]:
     }
 
 
-def row(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
+def row(record: mlmd.RunRecord, serving: Optional[int],
+        active_run: Optional[str] = None) -> List[str]:
     """One run as a line of `runner runs`."""
     hparams = hyperparameter_changes(record)
     data = f'span {record.span} {short(record.data_fingerprint)}' \
@@ -117,7 +123,8 @@ def row(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
     pushed = record.pushed_version or '-'
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
-    return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s', state(record),
+    return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
+            state(record, active_run),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={v}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',

@@ -4,14 +4,15 @@ line per component on the terminal and the outcome of the run at the end."""
 
 import dataclasses
 import datetime
+import errno
 import hashlib
 import os
 import time
-from typing import Tuple
+from typing import Callable, List, Tuple
 
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT, PipelineConfig
-from runner import progress, spans
+from runner import inputs, progress, spans
 from runner.errors import ProblemFound
 
 # Up to this much input, Beam's direct runner works in this one process: each
@@ -100,27 +101,68 @@ def run_pipeline(tfx_pipeline, run_id: str, deterministic: bool = True) -> None:
     NamedRunDagRunner().run(tfx_pipeline)
 
 
-def run_tracked(tfx_pipeline, run_id: str, deterministic: bool = True) -> None:
-    """run_pipeline with one line per component on the terminal; ProblemFound
-    naming the component that failed and why."""
+# Causes a later error can hide: a full disk also fails ML Metadata's update of
+# the failed execution, but the disk is what to fix.
+_REAL_CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                errno.EFBIG, errno.EIO)
+
+
+def real_cause(error: BaseException) -> BaseException:
+    """The OSError (no space left, permission denied...) behind an error, else the error."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _REAL_CAUSES:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def failure_message(component: str, error: BaseException) -> str:
+    """`COMPONENT failed: Type: what`, on one line: anomalies summarised (the full
+    list goes to the log with the error), the real cause of an OSError chain."""
+    from pipeline.validation_gate import DataAnomaliesError
+    cause = real_cause(error)
+    text = (f'{cause.summary()} (every anomaly, with its description, in the log)'
+            if isinstance(cause, DataAnomaliesError) else str(cause))
+    return f'{component} failed: {type(cause).__name__}: {text}'
+
+
+class ComponentFailed(ProblemFound):
+    """A component of a run failed; `component` names it."""
+
+    def __init__(self, component: str, message: str):
+        super().__init__(message)
+        self.component = component
+
+
+def run_tracked(tfx_pipeline, run_id: str, working_on: Callable[[str], None],
+                deterministic: bool = True) -> None:
+    """run_pipeline with one line per component on the terminal; ComponentFailed
+    naming the component that failed and why. working_on(run_id) tells the
+    home's lock which run is under way (runner/home_lock.py)."""
+    working_on(run_id)
     with progress.component_lines() as lines:
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except Exception as error:  # reported naming the component and the cause
             lines.fail()
-            raise ProblemFound(f'{lines.current or "set-up"} failed: '
-                               f'{type(error).__name__}: {error}') from error
+            component = lines.current or 'set-up'
+            raise ComponentFailed(component, failure_message(component, error)) from error
 
 
 def prepared(config: PipelineConfig) -> PipelineConfig:
     """The config as a local run uses it: Beam's direct runner sized to the data,
-    the schema staged under a path named by its content, the code version found."""
+    the schema staged under a path named by its content, a window of several spans
+    staged as one, the code version found."""
     from pipeline.manifest import code_version
     beam_args = config.beam_pipeline_args
     if not any(arg.startswith(('--runner=', '--direct_running_mode=')) for arg in beam_args):
         beam_args += direct_runner_args(config.data_root)
+    staged = config.staged_input
+    if staged is None and config.spans and config.spans > 1:
+        staged = spans.stage_window(config.data_root, config.spans, config.paths.inputs_dir)
     return dataclasses.replace(
-        config, beam_pipeline_args=beam_args,
+        config, beam_pipeline_args=beam_args, staged_input=staged,
         schema_file=stage_schema(config.schema_file, config.paths.schema_dir),
         code_version=config.code_version or code_version(REPO_ROOT))
 
@@ -141,15 +183,39 @@ def push_outcome(record: mlmd.RunRecord) -> str:
     return 'nothing pushed'
 
 
-def run_visibly(config: PipelineConfig, log_path: str) -> mlmd.RunRecord:
+def abandoned_runs(config: PipelineConfig) -> List[str]:
+    """Lines on the runs whose process was killed mid-run: their executions are still
+    RUNNING in ML Metadata, and no live process works on them (the caller holds the
+    home's lock)."""
+    if not os.path.exists(config.metadata_path):
+        return []
+    runs = mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name)
+    return [f'Run {r.run_id} was abandoned at {r.state[len("running at "):]} '
+            '(its process is gone); this run starts afresh from the cache'
+            for r in runs if r.state.startswith('running at ')]
+
+
+def run_visibly(config: PipelineConfig, log_path: str,
+                working_on: Callable[[str], None]) -> mlmd.RunRecord:
     """Runs the training pipeline with one line per component; prints what it pushed.
     Raises ProblemFound naming the component that failed and why."""
     run_id = new_run_id()
     print(f'Pipeline {config.pipeline_name}, run {run_id}, home {config.home}\n'
           f'Full logs: {log_path}', flush=True)
+    for line in abandoned_runs(config):
+        print(line, flush=True)
     started = time.time()
-    from pipeline.pipeline import create_pipeline   # TFX: seconds to import
-    run_tracked(create_pipeline(prepared(config)), run_id, config.deterministic)
+    from pipeline.pipeline import SPAN_PATTERN, create_pipeline   # TFX: seconds to import
+    config = prepared(config)
+    try:
+        run_tracked(create_pipeline(config), run_id, working_on, config.deterministic)
+    except ComponentFailed as failure:
+        problem = inputs.diagnose(config.input_base, SPAN_PATTERN if config.spans else '*.csv') \
+            if failure.component == 'CsvExampleGen' else None
+        if problem:
+            raise ComponentFailed(failure.component, f'CsvExampleGen failed: {problem}') \
+                from failure.__cause__
+        raise
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path)), run_id)
     print(f'Done in {time.time() - started:.1f} s: {push_outcome(record)}.')
     return record

@@ -118,6 +118,15 @@ def _without_numeric_jsd(schema: schema_pb2.Schema) -> schema_pb2.Schema:
     return trimmed
 
 
+def _for_traffic(schema: schema_pb2.Schema) -> schema_pb2.Schema:
+    """The schema for samples of served traffic: the training data's least number of
+    examples (dataset_constraints) says nothing about how many requests were sampled."""
+    trimmed = schema_pb2.Schema()
+    trimmed.CopyFrom(schema)
+    trimmed.ClearField('dataset_constraints')
+    return trimmed
+
+
 def _numeric_anomalies(comparators: Dict[str, float], reference, current, what: str):
     result = {}
     for name, threshold in comparators.items():
@@ -165,7 +174,8 @@ def check_data(training: statistics_pb2.DatasetFeatureStatisticsList, schema: sc
                  **_numeric_anomalies(_numeric_comparators(schema, 'skew_comparator'),
                                       _training_values(training), served,
                                       'training-serving')},
-        'data': _anomalies(tfdv.validate_statistics(traffic, schema, environment='SERVING')),
+        'data': _anomalies(tfdv.validate_statistics(traffic, _for_traffic(schema),
+                                                    environment='SERVING')),
         'drift': {},
     }
     if any(len(window) < min_window for window in windows):
@@ -175,7 +185,8 @@ def check_data(training: statistics_pb2.DatasetFeatureStatisticsList, schema: sc
     for index, window in enumerate(windows):
         current = statistics_of(window)
         if previous is not None:
-            drift = _anomalies(tfdv.validate_statistics(current, categorical, environment='SERVING',
+            drift = _anomalies(tfdv.validate_statistics(current, _for_traffic(categorical),
+                                                        environment='SERVING',
                                                         previous_statistics=previous))
             drift = {k: v for k, v in drift.items() if 'DRIFT' in v or 'L_INFTY' in v}
             drift.update(_numeric_anomalies(

@@ -96,9 +96,10 @@ def plan(config: PipelineConfig, target: Optional[int]) -> Tuple[int, mlmd.RunRe
     return version, checked_origin(config, runs, version, serving)
 
 
-def roll_back(config: PipelineConfig, version: int, origin: mlmd.RunRecord) -> mlmd.RunRecord:
+def roll_back(config: PipelineConfig, version: int, origin: mlmd.RunRecord,
+              working_on) -> mlmd.RunRecord:
     """Pushes the model of `version` (trained by `origin`) again as a new version;
     returns the rollback's run record."""
     run_id = local.new_run_id()
-    local.run_tracked(create_rollback_pipeline(config, origin, version), run_id)
+    local.run_tracked(create_rollback_pipeline(config, origin, version), run_id, working_on)
     return mlmd.find_run(history.load(config), run_id)

@@ -9,6 +9,8 @@ tf.Examples, sent to Predict in batches; deadlines, retries on UNAVAILABLE,
 a message size limit and TLS are set on the client.
 """
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
 import argparse
 import csv
 import sys
@@ -23,6 +25,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from common import examples
+from common.cli import ArgumentParser
 from serving import tensors
 from serving.protos import read_text_proto
 
@@ -36,8 +39,15 @@ def schema_types(schema_path: str) -> Dict[str, type]:
 
 
 def read_csv(path: str, types: Dict[str, type]) -> List[Dict[str, Any]]:
+    """The rows, typed; ValueError naming the line of a cell that is not of its type."""
     with open(path, newline='') as f:
-        return [examples.typed(row, types) for row in csv.DictReader(f)]
+        rows = []
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                rows.append(examples.typed(row, types))
+            except ValueError as error:
+                raise ValueError(f'{path} line {line}: {error}') from None
+        return rows
 
 
 class ServingClient:
@@ -115,7 +125,7 @@ DEFAULT_SCHEMA_FILE = 'schema/schema.pbtxt'   # the curated schema, from the rep
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m serving.client', description=__doc__,
+    parser = ArgumentParser(prog='python -m serving.client', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--server', default='localhost:8500', help='HOST:PORT of the gRPC API')
     parser.add_argument('--model', required=True)
@@ -132,9 +142,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--batch_size', type=int, default=256)
     parser.add_argument('--tls_ca', help='PEM file of the CA that signed the server certificate')
     args = parser.parse_args(argv)
-
-    rows = read_csv(args.csv, schema_types(args.schema))
-    root = open(args.tls_ca, 'rb').read() if args.tls_ca else None
+    try:
+        rows = read_csv(args.csv, schema_types(args.schema))
+        root = open(args.tls_ca, 'rb').read() if args.tls_ca else None
+    except OSError as error:
+        print(f'error: {error.filename}: {error.strerror}', file=sys.stderr)
+        return 2
+    except ValueError as error:     # a schema that does not parse, a cell of the wrong type
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     client = ServingClient(args.server, root_certificates=root, timeout_seconds=args.timeout,
                            retries=args.retries)
     try:

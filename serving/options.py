@@ -9,6 +9,8 @@ import argparse
 import dataclasses
 from typing import List, Optional
 
+from common.cli import ArgumentParser
+
 DESCRIPTION = """Serve SavedModels over TF Serving's gRPC and REST APIs.
 
 Takes tensorflow_model_server's flags, so the same command line (and the same
@@ -66,15 +68,8 @@ class ServerOptions:
             raise ValueError('--batching_parameters_file needs --enable_batching')
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one `error:` line (and exit 2) instead of usage plus message."""
-
-    def error(self, message):
-        self.exit(2, f'error: {message} (see {self.prog} --help)\n')
-
-
 def parse_flags(argv: Optional[List[str]] = None) -> ServerOptions:
-    parser = _Parser(prog='python -m serving.server', description=DESCRIPTION, epilog=EXAMPLES,
+    parser = ArgumentParser(prog='python -m serving.server', description=DESCRIPTION, epilog=EXAMPLES,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(ServerOptions):
         flag, text = f'--{field.name}', field.metadata['help']

@@ -93,18 +93,30 @@ def serve(options: ServerOptions) -> int:
     stop = threading.Event()
     credentials = _server_credentials(options.ssl_config_file) if options.ssl_config_file \
         else None
-    grpc_server, health, port = start_grpc_server(
-        api, f'{options.bind_address}:{options.port}', options.grpc_max_threads,
-        options.max_message_bytes, credentials, options.grpc_socket_path)
+    prometheus = _prometheus_path(options.monitoring_config_file) \
+        if options.monitoring_config_file else None
+    try:
+        grpc_server, health, port = start_grpc_server(
+            api, f'{options.bind_address}:{options.port}', options.grpc_max_threads,
+            options.max_message_bytes, credentials, options.grpc_socket_path)
+    except (OSError, RuntimeError) as error:
+        api.close()
+        raise StartError(f'--port {options.port}: cannot listen on {options.bind_address}:'
+                         f'{options.port} ({error}): is another server using it?') from None
     log.info('Running gRPC ModelServer at %s:%d ...', options.bind_address, port)
     if options.grpc_socket_path:
         log.info('Running gRPC ModelServer at UNIX socket %s ...', options.grpc_socket_path)
     rest_server = None
     if options.rest_api_port:
-        prometheus = _prometheus_path(options.monitoring_config_file) \
-            if options.monitoring_config_file else None
-        rest_server = start_rest_server(RestApi(api, prometheus), options.bind_address,
-                                        options.rest_api_port, options.max_message_bytes)
+        try:
+            rest_server = start_rest_server(RestApi(api, prometheus), options.bind_address,
+                                            options.rest_api_port, options.max_message_bytes)
+        except OSError as error:
+            grpc_server.stop(grace=None)
+            api.close()
+            raise StartError(f'--rest_api_port {options.rest_api_port}: cannot listen on '
+                             f'{options.bind_address}:{options.rest_api_port} '
+                             f'({error.strerror}): is another server using it?') from None
         log.info('Exporting HTTP/REST API at %s:%d ...', options.bind_address,
                  rest_server.server_address[1])
     api.manager.run_polling(options.file_system_poll_wait_seconds)
@@ -126,11 +138,36 @@ def serve(options: ServerOptions) -> int:
     return 0
 
 
+class StartError(Exception):
+    """The server cannot start as asked: a path that is not there, a port in use."""
+
+
+def check_paths(options: ServerOptions) -> None:
+    """StartError naming the first flag whose file or directory is missing."""
+    files = {'--model_config_file': options.model_config_file,
+             '--batching_parameters_file': options.batching_parameters_file,
+             '--monitoring_config_file': options.monitoring_config_file,
+             '--ssl_config_file': options.ssl_config_file}
+    for flag, path in files.items():
+        if path and not is_url(path) and not os.path.isfile(path):
+            raise StartError(f'{flag} {path}: no such file')
+    base = options.model_base_path
+    if base and not is_url(base) and not os.path.isdir(base):
+        raise StartError(f'--model_base_path {base}: no such directory (it holds the '
+                         'numbered versions of the model)')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Exit codes as the runner's: 0 done, 2 bad flags, paths or ports (one error: line)."""
     options = parse_flags(argv)
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    return serve(options)
+    try:
+        check_paths(options)
+        return serve(options)
+    except (StartError, ValueError) as error:     # ValueError: a config file that does not parse
+        print(f'error: {error}', file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == '__main__':

@@ -17,7 +17,8 @@ ALLOWED = {
     'pipeline': {'common', 'models', 'serving'},
     'runner': {'common', 'models', 'serving', 'pipeline'},
 }
-ENTRY_POINTS = ['runner/__main__.py', 'runner/cli.py', 'serving/server.py', 'tests/conftest.py',
+ENTRY_POINTS = ['runner/__main__.py', 'runner/cli.py', 'serving/server.py', 'serving/client.py',
+                'tests/conftest.py',
                 'bench/pipeline.py', 'bench/scale.py', 'bench/serving.py', 'bench/runs.py']
 BOOTSTRAP = 'common/bootstrap.py'
 METADATA_MODULE = 'pipeline/mlmd.py'

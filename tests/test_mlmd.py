@@ -20,7 +20,7 @@ def test_a_run_is_recorded_with_every_stage(pipeline_home):
     assert starts == sorted(starts)                       # in the order they ran
     assert record.start <= min(c.start for c in record.components.values())
     assert record.end >= max(c.end for c in record.components.values())
-    stages = {'examples': 'Examples', 'manifest': 'RunManifest', 'statistics': 'ExampleStatistics',
+    stages = {'examples': 'Examples', 'manifest': 'taxi.RunManifest', 'statistics': 'ExampleStatistics',
               'schema': 'Schema',
               'anomalies': 'ExampleAnomalies', 'transform_graph': 'TransformGraph',
               'model': 'Model', 'model_run': 'ModelRun', 'evaluation': 'ModelEvaluation',

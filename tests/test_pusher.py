@@ -1,14 +1,24 @@
 """pipeline.pusher's executor on real TFX artifacts: the newest version is not pushed twice."""
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
+import grpc
 import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from pipeline.mlmd import ALREADY_PUSHED
-from pipeline.pusher import Executor, same_files
+from pipeline.pusher import STAGING_PREFIX, Executor, same_files
+from serving.local_server import REPO, ModelServer
+from tests.conftest import read_rows, to_example, to_instance
 
 
 def _model_files(directory, weights: bytes):
@@ -115,3 +125,81 @@ def test_same_files_reads_past_the_first_chunk(tmp_path):
     (tmp_path / 'right' / 'extra.txt').write_text('')
     assert not same_files(left, right, chunk_bytes=4)
 
+
+def _numbered(base):
+    return sorted(name for name in os.listdir(base) if name.isdigit())
+
+
+def _predict_version(target, rows):
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = 'chicago_taxi'
+        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
+        return stub.Predict(request, timeout=30).model_spec.version.value
+
+
+@pytest.mark.e2e
+def test_a_push_killed_mid_copy_leaves_nothing_a_server_would_load(exported_model, schema, push,
+                                                                   tmp_path):
+    source = tmp_path / 'model'
+    shutil.copytree(exported_model[0], source)
+    with open(source / 'assets.extra' / 'padding', 'wb') as f:   # a copy that takes a while
+        f.write(os.urandom(1 << 20) * 200)
+    examples = [to_example(to_instance(r, schema)) for r in read_rows(5)]
+    base = tmp_path / 'serving_model'
+    shutil.copytree(exported_model[0], base / '1')
+    with ModelServer('--model_name=chicago_taxi', f'--model_base_path={base}',
+                     '--file_system_poll_wait_seconds=1', rest=False) as server:
+        pusher = subprocess.Popen(
+            [sys.executable, '-c', 'import sys; from pipeline.pusher import push_version; '
+             'push_version(sys.argv[1], sys.argv[2], 2)', str(source), str(base)], cwd=REPO)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            staged = [n for n in os.listdir(base) if n.startswith(STAGING_PREFIX)]
+            if staged and os.path.exists(base / staged[0] / 'assets.extra' / 'padding'):
+                break
+            time.sleep(0.01)
+        os.kill(pusher.pid, signal.SIGKILL)
+        pusher.wait()
+        assert staged and _numbered(base) == ['1']
+        time.sleep(2)                      # the server polls: it must find nothing new
+        assert _predict_version(server.target, examples) == 1
+    pushed = push(b'other weights')           # the next push clears the leftover
+    assert sorted(os.listdir(base)) == ['1', pushed.get_string_custom_property('pushed_version')]
+
+
+
+
+def test_versions_only_grow(push):
+    future = 4_000_000_000                       # a version newer than any clock reading
+    _add_version(push.serving, future, b'newest weights')
+    pushed = push(b'older weights again')
+    assert int(pushed.get_string_custom_property('pushed_version')) == future + 1
+
+
+def test_only_leftovers_of_dead_pushes_are_removed(tmp_path):
+    from pipeline.pusher import remove_leftovers
+    base = tmp_path / 'serving_model'
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    for name in ('7', f'{STAGING_PREFIX}8-{dead.pid}', f'{STAGING_PREFIX}9-{os.getpid()}',
+                 'notes'):
+        (base / name).mkdir(parents=True)
+    assert remove_leftovers(str(base)) == [f'{STAGING_PREFIX}8-{dead.pid}']
+    assert sorted(os.listdir(base)) == [f'{STAGING_PREFIX}9-{os.getpid()}', '7', 'notes']
+
+
+def test_a_failing_write_leaves_no_version_and_says_why(tmp_path):
+    """A write refused by the OS midway (a file size limit, as a full disk refuses one)."""
+    source = tmp_path / 'model'
+    _model_files(str(source), b'w' * 200_000)
+    base = tmp_path / 'serving_model'
+    code = ('import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+            'resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)); '
+            'from pipeline.pusher import push_version; push_version(sys.argv[1], sys.argv[2], 5)')
+    result = subprocess.run([sys.executable, '-c', code, str(source), str(base)],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == 'OSError: [Errno 27] File too large'
+    assert os.listdir(base) == []                # the staging copy removed too

@@ -24,6 +24,10 @@ def add_arguments(parser) -> None:
     arguments.add_home(parser, 'the pipeline home with the model')
 
 
+def home_to_lock(args) -> str:
+    return args.home
+
+
 def check(args) -> None:
     if not os.path.isdir(args.input):
         raise UsageError(f'--input {args.input} is not a directory')
@@ -34,6 +38,7 @@ def run(args) -> int:
     from runner.batch import run_batch
     config = PipelineConfig(home=os.path.abspath(args.home))
     print(f'Batch inference, home {config.home}\nFull logs: {args.log_path}', flush=True)
-    path = run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output))
+    path = run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output),
+                     args.working_on)
     print(f'Predictions: {path}')
     return 0

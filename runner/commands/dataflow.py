@@ -26,6 +26,10 @@ def add_arguments(parser) -> None:
                         help=f'training steps (default: {PipelineConfig.train_steps})')
 
 
+def home_to_lock(args) -> str:
+    return args.home
+
+
 def check(args) -> None:
     arguments.home_for_writing(args.home)
     args.loaded_profile = cloud.named_profile(args.profile)
@@ -33,5 +37,6 @@ def check(args) -> None:
 
 def run(args) -> int:
     base = PipelineConfig(home=os.path.abspath(args.home), train_steps=args.train_steps)
-    local.run_visibly(cloud.cloud_config(args.loaded_profile, base), args.log_path)
+    local.run_visibly(cloud.cloud_config(args.loaded_profile, base), args.log_path,
+                      args.working_on)
     return 0

@@ -58,7 +58,7 @@ def _run_lines(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
     lines.append(f"  data       {config.get('data_root')}, span {record.span}: "
                  f'{len(files)} files, fingerprint {record.data_fingerprint}')
     lines += [f"             {f['path']}  {f['bytes']} bytes  sha256 {f['sha256']}"
-              for f in files]
+              + (f"  (links to {f['source']})" if 'source' in f else '') for f in files]
     dirty = ' with uncommitted changes ' + history.short(record.recorded(mlmd.CODE_CHANGES)) \
         if record.recorded(mlmd.DIRTY) else ''
     image = record.recorded(mlmd.IMAGE)

@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
                              "Kubernetes, in place of this project's serving canary")
 
 
+def home_to_lock(args) -> str:
+    return args.home
+
+
 def check(args) -> None:
     arguments.home_for_writing(args.home)
     arguments.data_root(args.data_root)
@@ -48,5 +52,5 @@ def run(args) -> int:
         config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args
                                      + local.direct_runner_args(config.data_root,
                                                                 args.direct_running_mode))
-    local.run_visibly(config, args.log_path)
+    local.run_visibly(config, args.log_path, args.working_on)
     return 0

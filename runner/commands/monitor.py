@@ -6,6 +6,7 @@ or with --retrain runs the pipeline instead."""
 
 import json
 import os
+from typing import Optional
 
 from common.tf_serving import newest_version
 from pipeline import mlmd
@@ -43,6 +44,10 @@ def add_arguments(parser) -> None:
                         help='on findings, run the pipeline on --data-root')
     arguments.add_data_root(parser)
     arguments.add_spans(parser)
+
+
+def home_to_lock(args) -> Optional[str]:
+    return args.home if args.retrain else None
 
 
 def check(args) -> None:
@@ -98,5 +103,6 @@ def run(args) -> int:
     if not args.retrain:
         raise ProblemFound(f'findings in served traffic: {", ".join(findings)} (see {path})')
     print('Anomalies found: retraining', flush=True)
-    local.run_visibly(local.local_config(args.home, args.data_root, args.spans), args.log_path)
+    local.run_visibly(local.local_config(args.home, args.data_root, args.spans), args.log_path,
+                      args.working_on)
     return 0

@@ -23,7 +23,6 @@ EXAMPLES = '''examples:
   python -m runner reproduce 2026-12-01T20:28 --home /data/taxi_home --into /tmp/again
 '''
 WRITES_HOME = True
-REPRODUCTIONS = 'reproductions'     # default --into: HOME/reproductions/<time>/
 
 
 def add_arguments(parser) -> None:
@@ -59,7 +58,7 @@ def data_problem(record: mlmd.RunRecord, config: PipelineConfig) -> str:
     from pipeline.fingerprint import file_sha256
     from runner.spans import spans_in
     recorded = {f['path']: f for f in record.recorded(mlmd.DATA_FILES, [])}
-    root = config.data_root
+    root = config.input_base
     for path, entry in sorted(recorded.items()):
         full = os.path.join(root, path)
         if not os.path.isfile(full):
@@ -67,9 +66,14 @@ def data_problem(record: mlmd.RunRecord, config: PipelineConfig) -> str:
         if file_sha256(full) != entry['sha256']:
             return f'{full} changed since the run read it (sha256 {entry["sha256"][:12]} then)'
     span_dirs = {p.split(os.sep)[0] for p in recorded if p.startswith('span-')}
-    if span_dirs and f'span-{spans_in(root)[-1]}' not in span_dirs:
+    if span_dirs and not config.staged_input and \
+            f'span-{spans_in(root)[-1]}' not in span_dirs:
         return f'{root} has a newer span than the run read ({", ".join(sorted(span_dirs))})'
     return ''
+
+
+def home_to_lock(args) -> str:
+    return args.config.home
 
 
 def check(args) -> None:
@@ -84,7 +88,7 @@ def check(args) -> None:
     if record.model_run and os.path.exists(os.path.join(record.model_run.uri, 'warm_start.json')):
         raise UsageError(f'run {record.run_id} warm-started from an earlier model, which a '
                          'fresh home does not have')
-    into = os.path.abspath(args.into or os.path.join(home.root, REPRODUCTIONS,
+    into = os.path.abspath(args.into or os.path.join(home.reproductions_dir,
                                                       time.strftime('%Y%m%d-%H%M%S')))
     if os.path.exists(os.path.join(into, 'metadata.db')):
         raise UsageError(f'--into {into} holds runs already: give a fresh directory')
@@ -117,7 +121,7 @@ def differences(recorded: mlmd.RunRecord, new: mlmd.RunRecord) -> List[str]:
 def run(args) -> int:
     record = args.record
     print(f'Reproducing run {record.run_id} in {args.config.home}', flush=True)
-    new = local.run_visibly(args.config, args.log_path)
+    new = local.run_visibly(args.config, args.log_path, args.working_on)
     found = differences(record, new)
     if not any(line.startswith('model fingerprint') for line in found):
         print(f'Reproduced: run {new.run_id} trained the same model '

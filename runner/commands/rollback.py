@@ -28,6 +28,10 @@ def add_arguments(parser) -> None:
     arguments.add_home(parser)
 
 
+def home_to_lock(args) -> str:
+    return args.home
+
+
 def check(args) -> None:
     arguments.home_with_runs(args.home)
     args.config = PipelineConfig(home=os.path.abspath(args.home))
@@ -35,7 +39,7 @@ def check(args) -> None:
 
 
 def run(args) -> int:
-    record = rollback.roll_back(args.config, args.version, args.origin)
+    record = rollback.roll_back(args.config, args.version, args.origin, args.working_on)
     print(f'Rolled back: version {record.pushed_version} serves the model of version '
           f'{record.pushed_model.get(mlmd.ROLLED_BACK_TO)} '
           f'({record.pushed_model.get(mlmd.PUSHED_DESTINATION)})')

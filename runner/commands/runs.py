@@ -1,5 +1,6 @@
 """List the pipeline runs of a home, newest first: when, how long, how it ended
-(complete, cached, failed at COMPONENT, a rollback), its data (span and content
+(complete, cached, failed at COMPONENT, running, abandoned at COMPONENT when its
+process was killed, a rollback), its data (span and content
 fingerprint), its code (commit, `*` for uncommitted changes), hyperparameters
 that differ from the defaults, eval AUC, blessing, and the version it pushed,
 marked where it serves now. Reads ML Metadata only; fast."""
@@ -8,7 +9,7 @@ import json
 import os
 
 from pipeline.config import PipelineConfig
-from runner import history
+from runner import history, home_lock
 from runner.commands import arguments
 
 NAME = 'runs'
@@ -43,11 +44,11 @@ def _table(rows) -> str:
 def run(args) -> int:
     config = PipelineConfig(home=os.path.abspath(args.home))
     runs = history.load(config)[:args.limit]
-    serving = history.serving_now(config)
+    serving, active = history.serving_now(config), home_lock.active_run(config.home)
     if args.json:
-        print(json.dumps([history.summary(r, serving) for r in runs], indent=2))
+        print(json.dumps([history.summary(r, serving, active) for r in runs], indent=2))
     elif runs:
-        print(_table([HEADER] + [history.row(r, serving) for r in runs]))
+        print(_table([HEADER] + [history.row(r, serving, active) for r in runs]))
     else:
         print(f'No runs in {config.metadata_path}')
     return 0

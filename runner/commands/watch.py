@@ -28,6 +28,10 @@ def add_arguments(parser) -> None:
     parser.add_argument('--once', action='store_true', help='check once, run if new, exit')
 
 
+def home_to_lock(args) -> str:
+    return args.home
+
+
 def check(args) -> None:
     arguments.home_for_writing(args.home)
     arguments.data_root(args.data_root)
@@ -41,7 +45,7 @@ def run(args) -> int:
         span = spans.new_span(config.data_root, config.metadata_path, config.pipeline_name)
         if span is not None:
             print(f'New span {span} in {config.data_root}: running the pipeline', flush=True)
-            local.run_visibly(config, args.log_path)
+            local.run_visibly(config, args.log_path, args.working_on)
             if args.once:
                 return 0
         elif args.once:
