@@ -5,7 +5,9 @@ tensorflow_serving.apis request protos and return the response protos;
 failures are ServingErrors with TF Serving's status codes and messages.
 """
 
+import contextlib
 import logging
+import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -24,6 +26,7 @@ from serving import tensors
 from serving.batching import Batcher
 from serving.errors import ServingError, failed_precondition, invalid_argument
 from serving.manager import ModelManager
+from serving.reload_policy import ReloadPolicy
 from serving.request_log import RequestLogs
 from serving.servable import Servable, read_warmup_requests
 
@@ -90,14 +93,49 @@ def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
 
 
 class ServingApi:
-    """Requests in, responses out, against the servables the manager holds."""
+    """Requests in, responses out, against the servables the manager holds.
+
+    Every call runs inside serving_call(): while the server drains (SIGTERM), new
+    calls get UNAVAILABLE, which clients retry, and drain() waits for the calls
+    under way."""
 
     def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None,
-                 request_logs: Optional[RequestLogs] = None):
+                 request_logs: Optional[RequestLogs] = None, max_message_bytes: int = 64 << 20,
+                 reload_policy: ReloadPolicy = ReloadPolicy()):
         self.manager = manager
         self.metrics = metrics
         self._batcher = batcher
         self._request_logs = request_logs
+        self._max_message_bytes = max_message_bytes
+        self._reload_policy = reload_policy
+        self._calls = threading.Condition()
+        self._in_flight = 0
+        self._draining = False
+
+    @contextlib.contextmanager
+    def serving_call(self):
+        with self._calls:
+            if self._draining:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                                   'The server is shutting down; retry on another replica')
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._calls:
+                self._in_flight -= 1
+                self._calls.notify_all()
+
+    def drain(self, seconds: float) -> bool:
+        """Refuses new calls; waits up to `seconds` for those under way. True if they ended."""
+        with self._calls:
+            self._draining = True
+            return self._calls.wait_for(lambda: self._in_flight == 0, timeout=seconds)
+
+    def metric_model(self, name: str) -> str:
+        """The model_name label for a call: its model if the server knows it, else one
+        fixed label, so that made-up names cannot grow the metrics without bound."""
+        return name if self.manager.model_config(name) is not None else m.UNKNOWN_MODEL
 
     def close(self) -> None:
         """Flushes the request logs."""
@@ -149,8 +187,7 @@ class ServingApi:
                 tensors.to_proto(outputs[alias], signature.outputs[alias].dtype))
         return response
 
-    @staticmethod
-    def _predict_inputs(signature, request) -> Dict[str, np.ndarray]:
+    def _predict_inputs(self, signature, request) -> Dict[str, np.ndarray]:
         sent, expected = set(request.inputs), set(signature.inputs)
         if len(sent) != len(expected):
             raise invalid_argument(
@@ -169,7 +206,7 @@ class ServingApi:
                 raise invalid_argument(
                     f'Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but '
                     f'{tensors.dtype_name(proto.dtype)} is provided')
-            value = tensors.to_ndarray(proto)
+            value = tensors.to_ndarray(proto, self._max_message_bytes, alias)
             _check_shape(alias, info, value)
             inputs[alias] = value
         return inputs
@@ -333,6 +370,7 @@ class ServingApi:
                       ) -> model_management_pb2.ReloadConfigResponse:
         response = model_management_pb2.ReloadConfigResponse()
         try:
+            self._reload_policy.check(request.config)
             self.manager.reload(request.config)
         except ServingError as error:
             response.status.error_code = error.code.value[0]

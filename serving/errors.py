@@ -24,10 +24,20 @@ _HTTP_STATUS = {
 }
 
 
+MAX_MESSAGE_CHARS = 1000
+
+
+def one_line(message: str) -> str:
+    """A message on one line and of bounded length (TensorFlow's run to many lines)."""
+    text = ' '.join(str(message).split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 3] + '...'
+
+
 class ServingError(Exception):
-    """A failed request: the status code and message a client receives."""
+    """A failed request: the status code and message a client receives (one line)."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
+        message = one_line(message)
         super().__init__(message)
         self.code = code
         self.message = message

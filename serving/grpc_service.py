@@ -25,21 +25,24 @@ def _model_name(request) -> str:
 
 def handle(api: ServingApi, method, request, context, api_name: str):
     """Calls an API method; errors become the call's status. Nothing escapes to kill
-    the server: an unexpected exception is answered as INTERNAL and logged."""
+    the server: a bad request is one log line; an unexpected exception (the server's
+    own fault) is answered as INTERNAL and logged with its traceback."""
     started = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
-        return method(request)
+        with api.serving_call():
+            return method(request)
     except ServingError as error:
         code = error.code
+        log.info('%s: %s: %s', api_name, code.name, error.message)
         context.abort(error.code, error.message)
     except Exception as error:  # a bug, not a bad request: keep serving
         log.exception('%s failed', api_name)
         code = grpc.StatusCode.INTERNAL
         context.abort(code, f'{type(error).__name__}: {error}')
     finally:
-        api.metrics.record_request(_model_name(request), api_name, 'GRPC', code.name,
-                                   time.perf_counter() - started)
+        api.metrics.record_request(api.metric_model(_model_name(request)), api_name, 'GRPC',
+                                   code.name, time.perf_counter() - started)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):

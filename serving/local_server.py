@@ -50,7 +50,7 @@ class ModelServer:
         return grpc.insecure_channel(self.target)
 
     def log(self) -> str:
-        with open(self.log_path) as f:
+        with open(self.log_path, errors='replace') as f:
             return f.read()
 
     def __enter__(self):

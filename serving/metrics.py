@@ -16,6 +16,7 @@ RUNTIME_LATENCY = ':tensorflow:serving:runtime_latency'
 BATCH_SIZE = ':tensorflow:serving:batching_session:processed_batch_size'
 LOAD_COUNT = ':tensorflow:cc:saved_model:load_attempt_count'
 WARMUP_LATENCY = ':tensorflow:serving:model_warmup_latency'
+REQUEST_LOG_ERRORS = ':tensorflow:serving:request_log_errors'   # this server's own
 
 _HELP = {
     REQUEST_COUNT: ('counter', 'The total number of requests.'),
@@ -24,11 +25,15 @@ _HELP = {
     BATCH_SIZE: ('histogram', 'Sizes of the batches the batching layer ran.'),
     LOAD_COUNT: ('counter', 'The number of times a SavedModel was loaded, by status.'),
     WARMUP_LATENCY: ('histogram', 'Distribution of wall time (in microseconds) for warmup.'),
+    REQUEST_LOG_ERRORS: ('counter', 'Request log records that could not be written.'),
 }
 _BUCKETS = {BATCH_SIZE: BATCH_SIZE_BUCKETS}
 # The APIs whose request latency TF Serving records (successful calls only), as
 # it names them; other calls (status, metadata) count in REQUEST_COUNT alone.
 INFERENCE_APIS = ('Predict', 'Classify', 'Regress')
+
+# The model_name label of calls naming a model the server does not serve.
+UNKNOWN_MODEL = '__unknown__'
 
 Labels = Tuple[Tuple[str, str], ...]
 

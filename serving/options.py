@@ -55,6 +55,22 @@ class ServerOptions:
         '', 'MonitoringConfig text proto; enables Prometheus metrics on the REST port')
     ssl_config_file: str = _flag('', 'SSLConfig text proto: TLS for gRPC')
     grpc_max_threads: int = _flag(16, 'gRPC worker threads (default 16)')
+    rest_api_num_threads: int = _flag(
+        64, 'REST connections served at once; more wait in the listen backlog (default 64)')
+    rest_api_timeout_in_ms: int = _flag(
+        30000, 'REST: close a connection idle this long, and a request whose headers or '
+               'body take longer to arrive (default 30000)')
+    allow_model_config_reload: bool = _flag(
+        False, 'accept ModelService.HandleReloadConfigRequest (off: PERMISSION_DENIED); model '
+               'base paths and request-log prefixes must then lie under --model_config_roots')
+    model_config_roots: str = _flag(
+        '', 'comma-separated directories a reloaded config may name (default: those of the '
+            "start-up config's base paths and request-log prefixes)")
+    allow_unloading_all_models: bool = _flag(
+        False, 'accept a reloaded config with no models (it unloads every model)')
+    shutdown_grace_seconds: float = _flag(
+        10.0, 'on SIGTERM: health NOT_SERVING and new calls UNAVAILABLE at once; calls under '
+              'way get this long to finish (default 10)')
     max_message_bytes: int = _flag(
         64 << 20, 'largest request accepted, gRPC and REST (default 64 MiB)')
     request_log_max_file_mb: int = _flag(
@@ -66,6 +82,11 @@ class ServerOptions:
             raise ValueError('give exactly one of --model_base_path and --model_config_file')
         if self.batching_parameters_file and not self.enable_batching:
             raise ValueError('--batching_parameters_file needs --enable_batching')
+        if self.rest_api_num_threads < 1 or self.rest_api_timeout_in_ms < 1:
+            raise ValueError('--rest_api_num_threads and --rest_api_timeout_in_ms must be '
+                             'at least 1')
+        if self.model_config_roots and not self.allow_model_config_reload:
+            raise ValueError('--model_config_roots needs --allow_model_config_reload')
 
 
 def parse_flags(argv: Optional[List[str]] = None) -> ServerOptions:

@@ -24,6 +24,8 @@ from typing import Dict, Optional, Tuple
 
 from tensorflow_serving.apis import logging_pb2, prediction_log_pb2
 
+from serving.metrics import REQUEST_LOG_ERRORS
+
 log = logging.getLogger(__name__)
 
 _LOG_FIELDS = {'predict': ('predict_log', prediction_log_pb2.PredictLog),
@@ -32,14 +34,23 @@ _LOG_FIELDS = {'predict': ('predict_log', prediction_log_pb2.PredictLog),
                'multi_inference': ('multi_inference_log', prediction_log_pb2.MultiInferenceLog)}
 
 
+CLOSE_SECONDS = 10      # the longest close() waits for the writer to drain its queue
+
+
 class RequestLogger:
-    """Samples and writes one model's requests."""
+    """Samples and writes one model's requests. Files are the owner's alone (0600, in
+    0700 directories). A write that fails (a prefix under a regular file, a full
+    disk) drops that record, counts it in the REQUEST_LOG_ERRORS metric and is
+    logged once per run of failures; the writer keeps going, and close() never
+    waits long."""
 
     def __init__(self, filename_prefix: str, sampling_rate: float, max_file_bytes: int,
-                 max_file_seconds: float, queue_size: int = 10_000):
+                 max_file_seconds: float, metrics=None, queue_size: int = 10_000):
         self.filename_prefix = filename_prefix
         self.sampling_rate = sampling_rate
         self.dropped = 0
+        self.errors = 0
+        self._metrics = metrics
         self._max_bytes, self._max_seconds = max_file_bytes, max_file_seconds
         self._queue: 'queue.Queue[Optional[bytes]]' = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._write_loop, name='request-log', daemon=True)
@@ -61,13 +72,32 @@ class RequestLogger:
             self.dropped += 1
 
     def close(self) -> None:
-        """Writes what is queued and closes the current file."""
-        self._queue.put(None)
-        self._thread.join()
+        """Writes what is queued (for up to CLOSE_SECONDS) and closes the current file."""
+        try:
+            self._queue.put(None, timeout=CLOSE_SECONDS)
+        except queue.Full:
+            log.error('Request log %s: writer stuck; %d records not written',
+                      self.filename_prefix, self._queue.qsize())
+            return
+        self._thread.join(CLOSE_SECONDS)
+
+    def _open(self, sequence: int):
+        import tensorflow as tf
+        path = f'{self.filename_prefix}-{int(time.time() * 1000):013d}-{sequence:06d}.tfrecord'
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return tf.io.TFRecordWriter(path)    # writes into the file made above, keeping its mode
+
+    def _failed(self, error: Exception, failing: bool) -> None:
+        self.errors += 1
+        if self._metrics is not None:
+            self._metrics.count(REQUEST_LOG_ERRORS, filename_prefix=self.filename_prefix)
+        if not failing:
+            log.error('Request log %s: cannot write (%s: %s); dropping records until it can',
+                      self.filename_prefix, type(error).__name__, error)
 
     def _write_loop(self) -> None:
-        import tensorflow as tf
-        writer, written, opened, sequence = None, 0, 0.0, 0
+        writer, written, opened, sequence, failing = None, 0, 0.0, 0, False
         while True:
             try:
                 record = self._queue.get(timeout=1.0)
@@ -81,21 +111,25 @@ class RequestLogger:
                 return
             if not record:
                 continue
-            if writer is None:
-                opened, written, sequence = time.time(), 0, sequence + 1
-                path = f'{self.filename_prefix}-{int(opened * 1000):013d}-{sequence:06d}.tfrecord'
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                writer = tf.io.TFRecordWriter(path)
-            writer.write(record)
-            writer.flush()
-            written += len(record) + 16   # TFRecord framing
+            try:
+                if writer is None:
+                    sequence += 1
+                    writer, opened, written = self._open(sequence), time.time(), 0
+                writer.write(record)
+                writer.flush()
+                written += len(record) + 16   # TFRecord framing
+                failing = False
+            except Exception as error:  # the log, not the server: count, log once, go on
+                self._failed(error, failing)
+                writer, failing = None, True
 
 
 class RequestLogs:
     """The RequestLogger of each model whose config asks for logging."""
 
-    def __init__(self, max_file_bytes: int, max_file_seconds: float):
+    def __init__(self, max_file_bytes: int, max_file_seconds: float, metrics=None):
         self._max_bytes, self._max_seconds = max_file_bytes, max_file_seconds
+        self._metrics = metrics
         self._loggers: Dict[Tuple[str, float], RequestLogger] = {}
         self._lock = threading.Lock()
 
@@ -110,7 +144,8 @@ class RequestLogs:
         with self._lock:
             key = (prefix, rate)
             if key not in self._loggers:
-                self._loggers[key] = RequestLogger(prefix, rate, self._max_bytes, self._max_seconds)
+                self._loggers[key] = RequestLogger(prefix, rate, self._max_bytes,
+                                                   self._max_seconds, self._metrics)
                 log.info('Logging %.0f%% of requests to %s-*.tfrecord', rate * 100, prefix)
             return self._loggers[key]
 

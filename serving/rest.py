@@ -10,13 +10,14 @@ Bytes travel as {"b64": "..."}. Errors are {"error": "..."}.
 """
 
 import base64
+import contextlib
 import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
@@ -33,6 +34,7 @@ from common import examples
 from serving import tensors
 from serving.api import ServingApi, _signature_name
 from serving.errors import ServingError, invalid_argument
+from serving.http_body import BodyError, BodyReader, read_body
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,20 @@ _STATUS_PATH = re.compile(_MODEL + _VERSION + r'(/metadata)?', re.IGNORECASE)
 _MODEL_PATH = re.compile(_MODEL, re.IGNORECASE)  # failures count under the model too
 
 
+MAX_VERSION = (1 << 63) - 1      # versions are int64
+
+
+def _excerpt(value, limit: int = 80) -> str:
+    """A JSON value as an error message may quote it: never the whole of a large body."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
 def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=name)
     if version is not None:
+        if int(version) > MAX_VERSION:
+            raise invalid_argument(f'Invalid version: {version[:30]} is not a 64-bit integer')
         spec.version.value = int(version)
     elif label is not None:
         spec.version_label = label
@@ -57,14 +70,14 @@ def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> mode
 def _json_bytes(value) -> bytes:
     if isinstance(value, dict):
         if set(value) != {'b64'} or not isinstance(value['b64'], str):
-            raise invalid_argument(f'Expected a string or {{"b64": "..."}}, got: {json.dumps(value)}')
+            raise invalid_argument(f'Expected a string or {{"b64": "..."}}, got: {_excerpt(value)}')
         try:
             return base64.b64decode(value['b64'], validate=True)
         except ValueError as error:
             raise invalid_argument(f'Unable to base64 decode: {error}') from None
     if isinstance(value, str):
         return value.encode()
-    raise invalid_argument(f'Expected a string value, got: {json.dumps(value)}')
+    raise invalid_argument(f'Expected a string value, got: {_excerpt(value)}')
 
 
 def _strings(value):
@@ -84,6 +97,8 @@ def _to_array(value, dtype: int, what: str) -> np.ndarray:
         array = np.array(value, dtype=tensors.numpy_dtype(dtype))
     except (TypeError, ValueError) as error:
         raise invalid_argument(f'Failed to process {what}: {error}') from None
+    except RecursionError:
+        raise invalid_argument(f'Failed to process {what}: nested too deeply') from None
     return array
 
 
@@ -106,7 +121,7 @@ def _from_array(array: np.ndarray, alias: str):
 
 def _example(features) -> example_pb2.Example:
     if not isinstance(features, dict):
-        raise invalid_argument(f'An example must be a JSON object, got: {json.dumps(features)}')
+        raise invalid_argument(f'An example must be a JSON object, got: {_excerpt(features)}')
     try:
         return examples.example({
             name: [_json_bytes(v) if isinstance(v, dict) else v
@@ -123,6 +138,8 @@ def _parse_body(body: bytes) -> Dict[str, Any]:
         parsed = json.loads(body or b'{}')
     except (ValueError, UnicodeDecodeError) as error:
         raise invalid_argument(f'JSON Parse error: {error}') from None
+    except RecursionError:
+        raise invalid_argument('JSON Parse error: nested too deeply') from None
     if not isinstance(parsed, dict):
         raise invalid_argument('JSON Value: must be an object')
     signature = parsed.get('signature_name', '')
@@ -212,19 +229,21 @@ class RestApi:
         model, api_name, code = named.group(1) if named else '', '', grpc.StatusCode.OK
         try:
             if not path.lower().startswith('/v1/'):
-                return 404, 'application/json', json.dumps({'error': f'Not found: {path}'})
-            api_name, result = self._dispatch(method, path, body)
+                return 404, 'application/json', json.dumps({'error': f'Not found: {path[:200]}'})
+            with self._api.serving_call():
+                api_name, result = self._dispatch(method, path, body)
             return 200, 'application/json', json.dumps(result)
         except ServingError as error:
             code = error.code
+            log.info('REST %s %s: %s: %s', method, path[:200], code.name, error.message)
             return error.http_status, 'application/json', json.dumps({'error': error.message})
         except Exception as error:  # a bug, not a bad request: answer and keep serving
             log.exception('REST %s %s failed', method, path)
             code = grpc.StatusCode.INTERNAL
             return 500, 'application/json', json.dumps({'error': f'{type(error).__name__}: {error}'})
         finally:
-            self._api.metrics.record_request(model, api_name, 'REST', code.name,
-                                             time.perf_counter() - started)
+            self._api.metrics.record_request(self._api.metric_model(model), api_name, 'REST',
+                                             code.name, time.perf_counter() - started)
 
     def _dispatch(self, method: str, path: str, body: bytes):
         match = _PREDICTION_PATH.fullmatch(path)
@@ -278,11 +297,76 @@ class RestApi:
         raise invalid_argument(f'Malformed request: {method} {path}')
 
 
-def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int):
+class _Watchdog:
+    """Closes connections whose request has run past its deadline: one thread for
+    all, so that a client trickling its headers or body byte by byte, or holding an
+    idle connection, cannot keep a server thread forever."""
+
+    def __init__(self):
+        self._deadlines: Dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        threading.Thread(target=self._loop, name='rest-watchdog', daemon=True).start()
+
+    def arm(self, connection: socket.socket, deadline: float) -> None:
+        with self._lock:
+            self._deadlines[connection] = deadline
+
+    def disarm(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(0.25)
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c, deadline in self._deadlines.items() if deadline < now]
+                for connection in late:
+                    del self._deadlines[connection]
+            for connection in late:
+                with contextlib.suppress(OSError):   # closed by its handler meanwhile
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a bounded number of connection threads (more
+    connections wait in a deep listen backlog rather than being reset) and the
+    watchdog above."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+    def __init__(self, address, handler, num_threads: int):
+        self._slots = threading.BoundedSemaphore(num_threads)
+        self.watchdog = _Watchdog()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        self._slots.acquire()      # all threads busy: the next connections wait in the backlog
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        """A connection that broke (reset, timed out): one line, not a traceback on stderr."""
+        log.debug('REST connection from %s ended: %s', client_address[0], sys.exc_info()[1])
+
+
+def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
+                      num_threads: int = 64, timeout_seconds: float = 30.0):
     """Serves REST on host:port in background threads; returns the server."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'   # keep-alive, as clients expect
+        timeout = timeout_seconds       # each wait for bytes (an idle keep-alive too)
 
         def setup(self):
             super().setup()
@@ -290,23 +374,37 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int):
             # holds the body back until the client's delayed ACK (40 ms).
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        def handle_one_request(self):
+            # The whole request - waiting for it, reading it, answering - in the time allowed.
+            self._deadline = time.monotonic() + timeout_seconds
+            self.server.watchdog.arm(self.connection, self._deadline)
+            try:
+                super().handle_one_request()
+            finally:
+                self.server.watchdog.disarm(self.connection)
+                self.connection.settimeout(timeout_seconds)
+
         def _respond(self, status: int, content_type: str, text: str) -> None:
             payload = text.encode()
             self.send_response(status)
             self.send_header('Content-Type', content_type)
             self.send_header('Content-Length', str(len(payload)))
+            if self.close_connection:
+                self.send_header('Connection', 'close')
             self.end_headers()
             self.wfile.write(payload)
 
         def _serve(self, method: str) -> None:
-            length = int(self.headers.get('Content-Length') or 0)
-            if length > max_body_bytes:
+            try:
+                body = read_body(self.headers, method,
+                                 BodyReader(self.rfile, self.connection, self._deadline),
+                                 max_body_bytes)
+            except BodyError as error:      # the framing is lost: answer, then hang up
                 self.close_connection = True
-                self._respond(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, 'application/json', json.dumps(
-                    {'error': f'Request body of {length} bytes exceeds the limit of '
-                              f'{max_body_bytes} bytes'}))
+                log.info('REST %s: %d: %s', method, error.status, error.message)
+                self._respond(error.status, 'application/json',
+                              json.dumps({'error': error.message}))
                 return
-            body = self.rfile.read(length) if length else b''
             self._respond(*rest.handle(method, self.path.split('?', 1)[0], body))
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -318,7 +416,6 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int):
         def log_message(self, fmt, *args):  # access log at debug level, not stderr
             log.debug('%s - %s', self.address_string(), fmt % args)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler, num_threads)
     threading.Thread(target=server.serve_forever, name='rest', daemon=True).start()
     return server

@@ -101,4 +101,10 @@ class Servable:
             outputs = function(*inputs.values())
         except tf.errors.OpError as error:
             raise ServingError(_status_code(error), error.message) from None
+        except UnicodeDecodeError:
+            # TensorFlow quotes the bad input in its message; bytes that are not UTF-8
+            # break the message itself before the error reaches Python as an OpError.
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               'Could not parse example input: its bytes are not a '
+                               'serialized tf.Example') from None
         return dict(zip(output_names, outputs))

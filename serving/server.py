@@ -44,6 +44,7 @@ def build(options: ServerOptions):
     from serving.manager import ModelManager, model_server_config
     from serving.metrics import LOAD_COUNT, Metrics
     from serving.protos import BatchingParameters, read_text_proto
+    from serving.reload_policy import ReloadPolicy
     from serving.request_log import RequestLogs
 
     metrics = Metrics()
@@ -65,8 +66,11 @@ def build(options: ServerOptions):
         allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         on_load=lambda model, status: metrics.count(LOAD_COUNT, model_path=model, status=status))
     request_logs = RequestLogs(options.request_log_max_file_mb << 20,
-                               options.request_log_max_file_seconds)
-    api = ServingApi(manager, metrics, batcher, request_logs)
+                               options.request_log_max_file_seconds, metrics)
+    policy = ReloadPolicy.for_startup(config, options.allow_model_config_reload,
+                                      options.model_config_roots,
+                                      options.allow_unloading_all_models)
+    api = ServingApi(manager, metrics, batcher, request_logs, options.max_message_bytes, policy)
     manager.reload(config)   # loads every model's versions before serving, as TF Serving does
     return api
 
@@ -109,8 +113,10 @@ def serve(options: ServerOptions) -> int:
     rest_server = None
     if options.rest_api_port:
         try:
-            rest_server = start_rest_server(RestApi(api, prometheus), options.bind_address,
-                                            options.rest_api_port, options.max_message_bytes)
+            rest_server = start_rest_server(
+                RestApi(api, prometheus), options.bind_address, options.rest_api_port,
+                options.max_message_bytes, options.rest_api_num_threads,
+                options.rest_api_timeout_in_ms / 1000)
         except OSError as error:
             grpc_server.stop(grace=None)
             api.close()
@@ -128,12 +134,16 @@ def serve(options: ServerOptions) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    log.info('Shutting down')
+    # Drain: health says NOT_SERVING at once and new calls get UNAVAILABLE (clients
+    # retry it) while the calls under way get the grace period to finish.
+    log.info('Shutting down: draining for up to %.0f s', options.shutdown_grace_seconds)
     set_serving(health, False)
+    finished = api.drain(options.shutdown_grace_seconds)
+    log.info('Calls under way %s', 'finished' if finished else 'cut off at the grace period')
     api.manager.stop()
     if rest_server is not None:
         rest_server.shutdown()
-    grpc_server.stop(grace=5).wait()
+    grpc_server.stop(grace=0.5).wait()
     api.close()
     return 0
 

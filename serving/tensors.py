@@ -1,6 +1,7 @@
 """TensorProto <-> numpy, shaped and typed as TF Serving reads and writes them."""
 
-from typing import Sequence
+import math
+from typing import Optional, Sequence
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
@@ -36,15 +37,30 @@ def shape_of(proto: tensor_pb2.TensorProto) -> tuple:
     return tuple(d.size for d in proto.tensor_shape.dim)
 
 
-def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """The tensor's values, from tensor_content or the typed value field."""
+def _decoded_bytes(values: np.ndarray, count: int) -> int:
+    """What `count` elements like values take once decoded (strings: their bytes)."""
+    if values.dtype == object:
+        per_element = max((len(v) for v in values), default=0) + 8
+    else:
+        per_element = values.dtype.itemsize
+    return count * per_element
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
+               name: str = 'tensor') -> np.ndarray:
+    """The tensor's values, from tensor_content or the typed value field.
+
+    The shape must agree with the values sent: as many as it has elements, or one
+    that fills them all (as TensorFlow reads a TensorProto) - and then, with
+    max_bytes, the filled tensor may not decode to more than that, so a small
+    request cannot ask for a huge allocation."""
     dtype, field = _TYPES.get(proto.dtype, (None, None))
     if dtype is None:
         raise invalid_argument(f'Unsupported tensor dtype: {types_pb2.DataType.Name(proto.dtype)}')
     shape = shape_of(proto)
     if any(d < 0 for d in shape):
         raise invalid_argument(f'Tensor shape must be fully defined: {list(shape)}')
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if proto.tensor_content:
         if proto.dtype == types_pb2.DT_STRING:
             raise invalid_argument('tensor_content is not supported for DT_STRING')
@@ -55,10 +71,16 @@ def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     else:
         values = np.asarray(getattr(proto, field), dtype=dtype)
     if values.size == 1 and count > 1:
+        if max_bytes is not None and _decoded_bytes(values, count) > max_bytes:
+            raise invalid_argument(
+                f'Input {name}: shape {list(shape)} asks for {count} elements from the 1 value '
+                f'sent, {_decoded_bytes(values, count)} bytes decoded, more than the '
+                f'{max_bytes} a request may take')
         values = np.repeat(values, count)  # a single value fills the tensor, as in TF
     if values.size != count:
         raise invalid_argument(
-            f'Tensor proto has {values.size} values but shape {list(shape)} needs {count}')
+            f'Input {name}: tensor proto has {values.size} values but shape {list(shape)} '
+            f'needs {count}')
     return values.reshape(shape)
 
 

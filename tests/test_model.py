@@ -9,7 +9,6 @@ import tensorflow_transform as tft
 from models import features as f
 from models import hparams
 from models import model as model_lib
-from models import trainer
 from tests.conftest import to_example
 
 

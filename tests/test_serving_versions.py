@@ -41,6 +41,8 @@ def server(base, tmp_path_factory):
     config.write_text(f'model_config_list {{ config {{ name: "{MODEL}" base_path: "{base}" '
                       'model_platform: "tensorflow" } }\n')
     with ModelServer(f'--model_config_file={config}', '--file_system_poll_wait_seconds=1',
+                     '--allow_model_config_reload',
+                     f'--model_config_roots={tmp_path_factory.getbasetemp()}',
                      rest=False) as running:
         yield running
 
