@@ -4,7 +4,7 @@ Keras 2 (tf-keras) on purpose: TFT's transform layer is a tf-keras model, and
 one SavedModel must not mix Keras 2 and Keras 3 objects; see the README.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -102,17 +102,27 @@ def content_order(features: Dict[str, tf.Tensor]) -> np.ndarray:
     return np.argsort(keys.numpy(), kind='stable')
 
 
-def input_dataset(file_patterns: List[str], feature_spec, batch_size: int, seed: int,
-                  shuffle: bool) -> tf.data.Dataset:
-    """Transformed examples (gzipped TFRecords of tf.Examples) as (features, label)
-    batches, held in memory. With shuffle, the examples come in an order drawn from
-    the seed alone: the same data and seed give the same batches on every run."""
+Examples = Tuple[Dict[str, tf.Tensor], tf.Tensor]   # features, labels
+
+
+def load_examples(file_patterns: List[str], feature_spec) -> Examples:
+    """Transformed examples (gzipped TFRecords of tf.Examples) parsed into tensors,
+    in the order of their content (see content_order)."""
     files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
     serialized = list(tf.data.TFRecordDataset(files, compression_type='GZIP').as_numpy_iterator())
     features = tf.io.parse_example(tf.constant(serialized, tf.string), feature_spec)
     order = content_order(features)
-    if shuffle:
-        order = order[np.random.default_rng(seed).permutation(len(order))]
     features = {name: tf.gather(value, order) for name, value in features.items()}
-    label = features.pop(f.LABEL_XF)
+    return features, features.pop(f.LABEL_XF)
+
+
+def batches(examples: Examples, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    """(features, label) batches, held in memory. With shuffle, the examples come in
+    an order drawn from the seed alone: the same data and seed give the same batches
+    on every run."""
+    features, label = examples
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(len(label))
+        features = {name: tf.gather(value, order) for name, value in features.items()}
+        label = tf.gather(label, order)
     return tf.data.Dataset.from_tensor_slices((features, label)).batch(batch_size).cache()

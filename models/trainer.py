@@ -5,7 +5,7 @@ import functools
 import json
 import os
 import tempfile
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -15,23 +15,32 @@ from models import distribution
 from models import features as f
 from models import model as model_lib
 from models import warmup
-from models.hparams import DETERMINISTIC_KEY, hparams
+from models.hparams import DETERMINISTIC_KEY, HPARAMS_FILE, hparams, tuned_values
+
+
+def load_data(fn_args, tf_transform_output: tft.TFTransformOutput):
+    """(train, eval) examples in memory: read once, whatever trains on them."""
+    feature_spec = tf_transform_output.transformed_feature_spec()
+    return (model_lib.load_examples(fn_args.train_files, feature_spec),
+            model_lib.load_examples(fn_args.eval_files, feature_spec))
 
 
 def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any],
-          strategy: tf.distribute.Strategy, initial=None) -> keras.Model:
-    """Fits the model on the train split, validating on eval, with early stopping;
-    initial(model), if given, sets starting weights and returns what it did, which
-    is written to the model_run directory."""
+          strategy: tf.distribute.Strategy, initial=None, data=None,
+          log_dir: Optional[str] = None) -> Tuple[keras.Model, tf.data.Dataset]:
+    """Fits the model on the train split for hp['train_steps'] (else the Trainer's
+    steps), validating on eval, with early stopping; returns it and the eval data.
+    data: load_data's, when it was read already. initial(model), if given, sets
+    starting weights and returns what it did, which goes to the model_run directory.
+    log_dir: where TensorBoard logs go, if anywhere."""
     keras.utils.set_random_seed(hp['seed'])
-    feature_spec = tf_transform_output.transformed_feature_spec()
+    train_examples, eval_examples = data or load_data(fn_args, tf_transform_output)
     batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
-    train_data = model_lib.input_dataset(
-        fn_args.train_files, feature_spec, batch_size, hp['seed'], True)
-    eval_data = model_lib.input_dataset(
-        fn_args.eval_files, feature_spec, batch_size, hp['seed'], False)
+    train_data = model_lib.batches(train_examples, batch_size, hp['seed'], shuffle=True)
+    eval_data = model_lib.batches(eval_examples, batch_size, hp['seed'], shuffle=False)
     if fn_args.eval_steps:
         eval_data = eval_data.take(fn_args.eval_steps)
+    steps = hp.get('train_steps') or fn_args.train_steps
 
     vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)
                         for name in f.VOCABULARY_FEATURES}
@@ -46,21 +55,21 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
                                    'w') as out:
                 out.write(json.dumps(summary))
 
-    evaluations = max(1, min(hp['evaluations'], fn_args.train_steps))
+    evaluations = max(1, min(hp['evaluations'], steps))
+    callbacks = [keras.callbacks.EarlyStopping(monitor='val_auc', mode='max',
+                                               patience=hp['patience'],
+                                               restore_best_weights=True)]
+    if log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq='epoch',
+                                                     profile_batch=0))
     model.fit(
         train_data.shuffle(1000, seed=hp['seed']).repeat(),
-        steps_per_epoch=-(-fn_args.train_steps // evaluations),
+        steps_per_epoch=-(-steps // evaluations),
         epochs=evaluations,
         validation_data=eval_data,
         verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor='val_auc', mode='max', patience=hp['patience'],
-                restore_best_weights=True),
-            keras.callbacks.TensorBoard(
-                log_dir=fn_args.model_run_dir, update_freq='epoch', profile_batch=0),
-        ])
-    return model
+        callbacks=callbacks)
+    return model, eval_data
 
 
 class _ServingModule(tf.Module):
@@ -158,8 +167,16 @@ def op_determinism(enabled: bool):
 
 
 def run_fn(fn_args):
-    """TFX Trainer entry point (referenced as `models.trainer.run_fn`)."""
-    hp = hparams(fn_args.custom_config)
+    """TFX Trainer entry point (referenced as `models.trainer.run_fn`). The best
+    hyperparameters of a Tuner (fn_args.hyperparameters), when the pipeline gives
+    them, override the defaults; what was used goes to model_run/hparams.json."""
+    tuned = tuned_values(fn_args.hyperparameters)
+    hp = hparams(fn_args.custom_config, tuned)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HPARAMS_FILE), 'w') as out:
+        out.write(json.dumps({'hparams': {**hp, 'train_steps': hp.get('train_steps')
+                                          or fn_args.train_steps},
+                              'tuned': bool(tuned)}, sort_keys=True))
     distribution.use_mixed_precision()
     strategy = distribution.strategy()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
@@ -167,7 +184,8 @@ def run_fn(fn_args):
     if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
         initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
     with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
-        model = train(fn_args, tf_transform_output, hp, strategy, initial)
+        model, _ = train(fn_args, tf_transform_output, hp, strategy, initial,
+                         log_dir=fn_args.model_run_dir)
         # Every worker of a multi-worker job must save; only the chief's copy is kept.
         export_dir = (fn_args.serving_model_dir if distribution.is_chief()
                       else tempfile.mkdtemp(prefix='non_chief_export_'))

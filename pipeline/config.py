@@ -26,6 +26,12 @@ class PipelineConfig:
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Trainer custom_config
     # Bit-exact training (TensorFlow's op determinism); off only to measure what it costs.
     deterministic: bool = True
+    # A Tuner run of this many trials before the Trainer (0: none; the Trainer takes the
+    # latest tuned hyperparameters on this home, else the defaults).
+    tune_trials: int = 0
+    # The cloud Tuner on Vertex AI: its custom_config, and trials run at once.
+    vertex_tuning: Optional[Dict[str, Any]] = None
+    tune_parallel_trials: int = 1
     min_auc: float = 0.9                      # Evaluator value threshold
     max_auc_drop: float = 0.01                # Evaluator change threshold vs. baseline
     # --setup_file names this project's packages for Beam workers; given it,

@@ -33,6 +33,7 @@ ALREADY_PUSHED = 'already_pushed'          # PushedModel: the newest version alr
 ROLLED_BACK_TO = 'rolled_back_to'          # PushedModel: the earlier version it put back
 INFRA_REASON = 'reason'                    # InfraBlessing: why the canary failed
 MODEL_FINGERPRINT = 'fingerprint'          # Model: sha256 over the SavedModel's files
+TRAINED_WITH = 'hparams'                   # Model: the hyperparameters it was trained with (JSON)
 OVERALL_METRICS = 'overall_metrics'        # ModelEvaluation: metrics of the overall slice (JSON)
 # RunManifest (pipeline/manifest.py): what the run was made from.
 COMMIT, DIRTY, CODE_CHANGES, IMAGE = 'commit', 'dirty', 'code_changes', 'image'
@@ -53,6 +54,7 @@ STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
     'transform_graph': (('Transform', 'transform_graph'),),
     'model': (('Trainer', 'model'),),
     'model_run': (('Trainer', 'model_run'),),
+    'best_hyperparameters': (('Tuner', 'best_hyperparameters'),),
     'evaluation': (('Evaluator', 'evaluation'),),
     'blessing': (('Evaluator', 'blessing'),),
     'infra_blessing': (('ServingCanary', 'infra_blessing'), ('InfraValidator', 'blessing')),
@@ -90,6 +92,7 @@ class ComponentRun:
     start: float
     end: float
     outputs: Mapping[str, Tuple[Artifact, ...]]
+    inputs: Mapping[str, Tuple[Artifact, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -113,6 +116,7 @@ class RunRecord:
     transform_graph: Optional[Artifact] = None
     model: Optional[Artifact] = None
     model_run: Optional[Artifact] = None
+    best_hyperparameters: Optional[Artifact] = None
     evaluation: Optional[Artifact] = None
     blessing: Optional[Artifact] = None
     infra_blessing: Optional[Artifact] = None
@@ -122,6 +126,12 @@ class RunRecord:
         """The (first) artifact a node output under key in this run."""
         component = self.components.get(node)
         artifacts = component.outputs.get(key, ()) if component else ()
+        return artifacts[0] if artifacts else None
+
+    def input(self, node: str, key: str) -> Optional[Artifact]:
+        """The (first) artifact a node took as input under key in this run."""
+        component = self.components.get(node)
+        artifacts = component.inputs.get(key, ()) if component else ()
         return artifacts[0] if artifacts else None
 
     @property
@@ -192,6 +202,12 @@ class RunRecord:
     @property
     def model_fingerprint(self) -> Optional[str]:
         return self.model.get(MODEL_FINGERPRINT) if self.model else None
+
+    @property
+    def trained_with(self) -> Dict[str, Any]:
+        """The hyperparameters the Trainer used (train_steps included), as it recorded."""
+        value = self.model.get(TRAINED_WITH) if self.model else None
+        return json.loads(value) if value else {}
 
     @property
     def blessed(self) -> Optional[bool]:
@@ -270,12 +286,14 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
     events = store.get_events_by_execution_ids([e.id for es in executions.values() for e in es])
     artifacts = {a.id: _artifact(a)
                  for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
-    outputs: Dict[int, Dict[str, List[Artifact]]] = {}
+    linked: Dict[int, Dict[int, Dict[str, List[Artifact]]]] = {
+        metadata_store_pb2.Event.OUTPUT: {}, metadata_store_pb2.Event.INPUT: {}}
     for event in events:
-        if event.type == metadata_store_pb2.Event.OUTPUT and event.artifact_id in artifacts:
+        if event.type in linked and event.artifact_id in artifacts:
             key = event.path.steps[0].key if event.path.steps else ''
-            outputs.setdefault(event.execution_id, {}).setdefault(key, []).append(
+            linked[event.type].setdefault(event.execution_id, {}).setdefault(key, []).append(
                 artifacts[event.artifact_id])
+    outputs, inputs = linked[metadata_store_pb2.Event.OUTPUT], linked[metadata_store_pb2.Event.INPUT]
 
     records = []
     for context in contexts:
@@ -294,7 +312,9 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
                 start=execution.create_time_since_epoch / 1000,
                 end=execution.last_update_time_since_epoch / 1000,
                 outputs={k: tuple(sorted(v, key=lambda a: a.id))
-                         for k, v in outputs.get(execution.id, {}).items()})
+                         for k, v in outputs.get(execution.id, {}).items()},
+                inputs={k: tuple(sorted(v, key=lambda a: a.id))
+                        for k, v in inputs.get(execution.id, {}).items()})
         records.append(RunRecord(
             run_id=context.name, pipeline=pipeline,
             start=context.create_time_since_epoch / 1000,
@@ -342,3 +362,10 @@ def pushed_run(runs: Sequence[RunRecord], version: Optional[int] = None) -> Opti
     same = [r for r in pushing if r.pushed_version == str(version)]
     copied = [r for r in same if r.pushed_model.get(ALREADY_PUSHED) != 1]
     return (copied or same or [None])[0]
+
+
+def producer(runs: Sequence[RunRecord], artifact_id: int) -> Optional[RunRecord]:
+    """The run in which an artifact was made (not a later run that took it from the cache)."""
+    makers = [r for r in runs for c in r.components.values() if c.state == 'COMPLETE'
+              and any(a.id == artifact_id for outs in c.outputs.values() for a in outs)]
+    return min(makers, key=lambda r: r.start) if makers else None

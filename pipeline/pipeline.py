@@ -5,18 +5,19 @@ Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
 Google Cloud extensions and costs seconds of start-up on every run.
 """
 
-from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform
+from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel
-from tfx.types.standard_artifacts import Model, ModelBlessing
+from tfx.types.standard_artifacts import HyperParameters, Model, ModelBlessing
 
-from models.hparams import DETERMINISTIC_KEY, HPARAMS_KEY
+from models.hparams import DETERMINISTIC_KEY, HPARAMS_KEY, TUNE_TRIALS_KEY
 from pipeline.canary import ServingCanary
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import Evaluator, eval_config
@@ -28,6 +29,7 @@ from pipeline.validation_gate import ExampleValidationGate
 
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.trainer.run_fn'
+TUNER_FN = 'models.tuner.tuner_fn'
 SERVING_IMAGE_TAG = '2.16.1'   # tensorflow/serving's release for TensorFlow 2.16
 SPAN_PATTERN = 'span-{SPAN}/*.csv'
 
@@ -48,6 +50,31 @@ def infra_validator(platform: str, trainer, example_gen):
         serving_spec=serving_spec,
         request_spec=iv.RequestSpec(tensorflow_serving=iv.TensorFlowServingRequestSpec(),
                                     num_examples=20)).with_id('InfraValidator')
+
+
+def hyperparameter_search(config: PipelineConfig, transform, schema_gen):
+    """(node, its best hyperparameters channel) for the Trainer: with tune_trials a
+    Tuner (the cloud one with vertex_tuning, trials in parallel); without, a Resolver
+    of the latest Tuner run's best hyperparameters on this ML Metadata (none: the
+    Trainer's defaults). The search is paid once, not every run."""
+    if not config.tune_trials:
+        resolver = Resolver(strategy_class=LatestArtifactStrategy,
+                            hyperparameters=Channel(type=HyperParameters),
+                            ).with_id('latest_hyperparameters_resolver')
+        return resolver, resolver.outputs['hyperparameters']
+    tuner_class, custom_config, extra = Tuner, {TUNE_TRIALS_KEY: config.tune_trials}, {}
+    if config.vertex_tuning:
+        from tfx.extensions.google_cloud_ai_platform.tuner.component import Tuner as VertexTuner
+        tuner_class = VertexTuner
+        custom_config.update(config.vertex_tuning)
+        extra['tune_args'] = tuner_pb2.TuneArgs(num_parallel_trials=config.tune_parallel_trials)
+    tuner = tuner_class(
+        tuner_fn=TUNER_FN, examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'], schema=schema_gen.outputs['schema'],
+        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
+        custom_config=custom_config, **extra)
+    return tuner, tuner.outputs['best_hyperparameters']
 
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
@@ -95,6 +122,7 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         model_blessing=Channel(type=ModelBlessing),
     ).with_id('latest_blessed_model_resolver')
 
+    search, hyperparameters = hyperparameter_search(config, transform, schema_gen)
     trainer_class = Trainer
     trainer_config = {HPARAMS_KEY: dict(config.hparams), DETERMINISTIC_KEY: config.deterministic}
     if config.vertex_training:
@@ -106,6 +134,7 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
         schema=schema_gen.outputs['schema'],
+        hyperparameters=hyperparameters,
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config)
@@ -132,7 +161,8 @@ def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
     components = [example_gen, manifest, statistics_gen, schema_gen, example_validator,
-                  validation_gate, transform, trainer, model_resolver, evaluator, canary, pusher]
+                  validation_gate, transform, search, trainer, model_resolver, evaluator, canary,
+                  pusher]
     if config.vertex_serving:
         from tfx.extensions.google_cloud_ai_platform.pusher.component import Pusher as \
             VertexPusher

@@ -37,6 +37,7 @@ class Profile:
     trainer_machine_type: str = 'n1-standard-8'
     accelerator_type: str = ''
     accelerator_count: int = 0
+    tune_parallel_trials: int = 1
     vertex_endpoint: str = ''
 
     @property
@@ -106,3 +107,5 @@ def _validate(profile: Profile) -> None:
             raise _error(profile.name, 'accelerator_count', 'must be 1, 2, 4 or 8')
     if profile.dataflow_max_workers < 1:
         raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
+    if profile.tune_parallel_trials < 1:
+        raise _error(profile.name, 'tune_parallel_trials', 'must be at least 1')

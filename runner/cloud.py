@@ -58,6 +58,17 @@ def vertex_training_args(profile: Profile) -> Dict[str, Any]:
             executor.TRAINING_ARGS_KEY: {'project': profile.project, 'job_spec': job_spec}}
 
 
+def vertex_tuning_args(profile: Profile) -> Dict[str, Any]:
+    """The cloud Tuner's custom_config: its trials as a Vertex AI CustomJob on the
+    Trainer's machine type and accelerator (TFX adds a worker per parallel trial)."""
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor as trainer_executor
+    from tfx.extensions.google_cloud_ai_platform.tuner import executor
+    training = vertex_training_args(profile)
+    return {executor.TUNING_ARGS_KEY: training[trainer_executor.TRAINING_ARGS_KEY],
+            constants.ENABLE_VERTEX_KEY: True, constants.VERTEX_REGION_KEY: profile.region}
+
+
 def vertex_serving_args(profile: Profile) -> Dict[str, Any]:
     """The extension Pusher's custom_config: deploy to the profile's Vertex AI endpoint."""
     from tfx.extensions.google_cloud_ai_platform import constants
@@ -81,6 +92,8 @@ def cloud_config(profile: Profile, base: PipelineConfig) -> PipelineConfig:
         beam_pipeline_args=dataflow_beam_args(profile),
         local_metadata=not vertex,
         vertex_training=vertex_training_args(profile) if vertex else None,
+        vertex_tuning=vertex_tuning_args(profile) if vertex and base.tune_trials else None,
+        tune_parallel_trials=profile.tune_parallel_trials,
         vertex_serving=vertex_serving_args(profile) if vertex and profile.vertex_endpoint else None)
 
 

@@ -79,21 +79,34 @@ def state(record: mlmd.RunRecord, active_run: Optional[str] = None) -> str:
 
 
 def hyperparameters(record: mlmd.RunRecord) -> Dict[str, Any]:
-    """What the Trainer trained with: the defaults, the run's overrides, its steps."""
+    """What the Trainer trained with (as it recorded; else the defaults, the run's
+    overrides and its steps)."""
     steps = record.config.get('train_steps', PipelineConfig.train_steps)
-    return {**DEFAULT_HPARAMS, **record.hparams, 'train_steps': steps}
+    return record.trained_with or {**DEFAULT_HPARAMS, **record.hparams, 'train_steps': steps}
 
 
 def hyperparameter_changes(record: mlmd.RunRecord) -> Dict[str, Any]:
     """The hyperparameters (train steps included) that differ from the defaults."""
-    found = changed(record.hparams)
-    steps = record.config.get('train_steps', PipelineConfig.train_steps)
-    if steps != PipelineConfig.train_steps:
-        found['train_steps'] = steps
+    used = hyperparameters(record)
+    found = changed({k: v for k, v in used.items() if k != 'train_steps'})
+    if used.get('train_steps', PipelineConfig.train_steps) != PipelineConfig.train_steps:
+        found['train_steps'] = used['train_steps']
     return found
 
 
-def summary(record: mlmd.RunRecord, serving: Optional[int],
+def hyperparameter_source(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord]) -> str:
+    """Where the Trainer's hyperparameters came from: a Tuner run, or the defaults."""
+    tuned = record.input('Trainer', 'hyperparameters')
+    if tuned is None:
+        return 'defaults' if record.model is not None else '-'
+    maker = mlmd.producer(runs, tuned.id)
+    if maker is None:
+        return 'a Tuner run'
+    return 'tuned in this run' if maker.run_id == record.run_id else f'tuner run {maker.run_id}'
+
+
+
+def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Optional[int],
             active_run: Optional[str] = None) -> Dict[str, Any]:
     """One run as `runner runs --json` gives it."""
     return {
@@ -105,7 +118,8 @@ def summary(record: mlmd.RunRecord, serving: Optional[int],
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
-        'hparams': hyperparameters(record) if record.manifest else {}, 'auc': record.auc, 'blessed': record.blessed,
+        'hparams': hyperparameters(record) if record.manifest else {},
+        'hparams_source': hyperparameter_source(record, runs), 'auc': record.auc, 'blessed': record.blessed,
         'canary': record.infra_blessed, 'pushed_version': record.pushed_version,
         'rolled_back_to': record.pushed_model.get(mlmd.ROLLED_BACK_TO)
         if record.pushed_model else None,
@@ -126,9 +140,18 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
             state(record, active_run),
             data, code(record) if record.manifest else '-',
-            ','.join(f'{k}={v}' for k, v in hparams.items()) or '-',
+            ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',
             {True: 'yes', False: 'no', None: '-'}[record.blessed], pushed]
+
+
+def _brief(value) -> str:
+    """A hyperparameter's value for a table cell: 4 figures, lists without spaces."""
+    if isinstance(value, float):
+        return f'{value:.4g}'
+    if isinstance(value, (list, tuple)):
+        return '/'.join(str(v) for v in value)
+    return str(value)
 
 
 def model_dir(record: mlmd.RunRecord) -> Optional[str]:

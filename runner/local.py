@@ -12,7 +12,7 @@ from typing import Callable, List, Tuple
 
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT, PipelineConfig
-from runner import inputs, progress, spans
+from runner import history, inputs, progress, spans
 from runner.errors import ProblemFound
 
 # Up to this much input, Beam's direct runner works in this one process: each
@@ -216,6 +216,8 @@ def run_visibly(config: PipelineConfig, log_path: str,
             raise ComponentFailed(failure.component, f'CsvExampleGen failed: {problem}') \
                 from failure.__cause__
         raise
-    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path)), run_id)
-    print(f'Done in {time.time() - started:.1f} s: {push_outcome(record)}.')
+    runs = mlmd.load_runs(mlmd.connect(config.metadata_path))
+    record = mlmd.find_run(runs, run_id)
+    print(f'Done in {time.time() - started:.1f} s, hyperparameters '
+          f'{history.hyperparameter_source(record, runs)}: {push_outcome(record)}.')
     return record

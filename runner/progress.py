@@ -51,11 +51,14 @@ class ComponentProgress(logging.Handler):
 
 @contextlib.contextmanager
 def component_lines(out: IO[str] = None):
-    """Prints component lines while the block runs (inside logs.capture); yields the handler."""
+    """Prints component lines while the block runs (inside logs.capture); yields the
+    handler. What components print themselves (KerasTuner's trial summaries, say)
+    goes where their logs go: the terminal is for the component lines."""
     progress = ComponentProgress(out or sys.stdout)
     root = logging.getLogger()
     root.addHandler(progress)
     try:
-        yield progress
+        with contextlib.redirect_stdout(sys.stderr):
+            yield progress
     finally:
         root.removeHandler(progress)

@@ -68,7 +68,8 @@ def test_cli_reports_a_bad_profile(tmp_path):
 def compiled(tmp_path_factory):
     output = tmp_path_factory.mktemp('vertex') / 'pipeline.json'
     result = subprocess.run(
-        [sys.executable, '-m', 'runner', 'vertex', '--output', str(output)],
+        [sys.executable, '-m', 'runner', 'vertex', '--output', str(output), '--tune',
+         '--tune-trials', '8'],
         capture_output=True, text=True, cwd=REPO, timeout=300,
         env={**os.environ, **VERTEX_ENV, 'TAXI_VERTEX_ENDPOINT': 'taxi-endpoint'})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -96,6 +97,21 @@ def test_the_endpoint_push_needs_the_canarys_blessing(compiled):
     inputs = compiled['root']['dag']['tasks']['VertexEndpointPusher']['inputs']['artifacts']
     assert inputs['infra_blessing']['taskOutputArtifact']['producerTask'] == 'ServingCanary'
     assert inputs['model_blessing']['taskOutputArtifact']['producerTask'] == 'Evaluator'
+
+
+@pytest.mark.e2e
+def test_the_cloud_tuner_runs_trials_in_parallel_and_feeds_the_trainer(compiled):
+    tasks = compiled['root']['dag']['tasks']
+    tuner = tasks['Tuner']
+    assert json.loads(_parameter(tuner, 'tune_args')['stringValue']) == {'num_parallel_trials': 4}
+    config = json.loads(_parameter(tuner, 'custom_config')['stringValue'])
+    assert config['ai_platform_enable_vertex'] is True and config['tune_trials'] == 8
+    [pool] = config['ai_platform_tuning_args']['job_spec']['worker_pool_specs']
+    assert pool['machine_spec']['accelerator_type'] == 'NVIDIA_TESLA_T4'
+    executor = compiled['deploymentSpec']['executors']['Tuner_executor']['container']
+    assert any('google_cloud_ai_platform.tuner' in arg for arg in executor['args'])
+    hyperparameters = tasks['Trainer']['inputs']['artifacts']['hyperparameters']
+    assert hyperparameters['taskOutputArtifact']['producerTask'] == 'Tuner'
 
 
 @pytest.mark.e2e

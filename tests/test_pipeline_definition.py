@@ -5,7 +5,8 @@ from pipeline.evaluation import SLICE_FEATURES
 from pipeline.pipeline import create_pipeline
 
 COMPONENTS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
-              'ExampleValidationGate', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
+              'ExampleValidationGate', 'Transform', 'latest_hyperparameters_resolver', 'Trainer',
+              'latest_blessed_model_resolver',
               'Evaluator', 'ServingCanary', 'Pusher']
 
 
@@ -83,8 +84,20 @@ def test_the_vertex_endpoint_takes_only_canaried_models(tmp_path):
 
 def test_the_record_module_names_nodes_the_pipeline_has(tmp_path):
     from pipeline.mlmd import STAGE_OUTPUTS
-    components = _by_id(_pipeline(tmp_path))
+    components = {**_by_id(_pipeline(tmp_path)), **_by_id(_pipeline(tmp_path, tune_trials=2))}
     for stage, sources in STAGE_OUTPUTS.items():
         present = [(node, key) for node, key in sources
                    if node in components and key in components[node].outputs]
         assert present, stage
+
+
+def test_the_trainer_takes_the_tuners_or_the_latest_tuned_hyperparameters(tmp_path):
+    untuned = _by_id(_pipeline(tmp_path))
+    assert 'Tuner' not in untuned
+    assert untuned['Trainer'].inputs['hyperparameters'].producer_component_id == \
+        'latest_hyperparameters_resolver'
+    tuned = _by_id(_pipeline(tmp_path, tune_trials=3))
+    assert 'latest_hyperparameters_resolver' not in tuned
+    assert tuned['Trainer'].inputs['hyperparameters'].producer_component_id == 'Tuner'
+    assert '"tune_trials": 3' in tuned['Tuner'].exec_properties['custom_config']
+    assert tuned['Tuner'].exec_properties['tuner_fn'] == 'models.tuner.tuner_fn'

@@ -83,6 +83,7 @@ def test_every_command_has_its_own_help_with_an_example(command, capsys):
 @pytest.mark.parametrize('argv, message', [
     (['local', '--train-steps', '0'], 'argument --train-steps: must be at least 1, not 0'),
     (['local', '--spans', '-1'], 'argument --spans: must be at least 1, not -1'),
+    (['local', '--tune', '--tune-trials', '0'], 'argument --tune-trials: must be at least 1'),
     (['monitor', '--windows', 'x'], "argument --windows: invalid positive_int value: 'x'"),
     (['nonsense'], "argument COMMAND: invalid choice: 'nonsense'"),
 ])
@@ -134,3 +135,8 @@ def test_reproduce_names_the_data_file_that_changed_or_is_gone(tmp_path):
     assert data_problem(record, config).startswith(f'{data / "b.csv"} changed since the run')
     (data / 'a.csv').unlink()
     assert data_problem(record, config).startswith(f'{data / "a.csv"} is gone')
+
+
+def test_tune_trials_needs_tune(tmp_path, capsys):
+    assert cli.main(['local', '--home', str(tmp_path), '--tune-trials', '3']) == 2
+    assert capsys.readouterr().err == 'error: --tune-trials needs --tune\n'

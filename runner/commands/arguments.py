@@ -67,3 +67,13 @@ def home_with_runs(path: str) -> Home:
         raise UsageError(f'no ML Metadata at {home.metadata_path}: run '
                          f'`python -m runner local --home {path}` first')
     return home
+
+
+DEFAULT_TUNE_TRIALS = 10
+
+
+def tuning(args) -> None:
+    """--tune-trials goes with --tune; sets args.tune_trials to the trials to run (0: none)."""
+    if args.tune_trials is not None and not args.tune:
+        raise UsageError('--tune-trials needs --tune')
+    args.tune_trials = (args.tune_trials or DEFAULT_TUNE_TRIALS) if args.tune else 0

@@ -47,7 +47,7 @@ def _push_lines(runs, version: int, serving: Optional[int]) -> List[str]:
     return lines
 
 
-def _run_lines(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
+def _run_lines(record: mlmd.RunRecord, runs, serving: Optional[int]) -> List[str]:
     lines = [f'Run {record.run_id}: {history.state(record)}, started {history.when(record.start)}, '
              f'{record.end - record.start:.1f} s']
     if record.manifest is None:
@@ -66,9 +66,10 @@ def _run_lines(record: mlmd.RunRecord, serving: Optional[int]) -> List[str]:
     lines.append(f'  lock       requirements.lock sha256 {record.recorded(mlmd.LOCK_SHA256)}')
     packages = record.recorded(mlmd.PACKAGE_VERSIONS, {})
     lines.append('  packages   ' + ', '.join(f'{k} {v}' for k, v in sorted(packages.items())))
-    lines.append(f"  config     train_steps {config.get('train_steps')}, min_auc "
-                 f"{config.get('min_auc')}, max_auc_drop {config.get('max_auc_drop')}, hparams "
-                 f"{config.get('hparams') or 'defaults'}")
+    lines.append(f"  config     min_auc {config.get('min_auc')}, max_auc_drop "
+                 f"{config.get('max_auc_drop')}, data {config.get('data_root')}")
+    lines.append(f'  hyperparams {history.hyperparameters(record)} '
+                 f'({history.hyperparameter_source(record, runs)})')
     lines.append(f"  schema     {config.get('schema_file')} sha256 "
                  f'{record.recorded(mlmd.SCHEMA_SHA256)}')
     if record.model is not None:
@@ -99,5 +100,5 @@ def run(args) -> int:
                              f'{config.metadata_path}')
     else:
         lines, record = [], history.find(runs, args.run)
-    print('\n'.join(lines + _run_lines(record, serving)))
+    print('\n'.join(lines + _run_lines(record, runs, serving)))
     return 0

@@ -43,10 +43,12 @@ def _table(rows) -> str:
 
 def run(args) -> int:
     config = PipelineConfig(home=os.path.abspath(args.home))
-    runs = history.load(config)[:args.limit]
+    everything = history.load(config)
+    runs = everything[:args.limit]
     serving, active = history.serving_now(config), home_lock.active_run(config.home)
     if args.json:
-        print(json.dumps([history.summary(r, serving, active) for r in runs], indent=2))
+        print(json.dumps([history.summary(r, everything, serving, active) for r in runs],
+                         indent=2))
     elif runs:
         print(_table([HEADER] + [history.row(r, serving, active) for r in runs]))
     else:
