@@ -24,7 +24,6 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
-import numpy as np
 
 from bench.pipeline import auc
 from pipeline.config import REPO_ROOT
