@@ -1,9 +1,10 @@
 """Times upstream TFX's taxi_pipeline_native_keras.py against ours, in one run.
 
-    .venv/bin/python -m bench.pipeline [--workdir DIR] [--skip-upstream]
+    .venv/bin/python -m bench.pipeline [--pairs 3] [--workdir DIR] [--skip-upstream]
 
 Both run on the same embedded data on this machine, one after the other, each
-in a fresh process and home. Printed: wall seconds and their ratio, peak RSS
+in a fresh process and home, --pairs times; the figures are those of the
+median pair by the ratio of wall times. Printed: wall seconds and their ratio, peak RSS
 of each process tree, seconds per component, eval AUC and accuracy of each
 pushed model on its own pipeline's eval split (same code for both), and the
 time of a cached re-run of ours, and of a fresh run of ours without
@@ -160,6 +161,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--workdir', help='keep homes and logs here (default: a temp dir)')
+    parser.add_argument('--pairs', type=int, default=3,
+                        help='paired runs, upstream then ours, each in fresh homes (default 3)')
     parser.add_argument('--skip-upstream', action='store_true', help='time only ours')
     parser.add_argument('--skip-determinism', action='store_true',
                         help='no extra run without determinism')
@@ -168,10 +171,21 @@ def main() -> int:
     os.makedirs(workdir, exist_ok=True)
     print(f'machine: {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / (1 << 30):.0f} GB;'
           f' work dir {workdir}', flush=True)
-    upstream = {} if args.skip_upstream else bench_upstream(workdir)
-    ours = bench_ours(workdir)
+    pairs = []
+    for index in range(args.pairs):
+        pair_dir = os.path.join(workdir, f'pair{index}')
+        os.makedirs(pair_dir, exist_ok=True)
+        upstream = {} if args.skip_upstream else bench_upstream(pair_dir)
+        ours = bench_ours(pair_dir)
+        pairs.append((upstream, ours))
+        ratio = f', ratio {ours["seconds"] / upstream["seconds"]:.2f}' if upstream else ''
+        print(f'pair {index + 1}: upstream {upstream.get("seconds", float("nan")):.1f} s, '
+              f'ours {ours["seconds"]:.1f} s{ratio}', flush=True)
+    upstream, ours = sorted(pairs, key=lambda p: p[1]['seconds'] / p[0]['seconds']
+                            if p[0] else p[1]['seconds'])[len(pairs) // 2]
     if not args.skip_determinism:
         ours['nondeterministic_seconds'] = bench_determinism(workdir)
+    print(f'\nthe median pair of {len(pairs)}:')
     report(upstream, ours)
     return 0
 
