@@ -63,7 +63,8 @@ STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
 # A run is complete once one of these ran (the training and the batch pipeline's last step).
 FINAL_NODES = ('Pusher', 'BulkInferrer')
 # Nodes that run every time, cached or not: they decide nothing about a cached run.
-_ALWAYS_RUN = ('latest_blessed_model_resolver', 'blessed_model')
+_ALWAYS_RUN = ('latest_blessed_model_resolver', 'latest_hyperparameters_resolver',
+               'blessed_model')
 
 _STATES = metadata_store_pb2.Execution.State
 

@@ -24,6 +24,7 @@ from pipeline.evaluation import Evaluator, eval_config
 from pipeline.manifest import manifest_parameters
 from pipeline.run_manifest import RunManifest
 from pipeline.pusher import Pusher
+from pipeline.resolvers import LatestIfAnyStrategy
 from pipeline.trainer import Trainer
 from pipeline.validation_gate import ExampleValidationGate
 
@@ -56,9 +57,11 @@ def hyperparameter_search(config: PipelineConfig, transform, schema_gen):
     """(node, its best hyperparameters channel) for the Trainer: with tune_trials a
     Tuner (the cloud one with vertex_tuning, trials in parallel); without, a Resolver
     of the latest Tuner run's best hyperparameters on this ML Metadata (none: the
-    Trainer's defaults). The search is paid once, not every run."""
+    Trainer's defaults). The search is paid once, not every run. Vertex compiles only
+    TFX's own strategies (to artifact queries, empty when nothing matches)."""
     if not config.tune_trials:
-        resolver = Resolver(strategy_class=LatestArtifactStrategy,
+        strategy = LatestIfAnyStrategy if config.local_metadata else LatestArtifactStrategy
+        resolver = Resolver(strategy_class=strategy,
                             hyperparameters=Channel(type=HyperParameters),
                             ).with_id('latest_hyperparameters_resolver')
         return resolver, resolver.outputs['hyperparameters']

@@ -101,3 +101,14 @@ def test_the_trainer_takes_the_tuners_or_the_latest_tuned_hyperparameters(tmp_pa
     assert tuned['Trainer'].inputs['hyperparameters'].producer_component_id == 'Tuner'
     assert '"tune_trials": 3' in tuned['Tuner'].exec_properties['custom_config']
     assert tuned['Tuner'].exec_properties['tuner_fn'] == 'models.tuner.tuner_fn'
+
+
+def test_no_tuned_hyperparameters_yet_resolves_to_none_and_later_to_the_newest():
+    from tfx.types.standard_artifacts import HyperParameters
+    from pipeline.resolvers import LatestIfAnyStrategy
+    strategy = LatestIfAnyStrategy()
+    assert strategy.resolve_artifacts(None, {'hyperparameters': []}) == {'hyperparameters': []}
+    older, newer = HyperParameters(), HyperParameters()
+    older.id, newer.id = 3, 7
+    resolved = strategy.resolve_artifacts(None, {'hyperparameters': [newer, older]})
+    assert resolved == {'hyperparameters': [newer]}
