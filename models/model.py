@@ -105,12 +105,19 @@ def content_order(features: Dict[str, tf.Tensor]) -> np.ndarray:
 Examples = Tuple[Dict[str, tf.Tensor], tf.Tensor]   # features, labels
 
 
+def read_records(files: List[str]) -> tf.Tensor:
+    """Every record of gzipped TFRecord files, as one string tensor: read as one
+    batch, not record by record into Python (0.1 s against 0.5-0.8 s per 15k)."""
+    for records in tf.data.TFRecordDataset(files, compression_type='GZIP').batch(1 << 62):
+        return records
+    return tf.constant([], tf.string)
+
+
 def load_examples(file_patterns: List[str], feature_spec) -> Examples:
     """Transformed examples (gzipped TFRecords of tf.Examples) parsed into tensors,
     in the order of their content (see content_order)."""
     files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
-    serialized = list(tf.data.TFRecordDataset(files, compression_type='GZIP').as_numpy_iterator())
-    features = tf.io.parse_example(tf.constant(serialized, tf.string), feature_spec)
+    features = tf.io.parse_example(read_records(files), feature_spec)
     order = content_order(features)
     features = {name: tf.gather(value, order) for name, value in features.items()}
     return features, features.pop(f.LABEL_XF)
