@@ -217,10 +217,10 @@ def test_garbage_examples_are_invalid_argument_logged_without_traceback(server):
 
 @pytest.mark.parametrize('path, body', [
     (PREDICT, b'[' * 100_000),
-    (PREDICT, json.dumps({'instances': [{'b64': base64.b64encode(os.urandom(40)).decode()}]})
-     .encode()),
+    (PREDICT, json.dumps({'instances': [
+        {'b64': base64.b64encode(random.Random(0).randbytes(40)).decode()}]}).encode()),
     (f'/v1/models/{MODEL}/versions/99999999999999999999999:predict', b'{"instances": ["x"]}'),
-])
+], ids=['deep nesting', 'noise for an example', 'version beyond int64'])
 def test_malformed_rest_input_is_400(server, path, body):
     status, reply = server.rest('POST', path, raw=body)
     assert status == 400, reply
@@ -330,11 +330,11 @@ def test_version_swaps_do_not_grow_memory(exported_model, tmp_path):
             swap_to(version)
         time.sleep(2.5)                      # the unloaded versions are collected at the polls
         start = _rss(server)
-        for version in range(4, 34):
+        for version in range(4, 16):         # bench/soak.py swaps for longer
             swap_to(version)
         time.sleep(2.5)
         growth = _rss(server) - start
-    assert growth < 30 << 20, f'{growth / 2**20:.1f} MB after 30 swaps'
+    assert growth < 30 << 20, f'{growth / 2**20:.1f} MB after 12 swaps'
 
 
 def test_sigterm_drains_then_exits(base, rows, tmp_path):
