@@ -59,11 +59,11 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
     new model does not fit. The run says why, pushes nothing, records the Pusher as
     failed, and the version in service stays whole and served."""
     home = tmp_path / 'home'
-    home.mkdir()
+    copy_home(pipeline_home[0], home)        # the stages before training come from the cache
     old = pipeline_home[3].pushed_version
     serving = small_disk / 'chicago_taxi'
-    shutil.copytree(os.path.join(pipeline_home[0], 'serving_model', 'chicago_taxi', old),
-                    serving / old)
+    shutil.move(home / 'serving_model' / 'chicago_taxi' / old, serving / old)
+    shutil.rmtree(home / 'serving_model')
     (home / 'serving_model').symlink_to(small_disk)
     result = run_pipeline(str(home), pipeline_home[1], '--train-steps',
                           str(PIPELINE_TRAIN_STEPS + 1))   # another model: it must be copied
@@ -71,7 +71,7 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
     assert result.stderr.startswith('error: Pusher failed: OSError: [Errno 28] No space left')
     assert result.stderr.count('\n') == 1
     assert sorted(os.listdir(serving)) == [old]          # nothing half-written left behind
-    [record] = runs(str(home))
+    record = runs(str(home))[0]
     assert record.state == 'failed at Pusher' and record.components['Pusher'].state == 'FAILED'
     with ModelServer('--model_name=chicago_taxi', f'--model_base_path={serving}',
                      rest=False) as server:
