@@ -11,6 +11,9 @@ STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist, whole files to a process): the suite is mostly
+# pipeline runs and servers in subprocesses, each about one core's work.
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-fast lock clean
 
@@ -42,10 +45,10 @@ run: install
 	$(PY) -m runner local
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -m 'not e2e' $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e' $(PYTEST_ARGS)
 
 # Re-resolve the pins after editing requirements.in.
 lock: | $(UV)
