@@ -157,6 +157,20 @@ def rerun_home(pipeline_home, tmp_path_factory):
     return home, first, run_pipeline(home, pipeline_home[1])
 
 
+def served_version(target, rows):
+    """The version of chicago_taxi at target that answers a Predict of the serialized
+    tf.Examples rows."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = 'chicago_taxi'
+        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
+        return stub.Predict(request, timeout=30).model_spec.version.value
+
+
 def copy_home(home, target):
     """A copy of a pipeline home to run in. Its ML Metadata still names the original's
     artifacts (read, never written, by the copy's runs)."""

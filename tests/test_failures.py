@@ -14,25 +14,13 @@ import sys
 import time
 import uuid
 
-import grpc
 import pytest
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.local_server import REPO, ModelServer, free_port
 from tests.conftest import (PIPELINE_TRAIN_STEPS, copy_home, read_rows, run_pipeline, runs,
-                            to_example, to_instance, write_csv)
+                            served_version, to_example, to_instance, write_csv)
 
 pytestmark = pytest.mark.e2e
-
-
-def _predict_version(target, rows):
-    with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-        return stub.Predict(request, timeout=30).model_spec.version.value
 
 
 @pytest.fixture
@@ -75,7 +63,7 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
     assert record.state == 'failed at Pusher' and record.components['Pusher'].state == 'FAILED'
     with ModelServer('--model_name=chicago_taxi', f'--model_base_path={serving}',
                      rest=False) as server:
-        assert _predict_version(server.target, examples) == int(old)
+        assert served_version(server.target, examples) == int(old)
 
 
 def _wait_for(predicate, seconds=300):

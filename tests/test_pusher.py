@@ -7,10 +7,7 @@ import subprocess
 import sys
 import time
 
-import grpc
 import pytest
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
@@ -18,7 +15,7 @@ from tfx.utils import proto_utils
 from pipeline.mlmd import ALREADY_PUSHED
 from pipeline.pusher import STAGING_PREFIX, Executor, same_files
 from serving.local_server import REPO, ModelServer
-from tests.conftest import read_rows, to_example, to_instance
+from tests.conftest import read_rows, served_version, to_example, to_instance
 
 
 def _model_files(directory, weights: bytes):
@@ -130,15 +127,6 @@ def _numbered(base):
     return sorted(name for name in os.listdir(base) if name.isdigit())
 
 
-def _predict_version(target, rows):
-    with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-        return stub.Predict(request, timeout=30).model_spec.version.value
-
-
 @pytest.mark.e2e
 def test_a_push_killed_mid_copy_leaves_nothing_a_server_would_load(exported_model, schema, push,
                                                                    tmp_path):
@@ -164,7 +152,7 @@ def test_a_push_killed_mid_copy_leaves_nothing_a_server_would_load(exported_mode
         pusher.wait()
         assert staged and _numbered(base) == ['1']
         time.sleep(2)                      # the server polls: it must find nothing new
-        assert _predict_version(server.target, examples) == 1
+        assert served_version(server.target, examples) == 1
     pushed = push(b'other weights')           # the next push clears the leftover
     assert sorted(os.listdir(base)) == ['1', pushed.get_string_custom_property('pushed_version')]
 
