@@ -328,6 +328,30 @@ class _Watchdog:
                     connection.shutdown(socket.SHUT_RDWR)
 
 
+# After an answer sent before the request's body was read: how long, and how much
+# of the rest of it, to read and drop before the socket closes.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 << 20
+
+
+def linger(connection: socket.socket, seconds: float = LINGER_SECONDS,
+           max_bytes: int = LINGER_BYTES) -> None:
+    """Stop sending, then drop what the client still sends, within bounds of time and
+    size. A socket closed with bytes unread is reset by the kernel, and a client
+    still writing its body then sees the reset instead of the answer (nginx's
+    lingering close does the same)."""
+    deadline = time.monotonic() + seconds
+    dropped = 0
+    with contextlib.suppress(OSError):      # the client hung up or reset: nothing to wait for
+        connection.shutdown(socket.SHUT_WR)
+        while dropped < max_bytes and time.monotonic() < deadline:
+            connection.settimeout(deadline - time.monotonic())
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                return
+            dropped += len(chunk)
+
+
 class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer with a bounded number of connection threads (more
     connections wait in a deep listen backlog rather than being reset) and the
@@ -366,6 +390,7 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'   # keep-alive, as clients expect
+        _answered_early = False         # refused before its body was read (see linger)
         timeout = timeout_seconds       # each wait for bytes (an idle keep-alive too)
 
         def setup(self):
@@ -373,6 +398,11 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
             # Headers and body go out as two writes; without this, Nagle's algorithm
             # holds the body back until the client's delayed ACK (40 ms).
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def finish(self):
+            super().finish()
+            if self._answered_early:
+                linger(self.connection)
 
         def handle_one_request(self):
             # The whole request - waiting for it, reading it, answering - in the time allowed.
@@ -400,7 +430,7 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
                                  BodyReader(self.rfile, self.connection, self._deadline),
                                  max_body_bytes)
             except BodyError as error:      # the framing is lost: answer, then hang up
-                self.close_connection = True
+                self.close_connection = self._answered_early = True
                 log.info('REST %s: %d: %s', method, error.status, error.message)
                 self._respond(error.status, 'application/json',
                               json.dumps({'error': error.message}))

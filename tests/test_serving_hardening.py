@@ -215,6 +215,20 @@ def test_garbage_examples_are_invalid_argument_logged_without_traceback(server):
     assert 'Traceback' not in server.log()
 
 
+
+def test_a_client_still_sending_a_refused_body_reads_the_answer(server):
+    """The 413 goes out on the headers alone; the client, not waiting for it, goes on
+    sending its body. The server reads and drops that body before it hangs up, so the
+    client is not reset mid-write and reads the 413 (a bounded lingering close)."""
+    body = b'x' * (4 * LIMIT)
+    with socket.create_connection(('127.0.0.1', server.rest_port), timeout=10) as s:
+        s.sendall(_post(PREDICT, f'Content-Length: {len(body)}\r\n'))
+        time.sleep(0.5)                      # the answer is out, the socket shut for writing
+        s.sendall(body)                      # reset here (EPIPE) if the server just closed
+        reply = b''.join(iter(lambda: s.recv(65536), b''))
+    assert _statuses(reply) == [413], reply
+    _still_answers(server)
+
 @pytest.mark.parametrize('path, body', [
     (PREDICT, b'[' * 100_000),
     (PREDICT, json.dumps({'instances': [
