@@ -28,17 +28,22 @@ def examples(schema):
     return [to_example(to_instance(r, schema)) for r in read_rows(5)]
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MB tmpfs, mounted for the test (needs root and mount permission)."""
-    mount = tmp_path / 'disk'
+def _tmpfs(mount, options):
+    """A tmpfs mounted at mount with options for the test (needs root and mount
+    permission; skips without them), unmounted after it."""
     mount.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1536k', 'tmpfs', str(mount)],
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(mount)],
                             capture_output=True)
     if result.returncode != 0:
         pytest.skip('needs permission to mount a tmpfs (root): ' + result.stderr.decode())
     yield mount
     subprocess.run(['umount', str(mount)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MB disk."""
+    yield from _tmpfs(tmp_path / 'disk', 'size=1536k')
 
 
 def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_disk, tmp_path,
@@ -200,14 +205,7 @@ def test_the_client_names_a_missing_file(tmp_path):
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    mount = tmp_path / f'ro-{uuid.uuid4().hex[:6]}'
-    mount.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', str(mount)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip('needs permission to mount a tmpfs (root): ' + result.stderr.decode())
-    yield mount
-    subprocess.run(['umount', str(mount)], check=True)
+    yield from _tmpfs(tmp_path / f'ro-{uuid.uuid4().hex[:6]}', 'ro,size=64k')
 
 
 def test_a_home_that_cannot_be_written_is_refused(read_only_dir):
