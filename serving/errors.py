@@ -1,5 +1,7 @@
 """Errors carrying a gRPC status code, mapped to HTTP the way TF Serving maps them."""
 
+import re
+
 import grpc
 
 # tensorflow_serving/model_servers/http_server.cc: ToHTTPStatusCode.
@@ -25,12 +27,29 @@ _HTTP_STATUS = {
 
 
 MAX_MESSAGE_CHARS = 1000
+MAX_QUOTED_CHARS = 200
+
+# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def escaped(text, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Client-supplied text as a log line or message may quote it: control characters
+    escaped (\\x1b, not a raw escape sequence for the terminal reading the log), at
+    most `limit` characters in all."""
+    text = str(text)
+    quoted = _CONTROL.sub(lambda match: match.group().encode('unicode_escape').decode(),
+                          text[:limit])
+    if len(quoted) <= limit and len(text) <= limit:
+        return quoted
+    return quoted[:limit - 3] + '...'
 
 
 def one_line(message: str) -> str:
-    """A message on one line and of bounded length (TensorFlow's run to many lines)."""
+    """A message on one line and of bounded length (TensorFlow's run to many lines),
+    with no control characters."""
     text = ' '.join(str(message).split())
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 3] + '...'
+    return escaped(text, MAX_MESSAGE_CHARS)
 
 
 class ServingError(Exception):
@@ -57,3 +76,7 @@ def not_found(message: str) -> ServingError:
 
 def failed_precondition(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def resource_exhausted(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)

@@ -8,8 +8,6 @@ requests already holding it finish on it. A version that fails to load is
 reported and never serves; the previous one keeps serving.
 """
 
-import ctypes
-import ctypes.util
 import dataclasses
 import gc
 import logging
@@ -24,10 +22,13 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from common.tf_serving import SAVED_MODEL_FILE, version_dirs
-from serving.errors import ServingError, invalid_argument, not_found
+from serving.errors import ServingError, escaped, invalid_argument, not_found
+from serving.memory import return_free_memory
 from serving.servable import Servable
 
 log = logging.getLogger(__name__)
+
+MAX_VERSION = (1 << 63) - 1      # versions are int64
 
 # GetModelStatus states (tensorflow_serving/apis/get_model_status.proto).
 START, LOADING, AVAILABLE, UNLOADING, END = 'START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'
@@ -90,6 +91,7 @@ class ModelManager:
         self._available: Dict[str, Dict[int, Servable]] = {}
         self._stopping = threading.Event()
         self._collections_due = 0
+        self._warned: set = set()     # version directories already reported as unusable
 
     # --- reading (request path) ---------------------------------------------
 
@@ -169,7 +171,7 @@ class ModelManager:
         if self._collections_due:
             self._collections_due -= 1
             gc.collect()
-            _return_free_memory()
+            return_free_memory()
 
     def _set_labels(self, name: str, model) -> None:
         available = self._available.get(name, {})
@@ -182,7 +184,9 @@ class ModelManager:
         self._labels[name] = dict(model.version_labels)
 
     def _sync_model(self, name: str, model) -> None:
-        on_disk = version_dirs(model.base_path)
+        on_disk = _servable_versions(model.base_path, self._warned)
+        if on_disk is None:
+            return
         failed = self._failed.setdefault(name, {})
         for version in [v for v in failed if v in on_disk]:
             if _mtime(on_disk[version]) != failed[version]:
@@ -254,13 +258,27 @@ class ModelManager:
         self._stopping.set()
 
 
-def _return_free_memory() -> None:
-    """Hands memory freed by an unloaded version back to the system (glibc keeps it in
-    its arenas otherwise, and the process stays at its high-water mark)."""
+def _servable_versions(base_path: str, warned: set) -> Optional[Dict[int, str]]:
+    """The version directories a server may load: numbers that fit in int64, as
+    versions travel in ModelSpec and GetModelStatus (a directory named
+    99999999999999999999 is left alone, with a warning). None when the directory
+    cannot be read as versions at all (a name of more digits than Python converts):
+    the model then keeps what it has loaded. Each problem is logged once."""
     try:
-        ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0)
-    except (OSError, AttributeError):
-        return      # not glibc: its allocator returns memory its own way
+        found = version_dirs(base_path)
+    except ValueError as error:
+        if (base_path, None) not in warned:
+            warned.add((base_path, None))
+            log.warning('Model base path %s: cannot read its versions (%s); keeping the '
+                        'loaded ones', escaped(base_path), escaped(error))
+        return None
+    for version in [v for v in found if v > MAX_VERSION]:
+        if (base_path, version) not in warned:
+            warned.add((base_path, version))
+            log.warning('Model base path %s: ignoring version directory %s (versions are '
+                        '64-bit)', escaped(base_path), escaped(version, 40))
+        del found[version]
+    return found
 
 
 def _mtime(version_dir: str) -> int:

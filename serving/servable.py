@@ -49,6 +49,26 @@ def read_warmup_requests(path: str) -> List[prediction_log_pb2.PredictionLog]:
     return logs
 
 
+_PARSE_OPS = ('ParseExample', 'ParseExampleV2', 'ParseSingleExample', 'ParseSequenceExample',
+              'ParseSequenceExampleV2')
+
+
+def _features_parsed(graph_def) -> int:
+    """The most features one tf.Example parsing op of the graph (or of the functions in
+    its library) extracts: what each serialized example sent to the model expands to."""
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    most = 0
+    for node in nodes:
+        if node.op in _PARSE_OPS:
+            attr = node.attr
+            count = (len(attr['Tdense'].list.type) + attr['num_sparse'].i + attr['Nsparse'].i
+                     + attr['Ndense'].i + len(attr['ragged_value_types'].list.type))
+            most = max(most, count)
+    return most
+
+
 def _status_code(error: tf.errors.OpError) -> grpc.StatusCode:
     """TensorFlow's error codes are gRPC's."""
     for code in grpc.StatusCode:
@@ -76,6 +96,8 @@ class Servable:
         with self._session.graph.as_default(), deprecation.silence():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
         self.signature_defs = dict(meta_graph.signature_def)
+        # What one serialized tf.Example costs in admission (serving/admission.py).
+        self.features_per_example = max(1, _features_parsed(meta_graph.graph_def))
         self._callables: Dict[tuple, Callable] = {}
 
     def _callable(self, signature_name: str, input_names: Tuple[str, ...],

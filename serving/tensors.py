@@ -22,48 +22,104 @@ _TYPES = {
 }
 
 
+# numpy's limit on dimensions (TensorFlow's is higher); and a bound on the product of a
+# shape's dimensions (zeros left out) that no real tensor comes near: past it numpy
+# cannot even describe an empty array of that shape.
+MAX_DIMS = 32
+MAX_DIMS_PRODUCT = 1 << 48
+
+
+def _type_name(dtype: int) -> str:
+    """DT_FLOAT...; a number that names no type (a client's 9999) as itself."""
+    try:
+        return types_pb2.DataType.Name(dtype)
+    except ValueError:
+        return f'DataType {dtype}'
+
+
 def dtype_name(dtype: int) -> str:
     """'string', 'float'... as TensorFlow names types in its error messages."""
-    return types_pb2.DataType.Name(dtype)[3:].lower()
+    name = _type_name(dtype)
+    return name[3:].lower() if name.startswith('DT_') else name
 
 
 def numpy_dtype(dtype: int):
     if dtype not in _TYPES:
-        raise invalid_argument(f'Unsupported tensor dtype: {types_pb2.DataType.Name(dtype)}')
+        raise invalid_argument(f'Unsupported tensor dtype: {_type_name(dtype)}')
     return _TYPES[dtype][0]
 
 
-def shape_of(proto: tensor_pb2.TensorProto) -> tuple:
-    return tuple(d.size for d in proto.tensor_shape.dim)
+def shape_of(proto: tensor_pb2.TensorProto, name: str = 'tensor') -> tuple:
+    """The declared shape, checked: at most MAX_DIMS dimensions, none negative, and a
+    product that numpy and TensorFlow can hold."""
+    dims = proto.tensor_shape.dim
+    if len(dims) > MAX_DIMS:
+        raise invalid_argument(f'Input {name}: {len(dims)} dimensions, more than the '
+                               f'{MAX_DIMS} supported')
+    shape = tuple(d.size for d in dims)
+    if any(d < 0 for d in shape):
+        raise invalid_argument(f'Tensor shape must be fully defined: {list(shape)}')
+    if math.prod(d for d in shape if d) > MAX_DIMS_PRODUCT:
+        raise invalid_argument(f'Input {name}: shape {list(shape)} is too large for a tensor')
+    return shape
 
 
-def _decoded_bytes(values: np.ndarray, count: int) -> int:
-    """What `count` elements like values take once decoded (strings: their bytes)."""
-    if values.dtype == object:
-        per_element = max((len(v) for v in values), default=0) + 8
-    else:
-        per_element = values.dtype.itemsize
-    return count * per_element
+def element_count(proto: tensor_pb2.TensorProto, name: str = 'tensor') -> int:
+    """How many elements the tensor's declared shape holds."""
+    return math.prod(shape_of(proto, name))
+
+
+def _value_count(proto: tensor_pb2.TensorProto, name: str) -> int:
+    """How many values the proto carries, without decoding them."""
+    if not proto.tensor_content:
+        return len(getattr(proto, _TYPES[proto.dtype][1]))
+    if proto.dtype == types_pb2.DT_STRING:
+        raise invalid_argument('tensor_content is not supported for DT_STRING')
+    itemsize = np.dtype(_TYPES[proto.dtype][0]).itemsize
+    if len(proto.tensor_content) % itemsize:
+        raise invalid_argument(f'Input {name}: tensor_content of {len(proto.tensor_content)} '
+                               f'bytes is not a whole number of {itemsize}-byte values')
+    return len(proto.tensor_content) // itemsize
+
+
+def _filled_bytes(proto: tensor_pb2.TensorProto, count: int) -> int:
+    """What `count` elements like the proto's single value take once decoded."""
+    if proto.dtype == types_pb2.DT_STRING:
+        return count * (len(proto.string_val[0]) + 8)
+    return count * np.dtype(_TYPES[proto.dtype][0]).itemsize
+
+
+def check_values(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
+                 name: str = 'tensor') -> None:
+    """INVALID_ARGUMENT unless the values sent agree with the shape: as many as it has
+    elements, or one that fills them all (as TensorFlow reads a TensorProto) - and
+    then, with max_bytes, the filled tensor may not decode to more than that, so a
+    small request cannot ask for a huge allocation. Cheap: nothing is decoded."""
+    numpy_dtype(proto.dtype)
+    shape = shape_of(proto, name)
+    count = math.prod(shape)
+    sent = _value_count(proto, name)
+    if sent == 1 and count > 1:
+        if max_bytes is not None and _filled_bytes(proto, count) > max_bytes:
+            raise invalid_argument(
+                f'Input {name}: shape {list(shape)} asks for {count} elements from the 1 value '
+                f'sent, {_filled_bytes(proto, count)} bytes decoded, more than the '
+                f'{max_bytes} a request may take')
+    elif sent != count:
+        raise invalid_argument(
+            f'Input {name}: tensor proto has {sent} values but shape {list(shape)} '
+            f'needs {count}')
 
 
 def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
                name: str = 'tensor') -> np.ndarray:
-    """The tensor's values, from tensor_content or the typed value field.
-
-    The shape must agree with the values sent: as many as it has elements, or one
-    that fills them all (as TensorFlow reads a TensorProto) - and then, with
-    max_bytes, the filled tensor may not decode to more than that, so a small
-    request cannot ask for a huge allocation."""
-    dtype, field = _TYPES.get(proto.dtype, (None, None))
-    if dtype is None:
-        raise invalid_argument(f'Unsupported tensor dtype: {types_pb2.DataType.Name(proto.dtype)}')
-    shape = shape_of(proto)
-    if any(d < 0 for d in shape):
-        raise invalid_argument(f'Tensor shape must be fully defined: {list(shape)}')
+    """The tensor's values, from tensor_content or the typed value field, once
+    check_values has passed them."""
+    check_values(proto, max_bytes, name)
+    dtype, field = _TYPES[proto.dtype]
+    shape = shape_of(proto, name)
     count = math.prod(shape)
     if proto.tensor_content:
-        if proto.dtype == types_pb2.DT_STRING:
-            raise invalid_argument('tensor_content is not supported for DT_STRING')
         values = np.frombuffer(proto.tensor_content, dtype=dtype)
     elif proto.dtype == types_pb2.DT_STRING:
         values = np.empty(len(proto.string_val), dtype=object)
@@ -71,16 +127,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
     else:
         values = np.asarray(getattr(proto, field), dtype=dtype)
     if values.size == 1 and count > 1:
-        if max_bytes is not None and _decoded_bytes(values, count) > max_bytes:
-            raise invalid_argument(
-                f'Input {name}: shape {list(shape)} asks for {count} elements from the 1 value '
-                f'sent, {_decoded_bytes(values, count)} bytes decoded, more than the '
-                f'{max_bytes} a request may take')
         values = np.repeat(values, count)  # a single value fills the tensor, as in TF
-    if values.size != count:
-        raise invalid_argument(
-            f'Input {name}: tensor proto has {values.size} values but shape {list(shape)} '
-            f'needs {count}')
     return values.reshape(shape)
 
 
