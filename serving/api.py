@@ -23,8 +23,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 from serving import metrics as m
 from serving import tensors
+from serving.admission import Admission, Ticket, examples_cost, predict_cost
 from serving.batching import Batcher
-from serving.errors import ServingError, failed_precondition, invalid_argument
+from serving.errors import (ServingError, failed_precondition, invalid_argument,
+                            resource_exhausted)
 from serving.manager import ModelManager
 from serving.reload_policy import ReloadPolicy
 from serving.request_log import RequestLogs
@@ -92,6 +94,13 @@ def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
     return name, signature
 
 
+def reply_too_large(size: int, limit: int, at_least: bool = False) -> ServingError:
+    return resource_exhausted(
+        f'The reply would be {"at least " if at_least else ""}{size} bytes, over the limit of '
+        f'{limit} (--max_message_bytes): ask for fewer examples, or fewer outputs '
+        '(output_filter)')
+
+
 class ServingApi:
     """Requests in, responses out, against the servables the manager holds.
 
@@ -101,12 +110,15 @@ class ServingApi:
 
     def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None,
                  request_logs: Optional[RequestLogs] = None, max_message_bytes: int = 64 << 20,
-                 reload_policy: ReloadPolicy = ReloadPolicy()):
+                 reload_policy: ReloadPolicy = ReloadPolicy(),
+                 admission: Optional[Admission] = None):
         self.manager = manager
         self.metrics = metrics
         self._batcher = batcher
         self._request_logs = request_logs
-        self._max_message_bytes = max_message_bytes
+        self.max_message_bytes = max_message_bytes
+        # Without one given (the canary, tests in process): limits no request can reach.
+        self.admission = admission or Admission(1 << 62, 1 << 62)
         self._reload_policy = reload_policy
         self._calls = threading.Condition()
         self._in_flight = 0
@@ -162,13 +174,20 @@ class ServingApi:
             result = servable.run(signature, inputs, outputs)
         self.metrics.observe(m.RUNTIME_LATENCY, (time.perf_counter() - started) * 1e6,
                              model_name=servable.name, API=api, runtime='TF1')
+        self._check_outputs(result)
         return result
 
     # --- Predict --------------------------------------------------------------
 
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        return self.log_request('predict', request,
-                         self.predict_on(self.manager.get(request.model_spec), request))
+    def predict(self, request: predict_pb2.PredictRequest, servable: Optional[Servable] = None,
+                ticket: Optional[Ticket] = None) -> predict_pb2.PredictResponse:
+        """Predict, admitted by its cost (on `ticket`, if the caller holds one)."""
+        servable = servable or self.manager.get(request.model_spec)
+        for alias, proto in request.inputs.items():   # malformed before expensive
+            tensors.check_values(proto, self.max_message_bytes, alias)
+        with self.admission.admitted(predict_cost(request, servable.features_per_example),
+                                     ticket):
+            return self.log_request('predict', request, self.predict_on(servable, request))
 
     def predict_on(self, servable: Servable,
                    request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
@@ -185,7 +204,22 @@ class ServingApi:
         for alias in aliases:
             response.outputs[alias].CopyFrom(
                 tensors.to_proto(outputs[alias], signature.outputs[alias].dtype))
+        return self._bounded(response)
+
+    def _bounded(self, response):
+        """The response, if it fits in --max_message_bytes; RESOURCE_EXHAUSTED if not."""
+        size = response.ByteSize()
+        if size > self.max_message_bytes:
+            raise reply_too_large(size, self.max_message_bytes)
         return response
+
+    def _check_outputs(self, outputs: Dict[str, np.ndarray]) -> None:
+        """Refuses outputs whose reply cannot fit before any of it is built: each value
+        takes at least a byte (a string its length)."""
+        least = sum(sum(map(len, value.flat)) if value.dtype == object else value.size
+                    for value in outputs.values())
+        if least > self.max_message_bytes:
+            raise reply_too_large(least, self.max_message_bytes, at_least=True)
 
     def _predict_inputs(self, signature, request) -> Dict[str, np.ndarray]:
         sent, expected = set(request.inputs), set(signature.inputs)
@@ -206,7 +240,7 @@ class ServingApi:
                 raise invalid_argument(
                     f'Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but '
                     f'{tensors.dtype_name(proto.dtype)} is provided')
-            value = tensors.to_ndarray(proto, self._max_message_bytes, alias)
+            value = tensors.to_ndarray(proto, self.max_message_bytes, alias)
             _check_shape(alias, info, value)
             inputs[alias] = value
         return inputs
@@ -228,16 +262,23 @@ class ServingApi:
 
     # --- Classify, Regress, MultiInference --------------------------------------
 
-    def classify(self, request: classification_pb2.ClassificationRequest
+    def _examples_admitted(self, servable: Servable, request_input, ticket: Optional[Ticket]):
+        return self.admission.admitted(
+            examples_cost(request_input, servable.features_per_example,
+                          self.admission.max_request_elements), ticket)
+
+    def classify(self, request: classification_pb2.ClassificationRequest,
+                 servable: Optional[Servable] = None, ticket: Optional[Ticket] = None
                  ) -> classification_pb2.ClassificationResponse:
-        return self.log_request('classify', request,
-                         self.classify_on(self.manager.get(request.model_spec), request))
+        servable = servable or self.manager.get(request.model_spec)
+        with self._examples_admitted(servable, request.input, ticket):
+            return self.log_request('classify', request, self.classify_on(servable, request))
 
     def classify_on(self, servable: Servable, request) -> classification_pb2.ClassificationResponse:
         response = classification_pb2.ClassificationResponse()
         name = self._classify(servable, request.model_spec, request.input, response.result)
         _set_model_spec(response.model_spec, servable, name)
-        return response
+        return self._bounded(response)
 
     def _classify(self, servable, spec, request_input, result) -> str:
         name, signature = _one_input_signature(servable, spec, 'inputs', 'classification')
@@ -275,16 +316,18 @@ class ServingApi:
                     entry.score = float(scores[row, column])
         return name
 
-    def regress(self, request: regression_pb2.RegressionRequest
+    def regress(self, request: regression_pb2.RegressionRequest,
+                servable: Optional[Servable] = None, ticket: Optional[Ticket] = None
                 ) -> regression_pb2.RegressionResponse:
-        return self.log_request('regress', request,
-                         self.regress_on(self.manager.get(request.model_spec), request))
+        servable = servable or self.manager.get(request.model_spec)
+        with self._examples_admitted(servable, request.input, ticket):
+            return self.log_request('regress', request, self.regress_on(servable, request))
 
     def regress_on(self, servable: Servable, request) -> regression_pb2.RegressionResponse:
         response = regression_pb2.RegressionResponse()
         name = self._regress(servable, request.model_spec, request.input, response.result)
         _set_model_spec(response.model_spec, servable, name)
-        return response
+        return self._bounded(response)
 
     def _regress(self, servable, spec, request_input, result) -> str:
         name, signature = _one_input_signature(servable, spec, 'inputs', 'regression')
@@ -318,6 +361,12 @@ class ServingApi:
                 raise invalid_argument(f'Duplicate evaluation of signature: {name}')
             seen.add(name)
         servable = self.manager.get(first)
+        with self._examples_admitted(servable, request.input, None):
+            response = self._multi_inference_on(servable, request)
+        return self.log_request('multi_inference', request, response)
+
+    def _multi_inference_on(self, servable: Servable, request
+                            ) -> inference_pb2.MultiInferenceResponse:
         response = inference_pb2.MultiInferenceResponse()
         for task in request.tasks:
             result = response.results.add()
@@ -330,7 +379,7 @@ class ServingApi:
             else:
                 raise invalid_argument(f'Unsupported signature method_name: {task.method_name}')
             _set_model_spec(result.model_spec, servable, name)
-        return self.log_request('multi_inference', request, response)
+        return self._bounded(response)
 
     # --- Metadata, status, config ------------------------------------------------
 

@@ -1,18 +1,37 @@
-"""The gRPC face: PredictionService, ModelService and grpc.health.v1 on one server."""
+"""The gRPC face: PredictionService, ModelService and grpc.health.v1 on one server.
 
+The server is grpc.aio's, on an event loop of its own (serving/event_loop.py).
+Health checks, model status and metadata are answered on the loop: they never
+wait behind inference. Predict, Classify, Regress and MultiInference take the
+request's bytes as they came; a thread of the inference pool parses, admits
+(serving/admission.py), runs and serializes them, so that a large message never
+holds the loop. ReloadConfig, which loads models, has a thread of its own.
+"""
+
+import asyncio
 import logging
+import threading
 import time
 from concurrent import futures
-from typing import Optional
+from typing import Callable, Optional
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, inference_pb2,
+                                     model_management_pb2, predict_pb2, regression_pb2)
 
+from serving.admission import ByteBudget
 from serving.api import ServingApi
-from serving.errors import ServingError
+from serving.errors import ServingError, invalid_argument
+from serving.event_loop import LoopThread
 
 log = logging.getLogger(__name__)
+
+PREDICTION_SERVICE = 'tensorflow.serving.PredictionService'
+MODEL_SERVICE = 'tensorflow.serving.ModelService'
 
 
 def _model_name(request) -> str:
@@ -23,93 +42,176 @@ def _model_name(request) -> str:
     return spec.name if spec is not None else ''
 
 
-def handle(api: ServingApi, method, request, context, api_name: str):
-    """Calls an API method; errors become the call's status. Nothing escapes to kill
-    the server: a bad request is one log line; an unexpected exception (the server's
-    own fault) is answered as INTERNAL and logged with its traceback."""
+def serve_call(api: ServingApi, method: Callable, request_type, raw: bytes,
+               api_name: str) -> bytes:
+    """One call, from the request's bytes to the response's. Errors are ServingErrors:
+    a bad request is one log line; an unexpected exception (the server's own fault)
+    becomes INTERNAL, logged with its traceback. Nothing escapes to kill the server."""
     started = time.perf_counter()
-    code = grpc.StatusCode.OK
+    code, request = grpc.StatusCode.OK, None
     try:
+        try:
+            request = request_type.FromString(raw)
+        except DecodeError:
+            raise invalid_argument(f'The request is not a serialized '
+                                   f'{request_type.DESCRIPTOR.full_name}') from None
         with api.serving_call():
-            return method(request)
+            return method(request).SerializeToString()
     except ServingError as error:
         code = error.code
         log.info('%s: %s: %s', api_name, code.name, error.message)
-        context.abort(error.code, error.message)
+        raise
     except Exception as error:  # a bug, not a bad request: keep serving
         log.exception('%s failed', api_name)
         code = grpc.StatusCode.INTERNAL
-        context.abort(code, f'{type(error).__name__}: {error}')
+        raise ServingError(code, f'{type(error).__name__}: {error}') from None
     finally:
-        api.metrics.record_request(api.metric_model(_model_name(request)), api_name, 'GRPC',
-                                   code.name, time.perf_counter() - started)
+        model = _model_name(request) if request is not None else ''
+        api.metrics.record_request(api.metric_model(model), api_name, 'GRPC', code.name,
+                                   time.perf_counter() - started)
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, api: ServingApi):
-        self._api = api
+class _Methods:
+    """The method handlers, bound to the API, the pools and the byte budget."""
 
-    def Predict(self, request, context):
-        return handle(self._api, self._api.predict, request, context, 'Predict')
+    def __init__(self, api: ServingApi, inference: futures.Executor, admin: futures.Executor,
+                 budget: ByteBudget):
+        self._api, self._inference, self._admin, self._budget = api, inference, admin, budget
 
-    def Classify(self, request, context):
-        return handle(self._api, self._api.classify, request, context, 'Classify')
+    def on_loop(self, method, request_type, api_name: str):
+        """A cheap call, answered on the loop."""
+        async def behavior(raw: bytes, context):
+            try:
+                return serve_call(self._api, method, request_type, raw, api_name)
+            except ServingError as error:
+                await context.abort(error.code, error.message)
+        return grpc.unary_unary_rpc_method_handler(behavior)
 
-    def Regress(self, request, context):
-        return handle(self._api, self._api.regress, request, context, 'Regress')
+    def on_pool(self, method, request_type, api_name: str, admin: bool = False):
+        """A call that does real work, on a pool thread; its bytes count against the
+        budget of bytes in flight from the moment it arrives."""
+        pool = self._admin if admin else self._inference
 
-    def MultiInference(self, request, context):
-        return handle(self._api, self._api.multi_inference, request, context, 'MultiInference')
-
-    def GetModelMetadata(self, request, context):
-        return handle(self._api, self._api.get_model_metadata, request, context,
-                      'GetModelMetadata')
-
-
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, api: ServingApi):
-        self._api = api
-
-    def GetModelStatus(self, request, context):
-        return handle(self._api, self._api.get_model_status, request, context,
-                      'GetModelStatus')
-
-    def HandleReloadConfigRequest(self, request, context):
-        return handle(self._api, self._api.reload_config, request, context, 'HandleReloadConfigRequest')
+        async def behavior(raw: bytes, context):
+            try:
+                self._budget.take(len(raw))
+            except ServingError as error:
+                log.info('%s: %s: %s', api_name, error.code.name, error.message)
+                self._api.metrics.record_request(self._api.metric_model(''), api_name, 'GRPC',
+                                                 error.code.name, 0.0)
+                await context.abort(error.code, error.message)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    pool, serve_call, self._api, method, request_type, raw, api_name)
+            except ServingError as error:
+                await context.abort(error.code, error.message)
+            finally:
+                self._budget.give(len(raw))
+        return grpc.unary_unary_rpc_method_handler(behavior)
 
 
-def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_message_bytes: int,
-                      credentials: Optional[grpc.ServerCredentials] = None,
-                      socket_path: str = ''):
-    """Starts serving on address ('host:port') and, if given, the UNIX socket
-    socket_path; returns (server, health servicer, port)."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix='grpc'),
-        options=[('grpc.max_receive_message_length', max_message_bytes),
-                 ('grpc.max_send_message_length', max_message_bytes),
-                 ('grpc.so_reuseport', 0)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(api), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(api), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+def _handlers(methods: _Methods, api: ServingApi):
+    prediction = {
+        'Predict': methods.on_pool(api.predict, predict_pb2.PredictRequest, 'Predict'),
+        'Classify': methods.on_pool(api.classify, classification_pb2.ClassificationRequest,
+                                    'Classify'),
+        'Regress': methods.on_pool(api.regress, regression_pb2.RegressionRequest, 'Regress'),
+        'MultiInference': methods.on_pool(api.multi_inference,
+                                          inference_pb2.MultiInferenceRequest, 'MultiInference'),
+        'GetModelMetadata': methods.on_loop(
+            api.get_model_metadata, get_model_metadata_pb2.GetModelMetadataRequest,
+            'GetModelMetadata'),
+    }
+    model = {
+        'GetModelStatus': methods.on_loop(
+            api.get_model_status, get_model_status_pb2.GetModelStatusRequest, 'GetModelStatus'),
+        'HandleReloadConfigRequest': methods.on_pool(
+            api.reload_config, model_management_pb2.ReloadConfigRequest,
+            'HandleReloadConfigRequest', admin=True),
+    }
+    return (grpc.method_handlers_generic_handler(PREDICTION_SERVICE, prediction),
+            grpc.method_handlers_generic_handler(MODEL_SERVICE, model))
+
+
+class Health:
+    """grpc.health.v1's servicer on the server's loop, set from any thread."""
+
+    def __init__(self, loop: LoopThread, servicer: health_aio.HealthServicer):
+        self._loop, self._servicer = loop, servicer
+
+    def set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for service in ('', PREDICTION_SERVICE, MODEL_SERVICE):
+            self._loop.run(self._servicer.set(service, status), timeout=10)
+
+
+class GrpcServer:
+    """A running server: its loop, pools and port. stop() ends all of them."""
+
+    def __init__(self, loop: LoopThread, server, pools):
+        self._loop, self._server, self._pools = loop, server, pools
+
+    def stop(self, grace: Optional[float] = None) -> threading.Event:
+        """Stops accepting calls, lets those under way run for `grace` seconds, and
+        returns once stopped (the event returned is set, for callers that wait)."""
+        self._loop.run(self._server.stop(grace))
+        for pool in self._pools:
+            pool.shutdown(wait=False)
+        self._loop.stop()
+        stopped = threading.Event()
+        stopped.set()
+        return stopped
+
+
+async def _start(api, address, max_message_bytes, credentials, socket_path, methods):
+    server = grpc.aio.server(options=[('grpc.max_receive_message_length', max_message_bytes),
+                                      ('grpc.max_send_message_length', max_message_bytes),
+                                      ('grpc.so_reuseport', 0)])
+    server.add_generic_rpc_handlers(_handlers(methods, api))
+    servicer = health_aio.HealthServicer()
+    await servicer.set('', health_pb2.HealthCheckResponse.NOT_SERVING)  # until set_serving
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
 
     def bind(where: str) -> int:
-        bound = (server.add_secure_port(where, credentials) if credentials
-                 else server.add_insecure_port(where))
+        try:
+            bound = (server.add_secure_port(where, credentials) if credentials
+                     else server.add_insecure_port(where))
+        except RuntimeError as error:
+            raise OSError(f'could not bind gRPC to {where}: {error}') from None
         if bound == 0:
             raise OSError(f'could not bind gRPC to {where}')
         return bound
     port = bind(address)
     if socket_path:
         bind(f'unix:{socket_path}')
-    server.start()
-    return server, health_servicer, port
+    await server.start()
+    return server, servicer, port
 
 
-def set_serving(health_servicer, serving: bool) -> None:
+def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_message_bytes: int,
+                      credentials: Optional[grpc.ServerCredentials] = None,
+                      socket_path: str = '', max_bytes_in_flight: int = 0):
+    """Starts serving on address ('host:port') and, if given, the UNIX socket
+    socket_path; returns (server, health, port). max_threads sizes the inference
+    pool; max_bytes_in_flight (default 4 x max_message_bytes) bounds the bytes of
+    the requests received and not yet answered."""
+    loop = LoopThread('grpc-loop')
+    inference = futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix='grpc')
+    admin = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='grpc-admin')
+    budget = ByteBudget(max_bytes_in_flight or 4 * max_message_bytes, '--max_bytes_in_flight')
+    methods = _Methods(api, inference, admin, budget)
+    try:
+        server, servicer, port = loop.run(
+            _start(api, address, max_message_bytes, credentials, socket_path, methods), 60)
+    except BaseException:
+        loop.stop()
+        inference.shutdown(wait=False)
+        admin.shutdown(wait=False)
+        raise
+    return GrpcServer(loop, server, (inference, admin)), Health(loop, servicer), port
+
+
+def set_serving(health: Health, serving: bool) -> None:
     """Health status for the server ('') and for each service it offers."""
-    status = (health_pb2.HealthCheckResponse.SERVING if serving
-              else health_pb2.HealthCheckResponse.NOT_SERVING)
-    for service in ('', 'tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService'):
-        health_servicer.set(service, status)
+    health.set_serving(serving)

@@ -54,12 +54,15 @@ class ServerOptions:
     monitoring_config_file: str = _flag(
         '', 'MonitoringConfig text proto; enables Prometheus metrics on the REST port')
     ssl_config_file: str = _flag('', 'SSLConfig text proto: TLS for gRPC')
-    grpc_max_threads: int = _flag(16, 'gRPC worker threads (default 16)')
+    grpc_max_threads: int = _flag(
+        16, 'gRPC inference threads (default 16); health, status and metadata are answered '
+            'on the event loop, never behind them')
     rest_api_num_threads: int = _flag(
-        64, 'REST connections served at once; more wait in the listen backlog (default 64)')
+        64, 'REST inference threads (default 64); connections are served by an event loop '
+            'and cost no thread')
     rest_api_timeout_in_ms: int = _flag(
-        30000, 'REST: close a connection idle this long, and a request whose headers or '
-               'body take longer to arrive (default 30000)')
+        30000, 'REST: close a connection idle this long or whose headers take longer to '
+               'arrive, and answer 408 to a body that takes longer (default 30000)')
     allow_model_config_reload: bool = _flag(
         False, 'accept ModelService.HandleReloadConfigRequest (off: PERMISSION_DENIED); model '
                'base paths and request-log prefixes must then lie under --model_config_roots')
@@ -72,7 +75,17 @@ class ServerOptions:
         10.0, 'on SIGTERM: health NOT_SERVING and new calls UNAVAILABLE at once; calls under '
               'way get this long to finish (default 10)')
     max_message_bytes: int = _flag(
-        64 << 20, 'largest request accepted, gRPC and REST (default 64 MiB)')
+        64 << 20, 'largest request and reply, gRPC and REST (default 64 MiB)')
+    max_request_elements: int = _flag(
+        1 << 22, 'most elements one request may expand to: tensor elements, a serialized '
+                 'tf.Example counting the features parsed from it, JSON values (default '
+                 '4194304); more: RESOURCE_EXHAUSTED / 429')
+    max_elements_in_flight: int = _flag(
+        1 << 24, 'most elements all requests under way may hold together (default 16777216, '
+                 'four times the per-request limit); more: RESOURCE_EXHAUSTED / 429')
+    max_bytes_in_flight: int = _flag(
+        0, 'most bytes of requests received and not yet answered, per port (default 0: '
+           'four times --max_message_bytes); more: RESOURCE_EXHAUSTED / 429')
     request_log_max_file_mb: int = _flag(
         64, 'start a new request log file past this size (logging_config in the model config)')
     request_log_max_file_seconds: int = _flag(3600, 'start a new request log file past this age')
@@ -85,6 +98,11 @@ class ServerOptions:
         if self.rest_api_num_threads < 1 or self.rest_api_timeout_in_ms < 1:
             raise ValueError('--rest_api_num_threads and --rest_api_timeout_in_ms must be '
                              'at least 1')
+        if not 1 <= self.max_request_elements <= self.max_elements_in_flight:
+            raise ValueError('--max_request_elements must be at least 1 and at most '
+                             '--max_elements_in_flight')
+        if self.max_bytes_in_flight and self.max_bytes_in_flight < self.max_message_bytes:
+            raise ValueError('--max_bytes_in_flight must be at least --max_message_bytes')
         if self.model_config_roots and not self.allow_model_config_reload:
             raise ValueError('--model_config_roots needs --allow_model_config_reload')
 

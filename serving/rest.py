@@ -10,15 +10,10 @@ Bytes travel as {"b64": "..."}. Errors are {"error": "..."}.
 """
 
 import base64
-import contextlib
 import json
 import logging
 import re
-import socket
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 import grpc
@@ -32,9 +27,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 from common import examples
 from serving import tensors
-from serving.api import ServingApi, _signature_name
-from serving.errors import ServingError, invalid_argument
-from serving.http_body import BodyError, BodyReader, read_body
+from serving.admission import json_cost
+from serving.api import ServingApi, _signature_name, reply_too_large
+from serving.errors import ServingError, escaped, invalid_argument
+from serving.manager import MAX_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +39,6 @@ _VERSION = r'(?:/versions/(\d+)|/labels/([^/:]+))?'
 _PREDICTION_PATH = re.compile(_MODEL + _VERSION + r':(classify|regress|predict)', re.IGNORECASE)
 _STATUS_PATH = re.compile(_MODEL + _VERSION + r'(/metadata)?', re.IGNORECASE)
 _MODEL_PATH = re.compile(_MODEL, re.IGNORECASE)  # failures count under the model too
-
-
-MAX_VERSION = (1 << 63) - 1      # versions are int64
 
 
 def _excerpt(value, limit: int = 80) -> str:
@@ -57,8 +50,10 @@ def _excerpt(value, limit: int = 80) -> str:
 def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=name)
     if version is not None:
-        if int(version) > MAX_VERSION:
-            raise invalid_argument(f'Invalid version: {version[:30]} is not a 64-bit integer')
+        # Compared as text first: int() refuses more than 4,300 digits (a ValueError).
+        if len(version.lstrip('0')) > 19 or int(version) > MAX_VERSION:
+            raise invalid_argument(f'Invalid version: {escaped(version, 30)} is not a 64-bit '
+                                   'integer')
         spec.version.value = int(version)
     elif label is not None:
         spec.version_label = label
@@ -215,7 +210,9 @@ def _input_proto(body: Dict[str, Any], target) -> None:
 
 
 class RestApi:
-    """Handles one REST request: (method, path, body) -> (HTTP status, JSON or text)."""
+    """Handles one REST request: (method, path, body) -> (HTTP status, JSON or text).
+    The transport (serving/rest_server.py) calls it on a thread of its pool for
+    inference, on its event loop for the rest (status, metadata, metrics)."""
 
     def __init__(self, api: ServingApi, prometheus_path: Optional[str]):
         self._api = api
@@ -232,13 +229,16 @@ class RestApi:
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path[:200]}'})
             with self._api.serving_call():
                 api_name, result = self._dispatch(method, path, body)
-            return 200, 'application/json', json.dumps(result)
+            text = json.dumps(result)
+            if len(text) > self._api.max_message_bytes:
+                raise reply_too_large(len(text), self._api.max_message_bytes)
+            return 200, 'application/json', text
         except ServingError as error:
             code = error.code
-            log.info('REST %s %s: %s: %s', method, path[:200], code.name, error.message)
+            log.info('REST %s %s: %s: %s', method, escaped(path), code.name, error.message)
             return error.http_status, 'application/json', json.dumps({'error': error.message})
         except Exception as error:  # a bug, not a bad request: answer and keep serving
-            log.exception('REST %s %s failed', method, path)
+            log.exception('REST %s %s failed', method, escaped(path))
             code = grpc.StatusCode.INTERNAL
             return 500, 'application/json', json.dumps({'error': f'{type(error).__name__}: {error}'})
         finally:
@@ -248,33 +248,10 @@ class RestApi:
     def _dispatch(self, method: str, path: str, body: bytes):
         match = _PREDICTION_PATH.fullmatch(path)
         if method == 'POST' and match:
-            name, version, label, verb = match.groups()
-            spec = _model_spec(name, version, label)
-            parsed = _parse_body(body)
-            spec.signature_name = parsed.get('signature_name', '')
-            servable = self._api.manager.get(spec)
-            if verb == 'predict':
-                signature_name = _signature_name(spec)
-                signature = servable.signature_defs.get(signature_name)
-                if signature is None:
-                    raise invalid_argument(
-                        f'Serving signature name: "{signature_name}" not found in signature def')
-                request, fmt = predict_request(parsed, spec, signature)
-                response = self._api.log_request('predict', request,
-                                                 self._api.predict_on(servable, request))
-                return 'Predict', predict_json(response, fmt)
-            if verb == 'classify':
-                request = classification_pb2.ClassificationRequest(model_spec=spec)
-                _input_proto(parsed, request.input)
-                result = self._api.log_request(
-                    'classify', request, self._api.classify_on(servable, request)).result
-                return 'Classify', {'results': [
-                    [[c.label, c.score] for c in row.classes] for row in result.classifications]}
-            request = regression_pb2.RegressionRequest(model_spec=spec)
-            _input_proto(parsed, request.input)
-            result = self._api.log_request(
-                'regress', request, self._api.regress_on(servable, request)).result
-            return 'Regress', {'results': [r.value for r in result.regressions]}
+            # Charged for its JSON values before they are parsed, then for what the
+            # request they make expands to (serving/admission.py).
+            with self._api.admission.admitted(json_cost(body)) as ticket:
+                return self._infer(*match.groups(), body, ticket)
         match = _STATUS_PATH.fullmatch(path)
         if method == 'GET' and match:
             name, version, label, metadata = match.groups()
@@ -296,156 +273,26 @@ class RestApi:
                 response, including_default_value_fields=True, preserving_proto_field_name=True)
         raise invalid_argument(f'Malformed request: {method} {path}')
 
-
-class _Watchdog:
-    """Closes connections whose request has run past its deadline: one thread for
-    all, so that a client trickling its headers or body byte by byte, or holding an
-    idle connection, cannot keep a server thread forever."""
-
-    def __init__(self):
-        self._deadlines: Dict[socket.socket, float] = {}
-        self._lock = threading.Lock()
-        threading.Thread(target=self._loop, name='rest-watchdog', daemon=True).start()
-
-    def arm(self, connection: socket.socket, deadline: float) -> None:
-        with self._lock:
-            self._deadlines[connection] = deadline
-
-    def disarm(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._deadlines.pop(connection, None)
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(0.25)
-            now = time.monotonic()
-            with self._lock:
-                late = [c for c, deadline in self._deadlines.items() if deadline < now]
-                for connection in late:
-                    del self._deadlines[connection]
-            for connection in late:
-                with contextlib.suppress(OSError):   # closed by its handler meanwhile
-                    connection.shutdown(socket.SHUT_RDWR)
-
-
-# After an answer sent before the request's body was read: how long, and how much
-# of the rest of it, to read and drop before the socket closes.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 << 20
-
-
-def linger(connection: socket.socket, seconds: float = LINGER_SECONDS,
-           max_bytes: int = LINGER_BYTES) -> None:
-    """Stop sending, then drop what the client still sends, within bounds of time and
-    size. A socket closed with bytes unread is reset by the kernel, and a client
-    still writing its body then sees the reset instead of the answer (nginx's
-    lingering close does the same)."""
-    deadline = time.monotonic() + seconds
-    dropped = 0
-    with contextlib.suppress(OSError):      # the client hung up or reset: nothing to wait for
-        connection.shutdown(socket.SHUT_WR)
-        while dropped < max_bytes and time.monotonic() < deadline:
-            connection.settimeout(deadline - time.monotonic())
-            chunk = connection.recv(1 << 16)
-            if not chunk:
-                return
-            dropped += len(chunk)
-
-
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a bounded number of connection threads (more
-    connections wait in a deep listen backlog rather than being reset) and the
-    watchdog above."""
-
-    request_queue_size = 1024
-    daemon_threads = True
-
-    def __init__(self, address, handler, num_threads: int):
-        self._slots = threading.BoundedSemaphore(num_threads)
-        self.watchdog = _Watchdog()
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address):
-        self._slots.acquire()      # all threads busy: the next connections wait in the backlog
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request, client_address):
-        """A connection that broke (reset, timed out): one line, not a traceback on stderr."""
-        log.debug('REST connection from %s ended: %s', client_address[0], sys.exc_info()[1])
-
-
-def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
-                      num_threads: int = 64, timeout_seconds: float = 30.0):
-    """Serves REST on host:port in background threads; returns the server."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = 'HTTP/1.1'   # keep-alive, as clients expect
-        _answered_early = False         # refused before its body was read (see linger)
-        timeout = timeout_seconds       # each wait for bytes (an idle keep-alive too)
-
-        def setup(self):
-            super().setup()
-            # Headers and body go out as two writes; without this, Nagle's algorithm
-            # holds the body back until the client's delayed ACK (40 ms).
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def finish(self):
-            super().finish()
-            if self._answered_early:
-                linger(self.connection)
-
-        def handle_one_request(self):
-            # The whole request - waiting for it, reading it, answering - in the time allowed.
-            self._deadline = time.monotonic() + timeout_seconds
-            self.server.watchdog.arm(self.connection, self._deadline)
-            try:
-                super().handle_one_request()
-            finally:
-                self.server.watchdog.disarm(self.connection)
-                self.connection.settimeout(timeout_seconds)
-
-        def _respond(self, status: int, content_type: str, text: str) -> None:
-            payload = text.encode()
-            self.send_response(status)
-            self.send_header('Content-Type', content_type)
-            self.send_header('Content-Length', str(len(payload)))
-            if self.close_connection:
-                self.send_header('Connection', 'close')
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _serve(self, method: str) -> None:
-            try:
-                body = read_body(self.headers, method,
-                                 BodyReader(self.rfile, self.connection, self._deadline),
-                                 max_body_bytes)
-            except BodyError as error:      # the framing is lost: answer, then hang up
-                self.close_connection = self._answered_early = True
-                log.info('REST %s: %d: %s', method, error.status, error.message)
-                self._respond(error.status, 'application/json',
-                              json.dumps({'error': error.message}))
-                return
-            self._respond(*rest.handle(method, self.path.split('?', 1)[0], body))
-
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            self._serve('GET')
-
-        def do_POST(self):  # noqa: N802
-            self._serve('POST')
-
-        def log_message(self, fmt, *args):  # access log at debug level, not stderr
-            log.debug('%s - %s', self.address_string(), fmt % args)
-
-    server = _Server((host, port), Handler, num_threads)
-    threading.Thread(target=server.serve_forever, name='rest', daemon=True).start()
-    return server
+    def _infer(self, name, version, label, verb, body: bytes, ticket):
+        spec = _model_spec(name, version, label)
+        parsed = _parse_body(body)
+        spec.signature_name = parsed.get('signature_name', '')
+        servable = self._api.manager.get(spec)
+        if verb == 'predict':
+            signature_name = _signature_name(spec)
+            signature = servable.signature_defs.get(signature_name)
+            if signature is None:
+                raise invalid_argument(
+                    f'Serving signature name: "{signature_name}" not found in signature def')
+            request, fmt = predict_request(parsed, spec, signature)
+            return 'Predict', predict_json(self._api.predict(request, servable, ticket), fmt)
+        if verb == 'classify':
+            request = classification_pb2.ClassificationRequest(model_spec=spec)
+            _input_proto(parsed, request.input)
+            result = self._api.classify(request, servable, ticket).result
+            return 'Classify', {'results': [
+                [[c.label, c.score] for c in row.classes] for row in result.classifications]}
+        request = regression_pb2.RegressionRequest(model_spec=spec)
+        _input_proto(parsed, request.input)
+        result = self._api.regress(request, servable, ticket).result
+        return 'Regress', {'results': [r.value for r in result.regressions]}

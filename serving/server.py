@@ -39,9 +39,11 @@ def build(options: ServerOptions):
     """The API, its model manager and batcher, from the options; loads the models."""
     from tensorflow_serving.config import model_server_config_pb2
 
+    from serving.admission import Admission
     from serving.api import ServingApi
     from serving.batching import Batcher, BatchingOptions
     from serving.manager import ModelManager, model_server_config
+    from serving.memory import Trimmer
     from serving.metrics import LOAD_COUNT, Metrics
     from serving.protos import BatchingParameters, read_text_proto
     from serving.reload_policy import ReloadPolicy
@@ -70,7 +72,10 @@ def build(options: ServerOptions):
     policy = ReloadPolicy.for_startup(config, options.allow_model_config_reload,
                                       options.model_config_roots,
                                       options.allow_unloading_all_models)
-    api = ServingApi(manager, metrics, batcher, request_logs, options.max_message_bytes, policy)
+    admission = Admission(options.max_request_elements, options.max_elements_in_flight,
+                          on_idle=Trimmer().after_burst)
+    api = ServingApi(manager, metrics, batcher, request_logs, options.max_message_bytes, policy,
+                     admission)
     manager.reload(config)   # loads every model's versions before serving, as TF Serving does
     return api
 
@@ -91,7 +96,8 @@ def _watch_config_file(api, path: str, seconds: int, stop: threading.Event) -> N
 def serve(options: ServerOptions) -> int:
     """Serves until SIGINT or SIGTERM."""
     from serving.grpc_service import set_serving, start_grpc_server
-    from serving.rest import RestApi, start_rest_server
+    from serving.rest import RestApi
+    from serving.rest_server import start_rest_server
 
     api = build(options)
     stop = threading.Event()
@@ -102,7 +108,8 @@ def serve(options: ServerOptions) -> int:
     try:
         grpc_server, health, port = start_grpc_server(
             api, f'{options.bind_address}:{options.port}', options.grpc_max_threads,
-            options.max_message_bytes, credentials, options.grpc_socket_path)
+            options.max_message_bytes, credentials, options.grpc_socket_path,
+            options.max_bytes_in_flight)
     except (OSError, RuntimeError) as error:
         api.close()
         raise StartError(f'--port {options.port}: cannot listen on {options.bind_address}:'
@@ -116,13 +123,13 @@ def serve(options: ServerOptions) -> int:
             rest_server = start_rest_server(
                 RestApi(api, prometheus), options.bind_address, options.rest_api_port,
                 options.max_message_bytes, options.rest_api_num_threads,
-                options.rest_api_timeout_in_ms / 1000)
+                options.rest_api_timeout_in_ms / 1000, options.max_bytes_in_flight)
         except OSError as error:
             grpc_server.stop(grace=None)
             api.close()
             raise StartError(f'--rest_api_port {options.rest_api_port}: cannot listen on '
                              f'{options.bind_address}:{options.rest_api_port} '
-                             f'({error.strerror}): is another server using it?') from None
+                             f'({error.strerror or error}): is another server using it?') from None
         log.info('Exporting HTTP/REST API at %s:%d ...', options.bind_address,
                  rest_server.server_address[1])
     api.manager.run_polling(options.file_system_poll_wait_seconds)

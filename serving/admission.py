@@ -1,0 +1,197 @@
+"""Admission by cost, before any tensor is built.
+
+A request is charged what it expands to inside the server, in elements: a
+tensor its declared shape's element count; a serialized tf.Example the
+features the model parses out of it, or the features it carries if more
+(examples x features); a JSON body its values. Two limits apply, both
+RESOURCE_EXHAUSTED (HTTP 429) at once with one line naming the flag:
+
+  --max_request_elements    what one request may expand to;
+  --max_elements_in_flight  what all requests under way may hold together.
+
+The message sizes (--max_message_bytes) bound bytes; these bound what small
+bytes can ask for: 8 MB of empty tf.Examples is 4M examples, which the taxi
+model would expand to 18 features each (about 5 GB, measured before this).
+"""
+
+import contextlib
+import dataclasses
+import threading
+from typing import Callable, Optional
+
+from tensorflow.core.framework import types_pb2
+
+from serving import tensors
+from serving.errors import resource_exhausted
+
+REQUEST_FLAG = '--max_request_elements'
+IN_FLIGHT_FLAG = '--max_elements_in_flight'
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """Elements a request expands to, and how they were counted (for the message)."""
+    elements: int
+    what: str
+
+
+class Ticket:
+    """One request's share of the budget; grows as more of the request is known."""
+
+    def __init__(self, admission: 'Admission'):
+        self._admission = admission
+        self.elements = 0
+
+    def grow(self, cost: Cost) -> None:
+        """Charges the request `cost` if that is more than it holds; RESOURCE_EXHAUSTED
+        (nothing charged) when over the per-request cap or the budget."""
+        self._admission._charge(self, cost)
+
+    def release(self) -> None:
+        self._admission._release(self)
+
+
+class Admission:
+    """The per-request cap and the server-wide budget of elements in flight.
+
+    `on_idle(elements)` runs (on the releasing thread) each time the last request
+    under way ends, with the elements admitted since the server was last idle: the
+    moment to hand memory back after a burst."""
+
+    def __init__(self, max_request_elements: int, max_elements_in_flight: int,
+                 on_idle: Optional[Callable[[int], None]] = None):
+        self.max_request_elements = max_request_elements
+        self.max_elements_in_flight = max_elements_in_flight
+        self._on_idle = on_idle
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._tickets = 0
+        self._since_idle = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @contextlib.contextmanager
+    def admitted(self, cost: Cost, ticket: Optional[Ticket] = None):
+        """Runs the block charged `cost`: on the ticket given (which its owner releases),
+        or on a new one released at the end of the block."""
+        if ticket is not None:
+            ticket.grow(cost)
+            yield ticket
+            return
+        ticket = self.ticket()
+        try:
+            ticket.grow(cost)
+            yield ticket
+        finally:
+            ticket.release()
+
+    def ticket(self) -> Ticket:
+        with self._lock:
+            self._tickets += 1
+        return Ticket(self)
+
+    def _charge(self, ticket: Ticket, cost: Cost) -> None:
+        if cost.elements <= ticket.elements:
+            return
+        if cost.elements > self.max_request_elements:
+            raise resource_exhausted(
+                f'The request expands to {cost.elements} elements ({cost.what}), over the '
+                f'limit of {self.max_request_elements} per request ({REQUEST_FLAG}): send it '
+                'in smaller parts')
+        more = cost.elements - ticket.elements
+        with self._lock:
+            if self._in_flight + more > self.max_elements_in_flight:
+                raise resource_exhausted(
+                    f'The server is busy: {self._in_flight} elements in flight, and this '
+                    f"request's {cost.elements} would pass the budget of "
+                    f'{self.max_elements_in_flight} ({IN_FLIGHT_FLAG}): retry later')
+            self._in_flight += more
+            self._since_idle += more
+        ticket.elements = cost.elements
+
+    def _release(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._in_flight -= ticket.elements
+            self._tickets -= 1
+            ticket.elements = 0
+            idle = self._tickets == 0
+            admitted = 0
+            if idle:
+                admitted, self._since_idle = self._since_idle, 0
+        if idle and admitted and self._on_idle is not None:
+            self._on_idle(admitted)
+
+
+# --- What requests cost ------------------------------------------------------------
+
+def _tensor_cost(proto, name: str, features_per_example: int) -> int:
+    count = tensors.element_count(proto, name)
+    return count * features_per_example if proto.dtype == types_pb2.DT_STRING else count
+
+
+def predict_cost(request, features_per_example: int) -> Cost:
+    """A PredictRequest: each input's elements; a string element (a serialized
+    tf.Example, for a model that parses them) counts as the features parsed from it."""
+    total = sum(_tensor_cost(proto, alias, features_per_example)
+                for alias, proto in request.inputs.items())
+    return Cost(total, f'inputs of {total} elements, a string counting '
+                       f'{features_per_example} features')
+
+
+def examples_cost(request_input, features_per_example: int, limit: int) -> Cost:
+    """An Input's examples (Classify, Regress, MultiInference): each counts the
+    features the model parses or, if more, the features it carries (with the
+    context's). Counting stops at `limit`: past it the request is refused anyway."""
+    kind = request_input.WhichOneof('kind')
+    if kind == 'example_list_with_context':
+        listed = request_input.example_list_with_context
+        context = len(listed.context.features.feature)
+    elif kind == 'example_list':
+        listed, context = request_input.example_list, 0
+    else:
+        return Cost(0, 'no examples')
+    count = len(listed.examples)
+    total = count * max(features_per_example, context)
+    if total <= limit:
+        total = sum(max(features_per_example, len(example.features.feature) + context)
+                    for example in listed.examples)
+    return Cost(total, f'{count} examples x features')
+
+
+def json_cost(body: bytes) -> Cost:
+    """A JSON body before it is parsed: at most one value more than it has commas
+    (counted in C, 10 ms for 64 MB), each a Python object once parsed."""
+    values = body.count(b',') + 1
+    return Cost(values, f'a JSON body of up to {values} values')
+
+
+class ByteBudget:
+    """Bytes of requests received and not yet answered (gRPC messages waiting for a
+    thread, REST bodies being read or waiting): taken before a request is queued,
+    so that a crowd of large requests is refused rather than held in memory."""
+
+    def __init__(self, limit: int, flag: str):
+        self.limit = limit
+        self._flag = flag
+        self._lock = threading.Lock()
+        self._held = 0
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    def take(self, count: int) -> None:
+        """RESOURCE_EXHAUSTED (nothing taken) if `count` more would pass the limit."""
+        with self._lock:
+            if self._held + count > self.limit:
+                raise resource_exhausted(
+                    f'The server is busy: {self._held} bytes of requests in flight, and '
+                    f'{count} more would pass the limit of {self.limit} ({self._flag}): '
+                    'retry later')
+            self._held += count
+
+    def give(self, count: int) -> None:
+        with self._lock:
+            self._held -= count
