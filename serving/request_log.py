@@ -35,11 +35,13 @@ _LOG_FIELDS = {'predict': ('predict_log', prediction_log_pb2.PredictLog),
 
 
 CLOSE_SECONDS = 10      # the longest close() waits for the writer to drain its queue
+_FRAMING = 16           # a TFRecord's length, and the CRCs of length and data
 
 
 class RequestLogger:
     """Samples and writes one model's requests. Files are the owner's alone (0600, in
-    0700 directories). A write that fails (a prefix under a regular file, a full
+    0700 directories), and none grows past max_file_bytes: a new file starts before a
+    record that would pass it, and a record larger than that is dropped and counted. A write that fails (a prefix under a regular file, a full
     disk) drops that record, counts it in the REQUEST_LOG_ERRORS metric and is
     logged once per run of failures; the writer keeps going, and close() never
     waits long."""
@@ -88,6 +90,13 @@ class RequestLogger:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         return tf.io.TFRecordWriter(path)    # writes into the file made above, keeping its mode
 
+    def _oversized(self, size: int) -> None:
+        self.dropped += 1
+        if self._metrics is not None:
+            self._metrics.count(REQUEST_LOG_ERRORS, filename_prefix=self.filename_prefix)
+        log.warning('Request log %s: dropped a record of %d bytes, more than a file may hold '
+                    '(--request_log_max_file_mb)', self.filename_prefix, size)
+
     def _failed(self, error: Exception, failing: bool) -> None:
         self.errors += 1
         if self._metrics is not None:
@@ -103,13 +112,18 @@ class RequestLogger:
                 record = self._queue.get(timeout=1.0)
             except queue.Empty:
                 record = ''
+            size = len(record) + _FRAMING if record else 0
             too_old = writer is not None and time.time() - opened >= self._max_seconds
-            if writer is not None and (record is None or too_old or written >= self._max_bytes):
+            too_big = writer is not None and written + size > self._max_bytes
+            if writer is not None and (record is None or too_old or too_big):
                 writer.close()
                 writer = None
             if record is None:
                 return
             if not record:
+                continue
+            if size > self._max_bytes:      # no file may pass the limit: drop it
+                self._oversized(size)
                 continue
             try:
                 if writer is None:
@@ -117,7 +131,7 @@ class RequestLogger:
                     writer, opened, written = self._open(sequence), time.time(), 0
                 writer.write(record)
                 writer.flush()
-                written += len(record) + 16   # TFRecord framing
+                written += size
                 failing = False
             except Exception as error:  # the log, not the server: count, log once, go on
                 self._failed(error, failing)
