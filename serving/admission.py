@@ -55,8 +55,8 @@ class Admission:
     """The per-request cap and the server-wide budget of elements in flight.
 
     `on_idle(elements)` runs (on the releasing thread) each time the last request
-    under way ends, with the elements admitted since the server was last idle: the
-    moment to hand memory back after a burst."""
+    under way ends, with the elements charged or refused since the server was last
+    idle: the moment to hand memory back after a burst."""
 
     def __init__(self, max_request_elements: int, max_elements_in_flight: int,
                  on_idle: Optional[Callable[[int], None]] = None):
@@ -95,6 +95,8 @@ class Admission:
     def _charge(self, ticket: Ticket, cost: Cost) -> None:
         if cost.elements <= ticket.elements:
             return
+        with self._lock:     # refused or not, the request was parsed: worth a trim after
+            self._since_idle += cost.elements - ticket.elements
         if cost.elements > self.max_request_elements:
             raise resource_exhausted(
                 f'The request expands to {cost.elements} elements ({cost.what}), over the '
@@ -108,7 +110,6 @@ class Admission:
                     f"request's {cost.elements} would pass the budget of "
                     f'{self.max_elements_in_flight} ({IN_FLIGHT_FLAG}): retry later')
             self._in_flight += more
-            self._since_idle += more
         ticket.elements = cost.elements
 
     def _release(self, ticket: Ticket) -> None:

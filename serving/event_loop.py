@@ -8,6 +8,11 @@ which runs on thread pools.
 
 import asyncio
 import threading
+from concurrent import futures
+
+def inference_pool(threads: int, name: str) -> futures.ThreadPoolExecutor:
+    """A pool for inference, apart from the loop."""
+    return futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
 
 
 class LoopThread:

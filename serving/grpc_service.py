@@ -26,7 +26,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from serving.admission import ByteBudget
 from serving.api import ServingApi
 from serving.errors import ServingError, invalid_argument
-from serving.event_loop import LoopThread
+from serving.event_loop import LoopThread, inference_pool
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def start_grpc_server(api: ServingApi, address: str, max_threads: int, max_messa
     pool; max_bytes_in_flight (default 4 x max_message_bytes) bounds the bytes of
     the requests received and not yet answered."""
     loop = LoopThread('grpc-loop')
-    inference = futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix='grpc')
+    inference = inference_pool(max_threads, 'grpc')
     admin = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='grpc-admin')
     budget = ByteBudget(max_bytes_in_flight or 4 * max_message_bytes, '--max_bytes_in_flight')
     methods = _Methods(api, inference, admin, budget)

@@ -77,11 +77,11 @@ class ServerOptions:
     max_message_bytes: int = _flag(
         64 << 20, 'largest request and reply, gRPC and REST (default 64 MiB)')
     max_request_elements: int = _flag(
-        1 << 22, 'most elements one request may expand to: tensor elements, a serialized '
+        1 << 21, 'most elements one request may expand to: tensor elements, a serialized '
                  'tf.Example counting the features parsed from it, JSON values (default '
-                 '4194304); more: RESOURCE_EXHAUSTED / 429')
+                 '2097152); more: RESOURCE_EXHAUSTED / 429')
     max_elements_in_flight: int = _flag(
-        1 << 24, 'most elements all requests under way may hold together (default 16777216, '
+        1 << 23, 'most elements all requests under way may hold together (default 8388608, '
                  'four times the per-request limit); more: RESOURCE_EXHAUSTED / 429')
     max_bytes_in_flight: int = _flag(
         0, 'most bytes of requests received and not yet answered, per port (default 0: '

@@ -33,7 +33,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from serving.admission import ByteBudget
 from serving.errors import ServingError, escaped
-from serving.event_loop import LoopThread
+from serving.event_loop import LoopThread, inference_pool
 from serving.rest import RestApi
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def start_rest_server(rest: RestApi, host: str, port: int, max_body_bytes: int,
     """Serves REST on host:port; returns the server (server_address: the bound one).
     max_bytes_in_flight (default 4 x max_body_bytes) bounds the bodies held at once."""
     loop = LoopThread('rest-loop')
-    pool = futures.ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix='rest')
+    pool = inference_pool(num_threads, 'rest')
     budget = ByteBudget(max_bytes_in_flight or 4 * max_body_bytes, '--max_bytes_in_flight')
     transport = _Transport(rest, max_body_bytes, timeout_seconds, pool, budget)
     try:

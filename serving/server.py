@@ -174,9 +174,26 @@ def check_paths(options: ServerOptions) -> None:
                          'numbered versions of the model)')
 
 
+# The model server's own process setting, made in main() before TensorFlow loads
+# (imports above load none of it). oneDNN's kernels keep what a large batch
+# allocated: measured on the taxi model, 14 concurrent batches of 100k examples left
+# the process at 1.7-2.3 GB after malloc_trim, against 0.8-0.95 GB without oneDNN
+# (start: 0.57 GB), at 0-20% more time per batch. A value already set wins.
+SERVER_ENVIRONMENT = {'TF_ENABLE_ONEDNN_OPTS': '0'}
+
+
+def _set_server_environment() -> None:
+    if 'tensorflow' in sys.modules:
+        log.warning('TensorFlow already loaded: %s not applied', ', '.join(SERVER_ENVIRONMENT))
+        return
+    for name, value in SERVER_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit codes as the runner's: 0 done, 2 bad flags, paths or ports (one error: line)."""
     options = parse_flags(argv)
+    _set_server_environment()
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     try:
