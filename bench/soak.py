@@ -1,14 +1,23 @@
-"""The model server under a soak: bursts, swaps and junk, with its memory watched.
+"""The model server under a soak and under attack, with its memory watched.
 
-    .venv/bin/python -m bench.soak [--model_base_path DIR] [--seconds 10]
+    .venv/bin/python -m bench.soak [--model_base_path DIR] [--seconds 10] [--attack-only]
 
-Against one server process on loopback (a copy of the newest pushed version,
-so that versions can be swapped in and out), printed:
+Against one server process on loopback with the default limits (a copy of the
+newest pushed version, so that versions can be swapped in and out), printed:
   - 64 concurrent REST clients (keep-alive connections, one request after
     another) for --seconds: requests answered, connection resets and errors;
   - 32 gRPC clients while versions are swapped under them: calls, failed calls;
   - the server's RSS at the start, after 30 version swaps, and after 10,000
-    failed calls naming random models (targets: both within 30 MB of the start).
+    failed calls naming random models (targets: both within 30 MB of the start);
+  - the attack mix, as issue 20 tried it: an 8 MB gRPC Predict of 4M empty
+    examples and a 12 MB REST body of 3M empty instances (target: refused, or
+    under 1 GB of RSS); 48 concurrent Predicts of 100k examples while another
+    process checks health (gRPC Health.Check and REST model status) every 50 ms
+    (target: worst health answer under 1 s, goal 100 ms); 300 connections
+    trickling header bytes while REST clients call (target: answers within 2 s);
+    a transform_features Predict of 0.3 MB (its reply's size and time); malformed
+    inputs (target: no INTERNAL / 500); peak RSS over the attack, and RSS 5 s
+    after it against before it.
 Latency at batch 1 is bench/serving.py's to measure.
 """
 
@@ -21,7 +30,9 @@ import json
 import os
 import random
 import shutil
+import socket
 import string
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +40,8 @@ import time
 
 import grpc
 import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
@@ -131,12 +144,264 @@ def failed_calls(target: str, count: int) -> None:
             continue    # NOT_FOUND, as it should be: the point is the server's memory
 
 
+# --- The attack mix (issue 20) ------------------------------------------------------
+
+MB = 1 << 20
+BIG_CHANNEL = [('grpc.max_send_message_length', 1 << 30),
+               ('grpc.max_receive_message_length', 1 << 30)]
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms; peak() is the highest seen since reset()."""
+
+    def __init__(self, process: psutil.Process):
+        self._process, self._peak = process, 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while not self._stop.wait(0.02):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def reset(self) -> int:
+        self._peak = self._process.memory_info().rss
+        return self._peak
+
+    def peak(self) -> int:
+        return max(self._peak, self._process.memory_info().rss)
+
+    def stop(self):
+        self._stop.set()
+
+
+def examples_request(count: int, record: bytes = b'', signature: str = 'serving_default'):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = signature
+    tensor = request.inputs['examples']
+    tensor.dtype = types_pb2.DT_STRING
+    tensor.tensor_shape.dim.add(size=count)
+    tensor.string_val.extend([record] * count)
+    return request
+
+
+def grpc_outcome(stub, request, timeout: float = 120):
+    """(status name, seconds, reply bytes) of one Predict."""
+    started = time.perf_counter()
+    try:
+        reply = stub.Predict(request, timeout=timeout)
+        return 'OK', time.perf_counter() - started, reply.ByteSize()
+    except grpc.RpcError as error:
+        return error.code().name, time.perf_counter() - started, 0
+
+
+def rest_outcome(port: int, method: str, path: str, body: bytes = None, timeout: float = 120):
+    """(HTTP status, seconds, reply bytes) of one REST call on a new connection."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        connection.request(method, path, body)
+        response = connection.getresponse()
+        return response.status, time.perf_counter() - started, len(response.read())
+    finally:
+        connection.close()
+
+
+def tiny_examples(server, stub, rss: PeakRss) -> None:
+    before = rss.reset()
+    code, seconds, _ = grpc_outcome(stub, examples_request(4_000_000))
+    print(f'8 MB gRPC Predict of 4M empty examples: {code} in {seconds:.2f} s, '
+          f'peak RSS +{(rss.peak() - before) / MB:.0f} MB', flush=True)
+    before = rss.reset()
+    body = b'{"instances": [' + b','.join([b'""'] * 3_000_000) + b']}'
+    status, seconds, _ = rest_outcome(server.rest_port, 'POST', f'/v1/models/{MODEL}:predict',
+                                      body)
+    print(f'{len(body) / MB:.0f} MB REST body of 3M empty instances: {status} in '
+          f'{seconds:.2f} s, peak RSS +{(rss.peak() - before) / MB:.0f} MB', flush=True)
+
+
+def probe_health(target: str, rest_port: int, seconds: float) -> None:
+    """--probe: checks health every 50 ms for `seconds`, from a process of its own (the
+    attacking clients' threads would otherwise delay it); prints the latencies."""
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(target))
+    health.Check(health_pb2.HealthCheckRequest(), timeout=30)
+    print('ready', flush=True)
+    latencies = {'grpc': [], 'rest': []}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            latencies['grpc'].append(time.perf_counter() - started)
+        except grpc.RpcError:
+            latencies['grpc'].append(float('inf'))
+        status, took, _ = rest_outcome(rest_port, 'GET', f'/v1/models/{MODEL}', timeout=10)
+        latencies['rest'].append(took if status == 200 else float('inf'))
+        time.sleep(0.05)
+    print(json.dumps(latencies), flush=True)
+
+
+def heavy_predicts(server, rss: PeakRss, clients: int = 48, examples: int = 100_000) -> None:
+    probe = subprocess.Popen([sys.executable, '-m', 'bench.soak', '--probe', server.target,
+                              str(server.rest_port), '20'], stdout=subprocess.PIPE, text=True)
+    try:
+        assert probe.stdout.readline().strip() == 'ready'
+        request = examples_request(examples, ROW)
+        outcomes = []
+
+        def client():
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(
+                grpc.insecure_channel(server.target, options=BIG_CHANNEL))
+            outcomes.append(grpc_outcome(stub, request))
+        before = rss.reset()
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.perf_counter() - started
+        latencies = json.loads(probe.stdout.readline())
+    finally:
+        probe.kill()
+        probe.wait()
+    codes = {}
+    for code, _, _ in outcomes:
+        codes[code] = codes.get(code, 0) + 1
+    print(f'{clients} concurrent Predicts of {examples // 1000}k examples '
+          f'({request.ByteSize() / MB:.1f} MB each): {codes} in {took:.1f} s, peak RSS '
+          f'+{(rss.peak() - before) / MB:.0f} MB', flush=True)
+    for kind, values in latencies.items():
+        values.sort()
+        print(f'  health ({kind}, every 50 ms, 20 s from a process of its own): '
+              f'{len(values)} checks, p50 {values[len(values) // 2] * 1e3:.0f} ms, '
+              f'p99 {values[int(len(values) * 0.99)] * 1e3:.0f} ms, '
+              f'worst {values[-1] * 1e3:.0f} ms', flush=True)
+
+
+def slowloris(server, connections: int = 300, seconds: float = 15.0) -> None:
+    """`connections` sockets trickling header bytes (one a second each) while REST
+    clients call; prints the slowest REST answer."""
+    stop = threading.Event()
+    sockets = []
+    for _ in range(connections):
+        sockets.append(socket.create_connection(('127.0.0.1', server.rest_port)))
+        sockets[-1].sendall(f'POST /v1/models/{MODEL}:predict HTTP/1.1\r\n'.encode())
+
+    def trickle():
+        while not stop.wait(1.0):
+            for s in sockets:
+                try:
+                    s.sendall(b'X')
+                except OSError:
+                    continue      # closed by the server: that is its header timeout
+    threading.Thread(target=trickle, daemon=True).start()
+    body = json.dumps({'instances': [{'b64': base64.b64encode(ROW).decode()}]}).encode()
+    calls = []
+    deadline = time.monotonic() + seconds
+    time.sleep(1)
+    while time.monotonic() < deadline:
+        calls.append(rest_outcome(server.rest_port, 'POST', f'/v1/models/{MODEL}:predict',
+                                  body, timeout=30))
+        calls.append(rest_outcome(server.rest_port, 'GET', f'/v1/models/{MODEL}', timeout=30))
+    stop.set()
+    for s in sockets:
+        s.close()
+    statuses = sorted({status for status, _, _ in calls})
+    print(f'REST while {connections} connections trickle header bytes: {len(calls)} calls, '
+          f'statuses {statuses}, slowest {max(t for _, t, _ in calls) * 1e3:.0f} ms', flush=True)
+
+
+def big_reply(server, stub) -> None:
+    request = examples_request(150_000, b'', 'transform_features')
+    code, seconds, size = grpc_outcome(stub, request)
+    print(f'transform_features Predict of {request.ByteSize() / MB:.2f} MB (150k empty '
+          f'examples): {code} in {seconds:.1f} s, reply {size / MB:.1f} MB', flush=True)
+    body = json.dumps({'signature_name': 'transform_features',
+                       'instances': [''] * 150_000}).encode()
+    status, seconds, size = rest_outcome(server.rest_port, 'POST', f'/v1/models/{MODEL}:predict',
+                                         body)
+    print(f'  the same over REST ({len(body) / MB:.2f} MB): {status} in {seconds:.1f} s, reply '
+          f'{size / MB:.1f} MB', flush=True)
+
+
+def malformed(server, stub) -> None:
+    """Malformed inputs: none may answer INTERNAL or 500."""
+    cases = []
+    for dims, dtype in (([1] * 33, types_pb2.DT_STRING), ([0, 1 << 62], types_pb2.DT_STRING),
+                        ([1], 9999)):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        tensor = request.inputs['examples']
+        tensor.dtype = dtype
+        for size in dims:
+            tensor.tensor_shape.dim.add(size=size)
+        cases.append(grpc_outcome(stub, request)[0])
+    for path in (f'/v1/models/{MODEL}/versions/{"9" * 5000}',
+                 f'/v1/models/{MODEL}/versions/{"9" * 5000}:predict'):
+        cases.append(str(rest_outcome(server.rest_port, 'GET' if ':' not in path else 'POST',
+                                      path, b'{"instances": [""]}' if ':' in path else None)[0]))
+    bad = [c for c in cases if c in ('INTERNAL', 'UNKNOWN', '500')]
+    print(f'malformed inputs (33 dims, dims [0, 2^62], dtype 9999, a version of 5,000 digits '
+          f'twice): {cases}; INTERNAL/500: {len(bad)}', flush=True)
+
+
+def attack_mix(server) -> None:
+    process = psutil.Process(server.process.pid)
+    rss = PeakRss(process)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(server.target, options=BIG_CHANNEL))
+    start = rss.reset()
+    try:
+        tiny_examples(server, stub, rss)
+        heavy_predicts(server, rss)
+        slowloris(server)
+        big_reply(server, stub)
+        malformed(server, stub)
+        time.sleep(5)
+        after = process.memory_info().rss
+    finally:
+        rss.stop()
+    peak = max(rss.peak(), after)
+    print(f'attack RSS: before {start / MB:.0f} MB, peak {peak / MB:.0f} MB, 5 s after '
+          f'{after / MB:.0f} MB ({(after - start) / MB:+.0f})', flush=True)
+
+
+def soak(server, base: str, source: str, seconds: float) -> None:
+    process = psutil.Process(server.process.pid)
+    models = model_service_pb2_grpc.ModelServiceStub(server.channel())
+    swap(base, source, 2, models)        # TensorFlow's one-time costs of a second session
+    time.sleep(2.5)
+    start = process.memory_info().rss
+    burst = rest_burst(server.rest_port, 64, seconds)
+    print(f'REST, 64 clients, {seconds:.0f} s: {burst["answered"]} answered, '
+          f'{burst["resets"]} resets, {burst["errors"]} errors', flush=True)
+    swaps = grpc_under_swaps(server.target, base, source, models, 32, 30)
+    time.sleep(2.5)                      # unloaded versions are collected at the polls
+    after_swaps = process.memory_info().rss
+    print(f'gRPC, 32 clients, 30 version swaps: {swaps["calls"]} calls, '
+          f'{swaps["failed"]} failed', flush=True)
+    failed_calls(server.target, 10_000)
+    after_failures = process.memory_info().rss
+    mb = 1 << 20
+    print(f'RSS: start {start / mb:.0f} MB, after 30 swaps {after_swaps / mb:.0f} MB '
+          f'({(after_swaps - start) / mb:+.1f}), after 10,000 failed calls with random model '
+          f'names {after_failures / mb:.0f} MB ({(after_failures - start) / mb:+.1f})',
+          flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model_base_path', help='directory of pushed versions')
     parser.add_argument('--seconds', type=float, default=10.0)
+    parser.add_argument('--attack-only', action='store_true', help='skip the soak, attack only')
+    parser.add_argument('--probe', nargs=3, metavar=('TARGET', 'REST_PORT', 'SECONDS'),
+                        help=argparse.SUPPRESS)    # the health prober's own process
     args = parser.parse_args()
+    if args.probe:
+        probe_health(args.probe[0], int(args.probe[1]), float(args.probe[2]))
+        return 0
     workdir = tempfile.mkdtemp(prefix='bench_soak_')
     pushed = args.model_base_path or pushed_model(workdir)
     source = os.path.join(pushed, str(newest_version(pushed)))
@@ -144,25 +409,9 @@ def main() -> int:
     shutil.copytree(source, os.path.join(base, '1'))
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      '--file_system_poll_wait_seconds=1') as server:
-        process = psutil.Process(server.process.pid)
-        models = model_service_pb2_grpc.ModelServiceStub(server.channel())
-        swap(base, source, 2, models)        # TensorFlow's one-time costs of a second session
-        time.sleep(2.5)
-        start = process.memory_info().rss
-        burst = rest_burst(server.rest_port, 64, args.seconds)
-        print(f'REST, 64 clients, {args.seconds:.0f} s: {burst["answered"]} answered, '
-              f'{burst["resets"]} resets, {burst["errors"]} errors', flush=True)
-        swaps = grpc_under_swaps(server.target, base, source, models, 32, 30)
-        time.sleep(2.5)                      # unloaded versions are collected at the polls
-        after_swaps = process.memory_info().rss
-        print(f'gRPC, 32 clients, 30 version swaps: {swaps["calls"]} calls, '
-              f'{swaps["failed"]} failed', flush=True)
-        failed_calls(server.target, 10_000)
-        after_failures = process.memory_info().rss
-    mb = 1 << 20
-    print(f'RSS: start {start / mb:.0f} MB, after 30 swaps {after_swaps / mb:.0f} MB '
-          f'({(after_swaps - start) / mb:+.1f}), after 10,000 failed calls with random model '
-          f'names {after_failures / mb:.0f} MB ({(after_failures - start) / mb:+.1f})')
+        if not args.attack_only:
+            soak(server, base, source, args.seconds)
+        attack_mix(server)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
