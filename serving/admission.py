@@ -161,11 +161,15 @@ def examples_cost(request_input, features_per_example: int, limit: int) -> Cost:
     return Cost(total, f'{count} examples x features')
 
 
-def json_cost(body: bytes) -> Cost:
+def json_cost(body: bytes, features_per_value: int = 1) -> Cost:
     """A JSON body before it is parsed: at most one value more than it has commas
-    (counted in C, 10 ms for 64 MB), each a Python object once parsed."""
+    (counted in C, 10 ms for 64 MB), each a Python object once parsed - and, where
+    every value will be a serialized tf.Example, the features parsed from each."""
     values = body.count(b',') + 1
-    return Cost(values, f'a JSON body of up to {values} values')
+    what = f'a JSON body of up to {values} values'
+    if features_per_value > 1:
+        what += f', each an example of {features_per_value} features'
+    return Cost(values * features_per_value, what)
 
 
 class ByteBudget:

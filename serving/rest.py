@@ -284,6 +284,9 @@ class RestApi:
             if signature is None:
                 raise invalid_argument(
                     f'Serving signature name: "{signature_name}" not found in signature def')
+            if all(i.dtype == types_pb2.DT_STRING for i in signature.inputs.values()):
+                # Every value a tf.Example: refused before a tensor is built.
+                ticket.grow(json_cost(body, servable.features_per_example))
             request, fmt = predict_request(parsed, spec, signature)
             return 'Predict', predict_json(self._api.predict(request, servable, ticket), fmt)
         if verb == 'classify':
