@@ -28,6 +28,7 @@ from serving.batching import Batcher
 from serving.errors import (ServingError, failed_precondition, invalid_argument,
                             resource_exhausted)
 from serving.manager import ModelManager
+from serving.python_work import PythonWork
 from serving.reload_policy import ReloadPolicy
 from serving.request_log import RequestLogs
 from serving.servable import Servable, read_warmup_requests
@@ -119,6 +120,7 @@ class ServingApi:
         self.max_message_bytes = max_message_bytes
         # Without one given (the canary, tests in process): limits no request can reach.
         self.admission = admission or Admission(1 << 62, 1 << 62)
+        self.python_work = PythonWork()
         self._reload_policy = reload_policy
         self._calls = threading.Condition()
         self._in_flight = 0
@@ -168,10 +170,11 @@ class ServingApi:
     def _run(self, servable: Servable, signature: str, inputs: Dict[str, np.ndarray],
              outputs: Sequence[str], api: str) -> Dict[str, np.ndarray]:
         started = time.perf_counter()
-        if self._batcher is not None:
-            result = self._batcher.run(servable, signature, inputs, outputs)
-        else:
-            result = servable.run(signature, inputs, outputs)
+        with self.python_work.outside():
+            if self._batcher is not None:
+                result = self._batcher.run(servable, signature, inputs, outputs)
+            else:
+                result = servable.run(signature, inputs, outputs)
         self.metrics.observe(m.RUNTIME_LATENCY, (time.perf_counter() - started) * 1e6,
                              model_name=servable.name, API=api, runtime='TF1')
         self._check_outputs(result)

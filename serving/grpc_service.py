@@ -50,13 +50,14 @@ def serve_call(api: ServingApi, method: Callable, request_type, raw: bytes,
     started = time.perf_counter()
     code, request = grpc.StatusCode.OK, None
     try:
-        try:
-            request = request_type.FromString(raw)
-        except DecodeError:
-            raise invalid_argument(f'The request is not a serialized '
-                                   f'{request_type.DESCRIPTOR.full_name}') from None
-        with api.serving_call():
-            return method(request).SerializeToString()
+        with api.python_work.slot():
+            try:
+                request = request_type.FromString(raw)
+            except DecodeError:
+                raise invalid_argument(f'The request is not a serialized '
+                                       f'{request_type.DESCRIPTOR.full_name}') from None
+            with api.serving_call():
+                return method(request).SerializeToString()
     except ServingError as error:
         code = error.code
         log.info('%s: %s: %s', api_name, code.name, error.message)

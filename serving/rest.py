@@ -218,6 +218,12 @@ class RestApi:
         self._api = api
         self._prometheus_path = prometheus_path
 
+    def handle_in_pool(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
+        """handle(), on an inference thread: its Python work holds a slot
+        (serving/python_work.py)."""
+        with self._api.python_work.slot():
+            return self.handle(method, path, body)
+
     def handle(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
         if method == 'GET' and self._prometheus_path and path == self._prometheus_path:
             return 200, 'text/plain; version=0.0.4', self._api.metrics.prometheus_text()

@@ -118,7 +118,7 @@ class _Transport:
                 status, content_type, text = self._rest.handle('GET', path, body)
             else:
                 status, content_type, text = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, self._rest.handle, request.method, path, body)
+                    self._pool, self._rest.handle_in_pool, request.method, path, body)
         finally:
             self._budget.give(held[0])
         return web.Response(status=status, body=text.encode(),
