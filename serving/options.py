@@ -81,8 +81,8 @@ class ServerOptions:
                  'tf.Example counting the features parsed from it, JSON values (default '
                  '2097152); more: RESOURCE_EXHAUSTED / 429')
     max_elements_in_flight: int = _flag(
-        1 << 23, 'most elements all requests under way may hold together (default 8388608, '
-                 'four times the per-request limit); more: RESOURCE_EXHAUSTED / 429')
+        1 << 22, 'most elements all requests under way may hold together (default 4194304, '
+                 'twice the per-request limit); more: RESOURCE_EXHAUSTED / 429')
     max_bytes_in_flight: int = _flag(
         0, 'most bytes of requests received and not yet answered, per port (default 0: '
            'four times --max_message_bytes); more: RESOURCE_EXHAUSTED / 429')

@@ -44,7 +44,7 @@ def base(exported_model, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def server(base):
-    """Default admission limits (2M elements a request, 8M in flight)."""
+    """Default admission limits (2M elements a request, 4M in flight)."""
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      f'--max_message_bytes={LIMIT}') as running:
         yield running
@@ -306,7 +306,7 @@ def test_rest_answers_while_hundreds_of_connections_trickle_headers(server, rows
 # --- Memory comes back ----------------------------------------------------------------------
 
 def test_memory_comes_back_after_a_burst(base, rows):
-    """Twelve concurrent Predicts of 20k taxi examples (360k elements each; all admitted
+    """Ten concurrent Predicts of 20k taxi examples (360k elements each; all admitted
     under the default limits): what the burst took is mostly handed back after it."""
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}', rest=False) as server:
         predict = _stubs(server)[0]
@@ -322,7 +322,7 @@ def test_memory_comes_back_after_a_burst(base, rows):
                 peak[0] = max(peak[0], _rss(server))
         watcher = threading.Thread(target=watch)
         watcher.start()
-        calls = [_in_background(predict.Predict, request, 120) for _ in range(12)]
+        calls = [_in_background(predict.Predict, request, 120) for _ in range(10)]
         for thread, _ in calls:
             thread.join()
         done.set()
