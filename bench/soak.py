@@ -14,6 +14,8 @@ Latency at batch 1 is bench/serving.py's to measure.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import base64
 import http.client
@@ -29,8 +31,12 @@ import time
 
 import grpc
 import psutil
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from bench.serving import MODEL, pushed_model
 from common.examples import example

@@ -9,6 +9,7 @@ the artifacts of each stage (data, statistics, schema, transform graph, model,
 evaluation, blessings, push).
 
 It imports ml_metadata only, never TFX or TensorFlow, so listing runs is fast.
+Node ids are pipeline/component_ids.py's, the names the DAGs give their nodes.
 """
 
 import dataclasses
@@ -18,6 +19,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import component_ids as ids
 
 # Custom property keys. TFX's own, as its components write them:
 BLESSED = 'blessed'                        # ModelBlessing, InfraBlessing: 1 or 0
@@ -37,7 +40,7 @@ TRAINED_WITH = 'hparams'                   # Model: the hyperparameters it was t
 OVERALL_METRICS = 'overall_metrics'        # ModelEvaluation: metrics of the overall slice (JSON)
 # RunManifest (pipeline/manifest.py): what the run was made from.
 COMMIT, DIRTY, CODE_CHANGES, IMAGE = 'commit', 'dirty', 'code_changes', 'image'
-LOCK_SHA256, PACKAGE_VERSIONS, CONFIG = 'lock_sha256', 'packages', 'config'
+LOCK_SHA256, PACKAGE_VERSIONS, CONFIG, SETUP = 'lock_sha256', 'packages', 'config', 'setup'
 SCHEMA_SHA256, DATA_FILES, DATA_FINGERPRINT = 'schema_sha256', 'data_files', 'data_fingerprint'
 UNKNOWN = 'unknown'
 
@@ -46,25 +49,20 @@ NODE_CONTEXT = 'node'
 
 # Where each stage's artifact comes from in the training pipeline: (node id, output key).
 STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
-    'examples': (('CsvExampleGen', 'examples'),),
-    'manifest': (('RunManifest', 'manifest'),),
-    'statistics': (('StatisticsGen', 'statistics'),),
-    'schema': (('ImportSchemaGen', 'schema'),),
-    'anomalies': (('ExampleValidator', 'anomalies'),),
-    'transform_graph': (('Transform', 'transform_graph'),),
-    'model': (('Trainer', 'model'),),
-    'model_run': (('Trainer', 'model_run'),),
-    'best_hyperparameters': (('Tuner', 'best_hyperparameters'),),
-    'evaluation': (('Evaluator', 'evaluation'),),
-    'blessing': (('Evaluator', 'blessing'),),
-    'infra_blessing': (('ServingCanary', 'infra_blessing'), ('InfraValidator', 'blessing')),
-    'pushed_model': (('Pusher', 'pushed_model'),),
+    'examples': ((ids.EXAMPLE_GEN, 'examples'),),
+    'manifest': ((ids.RUN_MANIFEST, 'manifest'),),
+    'statistics': ((ids.STATISTICS_GEN, 'statistics'),),
+    'schema': ((ids.SCHEMA_GEN, 'schema'),),
+    'anomalies': ((ids.EXAMPLE_VALIDATOR, 'anomalies'),),
+    'transform_graph': ((ids.TRANSFORM, 'transform_graph'),),
+    'model': ((ids.TRAINER, 'model'),),
+    'model_run': ((ids.TRAINER, 'model_run'),),
+    'best_hyperparameters': ((ids.TUNER, 'best_hyperparameters'),),
+    'evaluation': ((ids.EVALUATOR, 'evaluation'),),
+    'blessing': ((ids.EVALUATOR, 'blessing'),),
+    'infra_blessing': ((ids.SERVING_CANARY, 'infra_blessing'), (ids.INFRA_VALIDATOR, 'blessing')),
+    'pushed_model': ((ids.PUSHER, 'pushed_model'),),
 }
-# A run is complete once one of these ran (the training and the batch pipeline's last step).
-FINAL_NODES = ('Pusher', 'BulkInferrer')
-# Nodes that run every time, cached or not: they decide nothing about a cached run.
-_ALWAYS_RUN = ('latest_blessed_model_resolver', 'latest_hyperparameters_resolver',
-               'blessed_model')
 
 _STATES = metadata_store_pb2.Execution.State
 
@@ -144,10 +142,10 @@ class RunRecord:
         for component in self.components.values():
             if component.state in ('RUNNING', 'NEW'):
                 return f'running at {component.node}'
-        if not any(node in self.components for node in FINAL_NODES):
+        if not any(node in self.components for node in ids.FINAL_NODES):
             last = list(self.components)[-1] if self.components else 'start'
             return f'stopped after {last}'
-        ran = [c for c in self.components.values() if c.node not in _ALWAYS_RUN]
+        ran = [c for c in self.components.values() if c.node not in ids.ALWAYS_RUN]
         return 'cached' if all(c.state == 'CACHED' for c in ran) else 'complete'
 
     @property
@@ -168,7 +166,7 @@ class RunRecord:
         value = self.manifest.get(key) if self.manifest else None
         if value is None:
             return default
-        if key in (CONFIG, PACKAGE_VERSIONS, DATA_FILES):
+        if key in (CONFIG, SETUP, PACKAGE_VERSIONS, DATA_FILES):
             return json.loads(value)
         return bool(value) if key == DIRTY else value
 
@@ -218,13 +216,37 @@ class RunRecord:
     def infra_blessed(self) -> Optional[bool]:
         return None if self.infra_blessing is None else self.infra_blessing.get(BLESSED) == 1
 
+    def _pushed(self, key: str) -> Any:
+        """A property of the run's PushedModel (None without one)."""
+        return self.pushed_model.get(key) if self.pushed_model is not None else None
+
     @property
     def pushed(self) -> bool:
-        return self.pushed_model is not None and self.pushed_model.get(PUSHED) == 1
+        return self._pushed(PUSHED) == 1
 
     @property
     def pushed_version(self) -> Optional[str]:
-        return self.pushed_model.get(PUSHED_VERSION) if self.pushed else None
+        return self._pushed(PUSHED_VERSION) if self.pushed else None
+
+    @property
+    def pushed_destination(self) -> Optional[str]:
+        return self._pushed(PUSHED_DESTINATION)
+
+    @property
+    def already_pushed(self) -> bool:
+        """The Pusher found the model already served by the newest version: it recorded
+        that version and copied nothing."""
+        return self._pushed(ALREADY_PUSHED) == 1
+
+    @property
+    def rolled_back_to(self) -> Optional[str]:
+        """For a rollback's push: the version whose model it put back."""
+        return self._pushed(ROLLED_BACK_TO)
+
+    @property
+    def canary_failure(self) -> Optional[str]:
+        """Why the canary refused the model, as it recorded."""
+        return self.infra_blessing.get(INFRA_REASON) if self.infra_blessing is not None else None
 
 
 def connect(metadata_path: str) -> metadata_store.MetadataStore:
@@ -294,7 +316,8 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
             key = event.path.steps[0].key if event.path.steps else ''
             linked[event.type].setdefault(event.execution_id, {}).setdefault(key, []).append(
                 artifacts[event.artifact_id])
-    outputs, inputs = linked[metadata_store_pb2.Event.OUTPUT], linked[metadata_store_pb2.Event.INPUT]
+    outputs = linked[metadata_store_pb2.Event.OUTPUT]
+    inputs = linked[metadata_store_pb2.Event.INPUT]
 
     records = []
     for context in contexts:
@@ -361,8 +384,8 @@ def pushed_run(runs: Sequence[RunRecord], version: Optional[int] = None) -> Opti
     if version is None:
         return pushing[0] if pushing else None
     same = [r for r in pushing if r.pushed_version == str(version)]
-    copied = [r for r in same if r.pushed_model.get(ALREADY_PUSHED) != 1]
-    return (copied or same or [None])[0]
+    copied = [r for r in same if not r.already_pushed]
+    return next(iter(copied or same), None)
 
 
 def producer(runs: Sequence[RunRecord], artifact_id: int) -> Optional[RunRecord]:

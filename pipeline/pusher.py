@@ -92,7 +92,7 @@ def _process_alive(pid: int) -> bool:
 def remove_leftovers(base_directory: str) -> List[str]:
     """Removes the staging directories of interrupted pushes (their process is gone);
     never a numbered version. Returns what it removed."""
-    removed = []
+    removed: List[str] = []
     if is_url(base_directory) or not os.path.isdir(base_directory):
         return removed
     for name in os.listdir(base_directory):

@@ -9,25 +9,29 @@ on stderr; library output and tracebacks go to the command's log file
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import contextlib
 import logging
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import Callable, ContextManager, List, Optional, Tuple
 
-from common.cli import ArgumentParser
+from common.argument_parser import ArgumentParser
+from common.exit_status import ExitStatus, ProblemFound, UsageError
 from runner import commands, home_lock, logs
-from runner.errors import PROBLEM, USAGE, ProblemFound, UsageError
+from runner.command import Command, Context, Plan
+from runner.progress import TerminalProgress
 
 PROG = 'python -m runner'
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    debug = argparse.ArgumentParser(add_help=False)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    debug = ArgumentParser(add_help=False)
     debug.add_argument('--debug', action='store_true',
                        help='also print tracebacks on the terminal')
     subparsers = parser.add_subparsers(dest='command_name', required=True, metavar='COMMAND',
@@ -42,63 +46,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logs_dir(args) -> Optional[str]:
-    """HOME/logs for commands that write to their home, else None (a temporary directory)."""
-    home = getattr(args, 'home', None)
-    return os.path.join(os.path.abspath(home), 'logs') if home and args.command.WRITES_HOME \
-        else None
-
-
-def _lock(args):
-    """The home's lock, for commands that run a pipeline on it (see runner/home_lock.py);
+def _lock(plan: Plan, command: str) -> ContextManager[Callable[[str], None]]:
+    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py);
     yields a function that records the run id being worked on."""
-    home = getattr(args.command, 'home_to_lock', lambda _: None)(args)
-    if home is None:
+    if plan.lock_home is None:
         return contextlib.nullcontext(lambda run_id: None)
-    return home_lock.hold(os.path.abspath(home), args.command.NAME)
+    return home_lock.hold(plan.lock_home, command)
 
 
-def _error(code: int, message: str) -> int:
+def _error(status: ExitStatus, message: str) -> int:
     print(f'error: {message}', file=sys.stderr, flush=True)
-    return code
+    return status
+
+
+def _run(command: Command, plan: Plan,
+         log_path: str) -> Tuple[int, Optional[BaseException], str]:
+    """Runs the command with its output in the log; (exit code, failure, traceback)."""
+    try:
+        with _lock(plan, command.NAME) as working_on:
+            context = Context(log_path, working_on, TerminalProgress(sys.stdout, log_path))
+            with logs.capture(log_path):
+                try:
+                    return command.run(plan, context), None, ''
+                except (UsageError, ProblemFound) as error:
+                    logging.info('%s: %s', type(error).__name__, error,
+                                 exc_info=error.__cause__)
+                    return error.status, error, ''
+                except BrokenPipeError:      # the reader went away (`| head`): done
+                    return ExitStatus.DONE, None, ''
+                except Exception as error:  # unexpected: the traceback goes to the log
+                    logging.exception('%s failed', command.NAME)
+                    return ExitStatus.PROBLEM, error, traceback.format_exc()
+    except UsageError as error:          # the home is in use
+        return error.status, error, ''
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    command = args.command
+    command: Command = args.command
     try:
-        command.check(args)          # before anything is written: a refusal leaves no trace
+        plan = command.check(args)   # before anything is written: a refusal leaves no trace
     except UsageError as error:
-        return _error(USAGE, str(error))
-    args.log_path = logs.log_path(command.NAME, _logs_dir(args))
-    failure, trace = None, ''
-    try:
-        with _lock(args) as working_on:
-            args.working_on = working_on
-            with logs.capture(args.log_path):
-                try:
-                    code = command.run(args)
-                except (UsageError, ProblemFound) as error:
-                    failure = error
-                    logging.info('%s: %s', type(error).__name__, error,
-                                 exc_info=error.__cause__)
-                except BrokenPipeError:      # the reader went away (`| head`): done
-                    code = 0
-                except Exception as error:  # unexpected: the traceback goes to the log
-                    failure, trace = error, traceback.format_exc()
-                    logging.exception('%s failed', command.NAME)
-    except UsageError as error:          # the home is in use
-        return _error(USAGE, str(error))
+        return _error(error.status, str(error))
+    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
+    code, failure, trace = _run(command, plan, log_path)
     if failure is None:
         return code
     if args.debug:
         print(trace or ''.join(traceback.format_exception(failure)), file=sys.stderr, end='')
-    if isinstance(failure, UsageError):
-        return _error(USAGE, str(failure))
-    if isinstance(failure, ProblemFound):
-        return _error(PROBLEM, str(failure))
-    return _error(PROBLEM, f'{command.NAME} failed: {type(failure).__name__}: {failure} '
-                           f'(traceback in {args.log_path})')
+    if isinstance(failure, (UsageError, ProblemFound)):
+        return _error(failure.status, str(failure))
+    return _error(ExitStatus.PROBLEM, f'{command.NAME} failed: {type(failure).__name__}: '
+                                      f'{failure} (traceback in {log_path})')
 
 
 def entry_point() -> None:
@@ -113,4 +112,3 @@ def entry_point() -> None:
         except BrokenPipeError:
             pass     # nobody reads any more; nothing is lost by not writing
     os._exit(code)
-

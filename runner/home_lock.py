@@ -15,9 +15,9 @@ import datetime
 import fcntl
 import json
 import os
-from typing import Optional
+from typing import IO, Any, Callable, Dict, Iterator, Optional
 
-from runner.errors import UsageError
+from common.exit_status import UsageError
 
 LOCK_FILE = '.lock'
 
@@ -26,7 +26,7 @@ def _path(home: str) -> str:
     return os.path.join(home, LOCK_FILE)
 
 
-def _holder(handle) -> dict:
+def _holder(handle: IO[str]) -> Dict[str, Any]:
     handle.seek(0)
     try:
         return json.loads(handle.read() or '{}')
@@ -35,7 +35,7 @@ def _holder(handle) -> dict:
 
 
 @contextlib.contextmanager
-def hold(home: str, command: str):
+def hold(home: str, command: str) -> Iterator[Callable[[str], None]]:
     """Holds the home's lock for the block; UsageError when another process holds it.
     Yields a function that records the run id the holder is working on."""
     os.makedirs(home, exist_ok=True)

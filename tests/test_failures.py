@@ -11,14 +11,23 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
 from serving.local_server import REPO, ModelServer, free_port
-from tests.conftest import (PIPELINE_TRAIN_STEPS, copy_home, read_rows, run_pipeline, runs,
-                            served_version, to_example, to_instance, write_csv)
+from tests.support import (
+    PIPELINE_TRAIN_STEPS,
+    copy_home,
+    read_rows,
+    run_pipeline,
+    runs,
+    served_version,
+    to_example,
+    to_instance,
+    wait_for,
+    write_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +80,6 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
         assert served_version(server.target, examples) == int(old)
 
 
-def _wait_for(predicate, seconds=300):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError('gave up waiting')
-
-
 def _running_component(home):
     path = os.path.join(home, 'metadata.db')
     if not os.path.exists(path):
@@ -96,7 +95,7 @@ def test_one_run_per_home_and_a_killed_run_shows_as_abandoned(pipeline_home, tmp
          pipeline_home[1], '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5'],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: _running_component(home))
+        wait_for(lambda: _running_component(home), seconds=300)
         second = run_pipeline(home, pipeline_home[1])
         assert second.returncode == 2
         assert second.stderr.startswith(f'error: home {home} is in use by pid {first.pid} '
@@ -177,7 +176,7 @@ def test_a_server_on_a_port_in_use_says_so(exported_model, tmp_path):
              f'--model_base_path={base}', f'--port={port}', '--rest_api_port=0'],
             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 2
-    [line] = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+    [line] = [text for text in result.stderr.splitlines() if text.startswith('error:')]
     assert line.startswith(f'error: --port {port}: cannot listen on 127.0.0.1:{port}')
     assert 'Traceback' not in result.stderr
 

@@ -16,8 +16,15 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from pipeline import mlmd
 from serving.local_server import REPO, ModelServer
-from tests.conftest import (PIPELINE_TRAIN_STEPS, copy_home, read_rows, run_pipeline, runs,
-                            to_example, to_instance)
+from tests.support import (
+    PIPELINE_TRAIN_STEPS,
+    copy_home,
+    read_rows,
+    run_pipeline,
+    runs,
+    to_example,
+    to_instance,
+)
 
 pytestmark = pytest.mark.e2e
 SOURCES = ('common', 'models', 'serving', 'pipeline', 'runner', 'schema')
@@ -26,10 +33,6 @@ SOURCES = ('common', 'models', 'serving', 'pipeline', 'runner', 'schema')
 def runner(*args, cwd=REPO):
     return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
                           text=True, cwd=cwd, timeout=900)
-
-
-def _versions(home):
-    return sorted(os.listdir(os.path.join(home, 'serving_model', 'chicago_taxi')))
 
 
 @pytest.fixture(scope='module')
@@ -92,7 +95,8 @@ def test_runs_loads_neither_tensorflow_nor_tfx(two_models):
     code = ('import sys; from runner import cli; '
             f'assert cli.main(["runs", "--home", {two_models[0]!r}]) == 0; '
             'loaded = {m.split(".")[0] for m in sys.modules}; '
-            'print(sorted(loaded & {"tensorflow", "tfx", "keras", "apache_beam"}), file=sys.stderr)')
+            'print(sorted(loaded & {"tensorflow", "tfx", "keras", "apache_beam"}), '
+            'file=sys.stderr)')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             cwd=REPO)
     assert result.returncode == 0 and result.stderr == '[]\n', result.stderr
