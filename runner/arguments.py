@@ -6,6 +6,7 @@ import os
 from typing import Optional
 
 from common.exit_status import UsageError
+from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
 
@@ -60,15 +61,16 @@ def home_for_writing(path: str) -> Home:
         raise UsageError(f'--home {path}: {existing} is a file, not a directory')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f'--home {path}: {existing} is not writable')
-    return Home(path)
+    home = Home(path)
+    mlmd.refuse_damaged(home.metadata_path)
+    return home
 
 
 def home_with_runs(path: str) -> Home:
-    """A home that holds ML Metadata from earlier runs."""
+    """A home whose ML Metadata records earlier runs (else UsageError; a damaged
+    store is DamagedMetadataError, naming it)."""
     home = Home(os.path.abspath(path))
-    if not os.path.isfile(home.metadata_path):
-        raise UsageError(f'no ML Metadata at {home.metadata_path}: run '
-                         f'`python -m runner local --home {path}` first')
+    mlmd.check_store(home.metadata_path)
     return home
 
 
