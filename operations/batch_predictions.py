@@ -6,7 +6,7 @@ become DIR/predictions.csv: the input columns plus `probability`.
 import csv
 import glob
 import os
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 from common.exit_status import UsageError
 from operations import execution
@@ -65,7 +65,7 @@ def write_csv(rows: List[Dict], path: str) -> str:
 
 
 def predict(config: PipelineConfig, input_dir: str, output_dir: str,
-            working_on: Callable[[str], None], progress: execution.Progress) -> str:
+            lock: execution.RunLock, progress: execution.Progress) -> str:
     """Scores input_dir's CSV files with the latest blessed model; returns the CSV path."""
     from pipeline.batch_pipeline import batch_pipeline_name, create_batch_pipeline
     model = latest_blessed_model(config.metadata_path)
@@ -73,7 +73,7 @@ def predict(config: PipelineConfig, input_dir: str, output_dir: str,
     tfx_pipeline = create_batch_pipeline(
         config, input_dir, model.uri,
         config.beam_pipeline_args + execution.direct_runner_args(input_dir))
-    execution.run_tracked(tfx_pipeline, run_id, working_on, progress)
+    execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress)
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path),
                                           batch_pipeline_name(config)), run_id)
     result = record.output(ids.BULK_INFERRER, 'inference_result')

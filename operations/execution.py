@@ -12,11 +12,14 @@ import datetime
 import errno
 import logging
 import os
+import signal
 import sys
 import time
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Iterator, List, Optional, Protocol, Tuple
 
+from common import interruption
 from common.exit_status import ProblemFound
+from operations.run_history import Activity
 
 # Up to this much input, Beam's direct runner works in this one process: each
 # extra worker process re-imports TensorFlow (seconds) and the data fits in
@@ -42,6 +45,17 @@ def new_run_id() -> str:
     return datetime.datetime.now().isoformat()
 
 
+class RunLock(Protocol):
+    """The home's record of the run under way (runner/home_lock.py keeps it), and
+    what the previous holder left in it."""
+
+    previous: Activity
+
+    def working_on(self, run_id: str) -> None: ...
+
+    def failed(self, run_id: str, cause: str) -> None: ...
+
+
 class Progress(Protocol):
     """What a run tells the person waiting for it."""
 
@@ -54,6 +68,8 @@ class Progress(Protocol):
     def component_finished(self, name: str, seconds: float, cached: bool) -> None: ...
 
     def component_failed(self, name: str) -> None: ...
+
+    def component_stopped(self, name: str) -> None: ...
 
 
 class Silent:
@@ -72,6 +88,9 @@ class Silent:
         pass
 
     def component_failed(self, name: str) -> None:
+        pass
+
+    def component_stopped(self, name: str) -> None:
         pass
 
 
@@ -94,6 +113,9 @@ class ComponentWatch(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == _RUNNING and isinstance(record.args, tuple) and record.args:
+            # A stop asked for (and perhaps swallowed on the way): this component never
+            # starts. The exception leaves through LocalDagRunner's logging call.
+            interruption.check()
             self.current, self._started, self._cached = str(record.args[0]), time.time(), False
             self.progress.component_started(self.current)
         elif record.msg == _CACHED:
@@ -108,6 +130,11 @@ class ComponentWatch(logging.Handler):
         """The run failed: the component that was running did not finish."""
         if self.current:
             self.progress.component_failed(self.current)
+
+    def stopped(self) -> None:
+        """The run was stopped: the component that was running did not finish."""
+        if self.current:
+            self.progress.component_stopped(self.current)
 
 
 @contextlib.contextmanager
@@ -191,16 +218,52 @@ class ComponentFailed(ProblemFound):
         self.component = component
 
 
-def run_tracked(tfx_pipeline: Any, run_id: str, working_on: Callable[[str], None],
+class RunStopped(interruption.Interrupted):
+    """A signal stopped a run; `component` names the one that was running, if any."""
+
+    def __init__(self, signum: int, component: Optional[str]):
+        super().__init__(signum)
+        self.component = component
+
+    def __str__(self) -> str:
+        where = f'at {self.component}' if self.component else 'between components'
+        return (f'{super().__str__()} {where}; nothing was pushed after the stop, and the '
+                'next run on this home resumes from the cache')
+
+
+def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
+                cause: Optional[str] = None) -> None:
+    """How the run ended, on its executions that TFX left RUNNING; a store that cannot
+    be written now (a full disk) is logged, and the next run records it."""
+    from pipeline import mlmd
+    try:
+        mlmd.end_run(metadata_path, run_id, state, ended, cause)
+    except (OSError, RuntimeError, ProblemFound):
+        logging.exception('could not record in %s that run %s ended %s', metadata_path,
+                          run_id, state)
+
+
+def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLock,
                 progress: Progress, deterministic: bool = True) -> None:
-    """run_pipeline, telling progress of each component; ComponentFailed naming the
-    component that failed and why. working_on(run_id) tells the home's lock which
-    run is under way."""
-    working_on(run_id)
+    """run_pipeline, telling progress of each component and the home's lock which run
+    is under way; ComponentFailed naming the component that failed and why;
+    RunStopped when a signal stopped it. Either way, how it ended is recorded on
+    the run's executions (and a failure in the lock, should the store be full)."""
+    from pipeline import mlmd
+    lock.working_on(run_id)
     with watching(progress) as watch:
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
+        except interruption.Interrupted as stop:
+            watch.stopped()
+            _record_end(metadata_path, run_id, 'CANCELED',
+                        ended=mlmd.INTERRUPTED if stop.signum == signal.SIGINT
+                        else mlmd.TERMINATED)
+            raise RunStopped(stop.signum, watch.current) from stop
         except Exception as error:  # reported naming the component and the cause
             watch.failed()
             component = watch.current or 'set-up'
-            raise ComponentFailed(component, failure_message(component, error)) from error
+            failure = ComponentFailed(component, failure_message(component, error))
+            lock.failed(run_id, str(failure))
+            _record_end(metadata_path, run_id, 'FAILED', cause=str(failure))
+            raise failure from error

@@ -193,7 +193,8 @@ LINEAGE_HEADER = ['run', 'started', 'state', 'code', 'data', 'hyperparameters', 
                   'evaluation', 'pushed version']
 
 
-def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int]) -> List[List]:
+def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int],
+                 activity: run_history.Activity = run_history.Activity()) -> List[List]:
     """Per run, oldest first: code, data, hyperparameter changes, AUC, blessing, push."""
     rows = []
     for run in sorted(runs, key=lambda r: r.start):
@@ -202,7 +203,7 @@ def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int]) -> List
             pushed += ' (serving now)'
         changes = run_history.hyperparameter_changes(run) if run.manifest else {}
         rows.append([
-            run.run_id, run_history.when(run.start), run_history.state(run),
+            run.run_id, run_history.when(run.start), run_history.state(run, activity),
             run_history.code(run) if run.manifest else '—',
             f'span {run.span}, {run_history.short(run.data_fingerprint)}' if run.examples else '—',
             ', '.join(f'{k} {v}' for k, v in changes.items())
@@ -255,7 +256,8 @@ def render(context: Dict) -> str:
     return environment.get_template('report.html').render(**context)
 
 
-def report_context(config: PipelineConfig) -> Dict:
+def report_context(config: PipelineConfig,
+                   activity: run_history.Activity = run_history.Activity()) -> Dict:
     """Every figure of the report, from the run that pushed the model in service
     (else the newest run that has the artifact)."""
     runs = run_history.load(config)
@@ -278,13 +280,14 @@ def report_context(config: PipelineConfig) -> Dict:
                                       if blessing else None) if evaluation else None,
         'serving': serving_data(config.paths.monitoring_dir),
         'lineage_header': LINEAGE_HEADER,
-        'lineage': lineage_rows(runs, serving),
+        'lineage': lineage_rows(runs, serving, activity),
         'auc_chart': auc_chart(training),
     }
 
 
-def write_report(config: PipelineConfig) -> str:
-    html = render(report_context(config))
+def write_report(config: PipelineConfig,
+                 activity: run_history.Activity = run_history.Activity()) -> str:
+    html = render(report_context(config, activity))
     os.makedirs(config.paths.report_dir, exist_ok=True)
     path = os.path.join(config.paths.report_dir, 'index.html')
     with open(path, 'w') as f:

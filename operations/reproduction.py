@@ -6,7 +6,7 @@ nothing written: refused when the code or lock differ from the recorded ones
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from common.exit_status import UsageError
 from operations import execution, run_history, training_run
@@ -120,10 +120,10 @@ def differences(recorded: mlmd.RunRecord, new: mlmd.RunRecord) -> List[str]:
     return [f'{what}: {a} (recorded) != {b} (new)' for what, a, b in pairs if a != b]
 
 
-def reproduce(reproduction: Reproduction, working_on: Callable[[str], None],
+def reproduce(reproduction: Reproduction, lock: execution.RunLock,
               progress: execution.Progress) -> Reproduced:
     """Runs the planned reproduction; what differs from the recorded run."""
     config = reproduction.config
-    run = training_run.train(config, working_on, progress,
+    run = training_run.train(config, lock, progress,
                              staged_input=reproduction.staged_input)
     return Reproduced(run, differences(reproduction.record, run.record))

@@ -68,13 +68,27 @@ def when(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).strftime('%Y-%m-%d %H:%M:%S')
 
 
-def state(record: mlmd.RunRecord, active_run: Optional[str] = None) -> str:
+@dataclasses.dataclass(frozen=True)
+class Activity:
+    """What a home's lock tells of its runs (runner/home_lock.py): the run a live
+    process works on, and the last run that failed, with its cause, which ML
+    Metadata may not hold (a full disk)."""
+
+    live_run: Optional[str] = None
+    failed_run: Optional[str] = None
+    failure: Optional[str] = None
+
+
+def state(record: mlmd.RunRecord, activity: Activity = Activity()) -> str:
     """How a run ended, for people. A run whose executions are still RUNNING with no
-    live process working on it (active_run: runner/home_lock.py) was killed: abandoned."""
+    live process working on it failed where the store could not record it (the
+    lock says so), or its process was killed: abandoned."""
     if is_rollback(record) and record.pushed:
         return f"rollback to {record.rolled_back_to}"
-    if record.state.startswith('running at ') and record.run_id != active_run:
-        return 'abandoned at ' + record.state[len('running at '):]
+    if record.state.startswith('running at ') and record.run_id != activity.live_run:
+        where = record.state[len('running at '):]
+        failed = record.run_id == activity.failed_run
+        return f'failed at {where}' if failed else f'abandoned at {where}'
     return record.state
 
 
@@ -106,14 +120,16 @@ def hyperparameter_source(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord]
 
 
 def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Optional[int],
-            active_run: Optional[str] = None) -> Dict[str, Any]:
+            activity: Activity = Activity()) -> Dict[str, Any]:
     """One run as `runner runs --json` gives it."""
     return {
         'run_id': record.run_id, 'pipeline': record.pipeline,
         'start': datetime.datetime.fromtimestamp(record.start).isoformat(),
         'end': datetime.datetime.fromtimestamp(record.end).isoformat(),
         'seconds': round(record.end - record.start, 1),
-        'state': state(record, active_run), 'failed_component': record.failed_component,
+        'state': state(record, activity), 'failed_component': record.failed_component,
+        'failure_cause': record.failure_cause or (
+            activity.failure if record.run_id == activity.failed_run else None),
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
@@ -128,7 +144,7 @@ def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Opt
 
 
 def row(record: mlmd.RunRecord, serving: Optional[int],
-        active_run: Optional[str] = None) -> List[str]:
+        activity: Activity = Activity()) -> List[str]:
     """One run as a line of `runner runs`."""
     hparams = hyperparameter_changes(record)
     data = f'span {record.span} {short(record.data_fingerprint)}' \
@@ -137,7 +153,7 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
     return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
-            state(record, active_run),
+            state(record, activity),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',
@@ -181,11 +197,10 @@ class Listing:
 
 
 def listing(config: PipelineConfig, limit: Optional[int] = None,
-            active_run: Optional[str] = None) -> Listing:
-    """The newest `limit` runs (all without one); active_run is the run a live
-    process works on (runner/home_lock.py), which is not abandoned."""
+            activity: Activity = Activity()) -> Listing:
+    """The newest `limit` runs (all without one), in the light of the home's lock."""
     everything = load(config)
     runs = everything[:limit]
     serving = serving_now(config)
-    return Listing([summary(r, everything, serving, active_run) for r in runs],
-                   [row(r, serving, active_run) for r in runs])
+    return Listing([summary(r, everything, serving, activity) for r in runs],
+                   [row(r, serving, activity) for r in runs])

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 from operations import execution, inputs, run_history, spans
 from pipeline import component_ids as ids
@@ -79,16 +79,29 @@ def push_outcome(record: mlmd.RunRecord) -> str:
     return 'nothing pushed'
 
 
-def abandoned_runs(config: PipelineConfig) -> List[str]:
-    """Lines on the runs whose process was killed mid-run: their executions are still
-    RUNNING in ML Metadata, and no live process works on them (the caller holds the
-    home's lock)."""
-    if not os.path.exists(config.metadata_path):
-        return []
-    runs = mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name)
-    return [f'Run {r.run_id} was abandoned at {r.state[len("running at "):]} '
-            '(its process is gone); this run starts afresh from the cache'
-            for r in runs if r.state.startswith('running at ')]
+def close_unfinished_runs(config: PipelineConfig, lock: execution.RunLock) -> List[str]:
+    """Before a run (the caller holds the home's lock, so no other run is under way):
+    a store a failed first run left empty is recreated; runs whose executions are
+    still RUNNING are recorded as ended, once: FAILED with the cause the lock kept
+    (the store could not take it then), else abandoned (their process is gone).
+    Lines for people on what was found."""
+    recreated = mlmd.prepare_store(config.metadata_path)
+    if recreated or not os.path.exists(config.metadata_path):
+        return [recreated] if recreated else []
+    lines = []
+    for record in mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name):
+        if not record.state.startswith('running at '):
+            continue
+        where = record.state[len('running at '):]
+        if record.run_id == lock.previous.failed_run:
+            mlmd.end_run(config.metadata_path, record.run_id, 'FAILED',
+                         cause=lock.previous.failure)
+            lines.append(f'Run {record.run_id} failed at {where}: {lock.previous.failure}')
+        else:
+            mlmd.end_run(config.metadata_path, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
+            lines.append(f'Run {record.run_id} was abandoned at {where} (its process is '
+                         'gone); this run starts afresh from the cache')
+    return lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,35 +121,41 @@ class TrainingRun:
 
 def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
                setup: RunSetup) -> execution.ComponentFailed:
-    """CsvExampleGen's failure with the input files' own problem, by file and line."""
+    """CsvExampleGen's failure with the input files' own problem, by file and line;
+    the validation gate's, with the byte order mark that made a column unknown."""
     from pipeline.training_pipeline import SPAN_PATTERN  # TFX: seconds to import
-    if failure.component != ids.EXAMPLE_GEN:
+    pattern = SPAN_PATTERN if config.spans else '*.csv'
+    message = None
+    if failure.component == ids.EXAMPLE_GEN:
+        problem = inputs.diagnose(setup.input_base(config), pattern)
+        message = f'{ids.EXAMPLE_GEN} failed: {problem}' if problem else None
+    elif failure.component == ids.VALIDATION_GATE:
+        marked = inputs.byte_order_marks(setup.input_base(config), pattern)
+        message = (f'{failure} ({marked[0]} starts with a UTF-8 byte order mark (BOM), so its '
+                   'first column reads as a new one and the schema\'s as missing: save it as '
+                   'UTF-8 without a BOM)') if marked else None
+    if message is None:
         return failure
-    problem = inputs.diagnose(setup.input_base(config),
-                              SPAN_PATTERN if config.spans else '*.csv')
-    if not problem:
-        return failure
-    diagnosed = execution.ComponentFailed(failure.component, f'{ids.EXAMPLE_GEN} failed: {problem}')
+    diagnosed = execution.ComponentFailed(failure.component, message)
     diagnosed.__cause__ = failure.__cause__
     return diagnosed
 
 
-def train(config: PipelineConfig, working_on: Callable[[str], None],
-          progress: execution.Progress, *, staged_input: Optional[str] = None,
-          image: str = '') -> TrainingRun:
+def train(config: PipelineConfig, lock: execution.RunLock, progress: execution.Progress, *,
+          staged_input: Optional[str] = None, image: str = '') -> TrainingRun:
     """Runs the training pipeline from this machine (prepare()'s arguments:
     staged_input, image); raises ComponentFailed naming the component that
     failed and why."""
     run_id = execution.new_run_id()
     progress.run_started(config.pipeline_name, run_id, config.home)
-    for line in abandoned_runs(config):
+    for line in close_unfinished_runs(config, lock):
         progress.note(line)
     started = time.time()
     from pipeline.training_pipeline import create_training_pipeline  # TFX: seconds to import
     setup = prepare(config, staged_input, image)
     try:
-        execution.run_tracked(create_training_pipeline(config, setup), run_id, working_on,
-                              progress, config.deterministic)
+        execution.run_tracked(create_training_pipeline(config, setup), run_id,
+                              config.metadata_path, lock, progress, config.deterministic)
     except execution.ComponentFailed as failure:
         raise _diagnosed(failure, config, setup) from failure.__cause__
     runs = mlmd.load_runs(mlmd.connect(config.metadata_path))

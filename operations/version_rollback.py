@@ -4,7 +4,7 @@ with nothing written, so that a refusal leaves no trace."""
 
 import dataclasses
 import os
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from common.exit_status import UsageError
 from operations import execution, run_history
@@ -73,7 +73,7 @@ def plan(config: PipelineConfig, target: Optional[int]) -> Rollback:
     return Rollback(version, checked_origin(config, runs, version, serving))
 
 
-def roll_back(config: PipelineConfig, rollback: Rollback, working_on: Callable[[str], None],
+def roll_back(config: PipelineConfig, rollback: Rollback, lock: execution.RunLock,
               progress: execution.Progress) -> mlmd.RunRecord:
     """Pushes the planned model again as a new version; returns the rollback's run record."""
     from pipeline.rollback_pipeline import create_rollback_pipeline  # TFX: seconds to import
@@ -82,5 +82,5 @@ def roll_back(config: PipelineConfig, rollback: Rollback, working_on: Callable[[
     run_id = execution.new_run_id()
     execution.run_tracked(create_rollback_pipeline(config, origin.model.uri, origin.blessing.uri,
                                                    rollback.version),
-                          run_id, working_on, progress)
+                          run_id, config.metadata_path, lock, progress)
     return mlmd.find_run(run_history.load(config), run_id)

@@ -15,12 +15,16 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import traceback
-from typing import Callable, ContextManager, List, Optional, Tuple
+from types import FrameType
+from typing import ContextManager, Iterator, List, Optional, Tuple
 
+from common import interruption
 from common.argument_parser import ArgumentParser
 from common.exit_status import ExitStatus, ProblemFound, UsageError
+from operations.execution import RunLock
 from runner import commands, home_lock, logs
 from runner.command import Command, Context, Plan
 from runner.progress import TerminalProgress
@@ -46,58 +50,110 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lock(plan: Plan, command: str) -> ContextManager[Callable[[str], None]]:
-    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py);
-    yields a function that records the run id being worked on."""
+def _lock(plan: Plan, command: str) -> ContextManager[RunLock]:
+    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py)."""
     if plan.lock_home is None:
-        return contextlib.nullcontext(lambda run_id: None)
+        return contextlib.nullcontext(home_lock.NoLock())
     return home_lock.hold(plan.lock_home, command)
 
 
-def _error(status: ExitStatus, message: str) -> int:
+def _error(status: int, message: str) -> int:
     print(f'error: {message}', file=sys.stderr, flush=True)
     return status
 
 
-def _run(command: Command, plan: Plan,
-         log_path: str) -> Tuple[int, Optional[BaseException], str]:
-    """Runs the command with its output in the log; (exit code, failure, traceback)."""
+def _writable(home: Optional[str]) -> None:
+    """UsageError when a home the command writes to cannot be written (read-only, or
+    not ours): one line, before anything is tried."""
+    if home is None:
+        return
+    existing = home
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f'--home {home}: {existing} is not writable')
+
+
+def _stop(signum: int, frame: Optional[FrameType]) -> None:
+    """SIGINT and SIGTERM: the stop is recorded for the whole process (see
+    common/interruption.py) and, the first time, raised where the main thread is."""
+    first = interruption.requested() is None
+    interruption.request(signum)
+    if first:
+        raise interruption.Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the command (see _stop) while the block runs."""
+    previous = {signum: signal.signal(signum, _stop)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _lock(plan, command.NAME) as working_on:
-            context = Context(log_path, working_on, TerminalProgress(sys.stdout, log_path))
-            with logs.capture(log_path):
-                try:
-                    return command.run(plan, context), None, ''
-                except (UsageError, ProblemFound) as error:
-                    logging.info('%s: %s', type(error).__name__, error,
-                                 exc_info=error.__cause__)
-                    return error.status, error, ''
-                except BrokenPipeError:      # the reader went away (`| head`): done
-                    return ExitStatus.DONE, None, ''
-                except Exception as error:  # unexpected: the traceback goes to the log
-                    logging.exception('%s failed', command.NAME)
-                    return ExitStatus.PROBLEM, error, traceback.format_exc()
-    except UsageError as error:          # the home is in use
-        return error.status, error, ''
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+Outcome = Tuple[int, Optional[BaseException], str]     # exit status, failure, traceback
+
+
+def _run(command: Command, plan: Plan, log_path: str) -> Outcome:
+    """Runs the command with its output in the log."""
+    with _lock(plan, command.NAME) as lock:
+        context = Context(log_path, lock, TerminalProgress(sys.stdout, log_path))
+        with logs.capture(log_path):
+            try:
+                return command.run(plan, context), None, ''
+            except (UsageError, ProblemFound) as error:
+                logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
+                return error.status, error, ''
+            except interruption.Interrupted as stop:
+                logging.info('%s', stop, exc_info=True)
+                return stop.exit_status, stop, ''
+            except BrokenPipeError:      # the reader went away (`| head`): done
+                return ExitStatus.DONE, None, ''
+            except Exception as error:  # unexpected: the traceback goes to the log
+                logging.exception('%s failed', command.NAME)
+                return ExitStatus.PROBLEM, error, traceback.format_exc()
+
+
+def _checked_and_run(command: Command, args: argparse.Namespace) -> Outcome:
+    plan = command.check(args)     # before anything is written: a refusal leaves no trace
+    _writable(plan.log_home)
+    _writable(plan.lock_home)
+    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
+    try:
+        code, failure, trace = _run(command, plan, log_path)
+    except OSError as error:        # the log or the lock could not be written
+        raise UsageError(f'cannot write {error.filename or log_path}: {error.strerror}') \
+            from error
+    if failure is not None and not isinstance(failure, (UsageError, ProblemFound,
+                                                       interruption.Interrupted)):
+        failure = ProblemFound(f'{command.NAME} failed: {type(failure).__name__}: {failure} '
+                               f'(traceback in {log_path})')
+    return code, failure, trace
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     command: Command = args.command
-    try:
-        plan = command.check(args)   # before anything is written: a refusal leaves no trace
-    except UsageError as error:
-        return _error(error.status, str(error))
-    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
-    code, failure, trace = _run(command, plan, log_path)
+    with _stoppable():
+        try:
+            code, failure, trace = _checked_and_run(command, args)
+        except (UsageError, ProblemFound) as error:
+            code, failure, trace = error.status, error, ''
+        except interruption.Interrupted as stop:
+            code, failure, trace = stop.exit_status, stop, ''
+    signum = interruption.requested()
+    if failure is None and signum is not None:     # a stop that came as the work ended
+        failure = interruption.Interrupted(signum)
+        code = failure.exit_status
     if failure is None:
         return code
     if args.debug:
         print(trace or ''.join(traceback.format_exception(failure)), file=sys.stderr, end='')
-    if isinstance(failure, (UsageError, ProblemFound)):
-        return _error(failure.status, str(failure))
-    return _error(ExitStatus.PROBLEM, f'{command.NAME} failed: {type(failure).__name__}: '
-                                      f'{failure} (traceback in {log_path})')
+    return _error(code, str(failure))
 
 
 def entry_point() -> None:

@@ -14,10 +14,10 @@ plans that name one, and sends library output to the log file.
 
 import argparse
 import dataclasses
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from common.exit_status import ExitStatus
-from operations.execution import Progress
+from operations.execution import Progress, RunLock
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -30,11 +30,11 @@ class Plan:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What the CLI gives run(): where the log goes, the lock's record of the run
-    under way, and the terminal's progress lines."""
+    """What the CLI gives run(): where the log goes, the home's lock (which records
+    the run under way), and the terminal's progress lines."""
 
     log_path: str
-    working_on: Callable[[str], None]
+    lock: RunLock
     progress: Progress
 
 

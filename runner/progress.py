@@ -41,3 +41,6 @@ class TerminalProgress:
 
     def component_failed(self, name: str) -> None:
         self._write(f'{_now()}  FAILED\n')
+
+    def component_stopped(self, name: str) -> None:
+        self._write(f'{_now()}  STOPPED\n')

@@ -47,6 +47,6 @@ def check(args: argparse.Namespace) -> Plan:
 def run(plan: Plan, context: Context) -> ExitStatus:
     print(f'Batch inference, home {plan.config.home}\nFull logs: {context.log_path}', flush=True)
     path = batch_predictions.predict(plan.config, plan.input_dir, plan.output_dir,
-                                     context.working_on, context.progress)
+                                     context.lock, context.progress)
     print(f'Predictions: {path}')
     return ExitStatus.DONE

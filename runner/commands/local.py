@@ -62,6 +62,6 @@ def check(args: argparse.Namespace) -> Plan:
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    done = training_run.train(plan.config, context.working_on, context.progress)
+    done = training_run.train(plan.config, context.lock, context.progress)
     print(done.summary)
     return ExitStatus.DONE

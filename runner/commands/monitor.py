@@ -75,5 +75,5 @@ def run(plan: Plan, context: Context) -> ExitStatus:
         raise ProblemFound(f'findings in served traffic: {", ".join(result.findings)} '
                            f'(see {result.path})')
     print('Anomalies found: retraining', flush=True)
-    print(training_run.train(plan.retrain, context.working_on, context.progress).summary)
+    print(training_run.train(plan.retrain, context.lock, context.progress).summary)
     return ExitStatus.DONE

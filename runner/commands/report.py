@@ -9,7 +9,7 @@ import dataclasses
 from common.exit_status import ExitStatus
 from operations import html_report
 from pipeline.config import PipelineConfig
-from runner import arguments
+from runner import arguments, home_lock
 from runner.command import Context
 from runner.command import Plan as BasePlan
 
@@ -36,5 +36,6 @@ def check(args: argparse.Namespace) -> Plan:
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    print(f'Report: {html_report.write_report(plan.config)}')
+    activity = home_lock.activity(plan.config.home)
+    print(f'Report: {html_report.write_report(plan.config, activity)}')
     return ExitStatus.DONE

@@ -54,7 +54,7 @@ def check(args: argparse.Namespace) -> Plan:
 def run(plan: Plan, context: Context) -> ExitStatus:
     recorded = plan.reproduction.record
     print(f'Reproducing run {recorded.run_id} in {plan.reproduction.config.home}', flush=True)
-    done = reproduction.reproduce(plan.reproduction, context.working_on, context.progress)
+    done = reproduction.reproduce(plan.reproduction, context.lock, context.progress)
     print(done.run.summary)
     if done.same_model:
         print(f'Reproduced: run {done.run.record.run_id} trained the same model '

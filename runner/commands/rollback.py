@@ -44,7 +44,7 @@ def check(args: argparse.Namespace) -> Plan:
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    record = version_rollback.roll_back(plan.config, plan.rollback, context.working_on,
+    record = version_rollback.roll_back(plan.config, plan.rollback, context.lock,
                                         context.progress)
     print(f'Rolled back: version {record.pushed_version} serves the model of version '
           f'{record.rolled_back_to} ({record.pushed_destination})')

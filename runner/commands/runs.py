@@ -47,7 +47,7 @@ def check(args: argparse.Namespace) -> Plan:
 
 def run(plan: Plan, context: Context) -> ExitStatus:
     config = plan.config
-    listing = run_history.listing(config, plan.limit, home_lock.active_run(config.home))
+    listing = run_history.listing(config, plan.limit, home_lock.activity(config.home))
     if plan.json:
         print(json.dumps(listing.summaries, indent=2))
     elif listing.rows:

@@ -52,7 +52,7 @@ def run(plan: Plan, context: Context) -> ExitStatus:
         span = spans.new_span(config.data_root, config.metadata_path, config.pipeline_name)
         if span is not None:
             print(f'New span {span} in {config.data_root}: running the pipeline', flush=True)
-            print(training_run.train(config, context.working_on, context.progress).summary)
+            print(training_run.train(config, context.lock, context.progress).summary)
             if plan.once:
                 return ExitStatus.DONE
         elif plan.once:
