@@ -238,7 +238,7 @@ def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str
     from pipeline import mlmd
     try:
         mlmd.end_run(metadata_path, run_id, state, ended, cause)
-    except (OSError, RuntimeError, ProblemFound):
+    except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
         logging.exception('could not record in %s that run %s ended %s', metadata_path,
                           run_id, state)
 
@@ -255,6 +255,7 @@ def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLoc
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:
+            interruption.acknowledge()
             watch.stopped()
             _record_end(metadata_path, run_id, 'CANCELED',
                         ended=mlmd.INTERRUPTED if stop.signum == signal.SIGINT

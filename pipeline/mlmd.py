@@ -27,7 +27,7 @@ import sqlite3
 import urllib.parse
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ml_metadata import metadata_store
+from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common.exit_status import ProblemFound, UsageError
@@ -90,6 +90,10 @@ class NoMetadataError(UsageError):
 
 class DamagedMetadataError(ProblemFound):
     """The store exists but cannot be read as ML Metadata."""
+
+
+class StoreNotWritten(ProblemFound):
+    """The store could not take a write (a full disk, a read-only file)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,7 +386,17 @@ def end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str] = 
             cause: Optional[str] = None) -> List[str]:
     """Marks the executions of run_id that are still RUNNING or NEW as `state`
     (CANCELED, with how the run ended, or FAILED, with its cause); returns their
-    node ids. Only while no run is under way in the home (its lock held)."""
+    node ids. Only while no run is under way in the home (its lock held).
+    StoreNotWritten when the store cannot take it."""
+    try:
+        return _end_run(metadata_path, run_id, state, ended, cause)
+    except (errors.StatusError, RuntimeError, OSError) as error:
+        raise StoreNotWritten(f'ML Metadata at {metadata_path} could not record how run '
+                              f'{run_id} ended: {error}') from error
+
+
+def _end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str],
+             cause: Optional[str]) -> List[str]:
     store = _open(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
     context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
     if context is None:

@@ -51,9 +51,8 @@ def data_root(path: str) -> str:
     return os.path.abspath(path)
 
 
-def home_for_writing(path: str) -> Home:
-    """A home a run may create or write to."""
-    path = os.path.abspath(path)
+def _writable(path: str) -> None:
+    """UsageError unless path, or the directory it would be made in, can be written."""
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -61,16 +60,23 @@ def home_for_writing(path: str) -> Home:
         raise UsageError(f'--home {path}: {existing} is a file, not a directory')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f'--home {path}: {existing} is not writable')
-    home = Home(path)
+
+
+def home_for_writing(path: str) -> Home:
+    """A home a run may create or write to."""
+    home = Home(os.path.abspath(path))
+    _writable(home.root)
     mlmd.refuse_damaged(home.metadata_path)
     return home
 
 
-def home_with_runs(path: str) -> Home:
+def home_with_runs(path: str, writing: bool = False) -> Home:
     """A home whose ML Metadata records earlier runs (else UsageError; a damaged
-    store is DamagedMetadataError, naming it)."""
+    store is DamagedMetadataError, naming it), writable if the command writes to it."""
     home = Home(os.path.abspath(path))
     mlmd.check_store(home.metadata_path)
+    if writing:
+        _writable(home.root)
     return home
 
 

@@ -17,6 +17,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from types import FrameType
 from typing import ContextManager, Iterator, List, Optional, Tuple
@@ -62,25 +64,31 @@ def _error(status: int, message: str) -> int:
     return status
 
 
-def _writable(home: Optional[str]) -> None:
-    """UsageError when a home the command writes to cannot be written (read-only, or
-    not ours): one line, before anything is tried."""
-    if home is None:
-        return
-    existing = home
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f'--home {home}: {existing} is not writable')
+# How often a stop no one has acknowledged is raised again in the main thread.
+RESTOP_SECONDS = 1.0
 
 
 def _stop(signum: int, frame: Optional[FrameType]) -> None:
     """SIGINT and SIGTERM: the stop is recorded for the whole process (see
-    common/interruption.py) and, the first time, raised where the main thread is."""
+    common/interruption.py) and raised where the main thread is, again every
+    RESTOP_SECONDS until the code that handles it acknowledges it: library code
+    that catches too much cannot keep the run going."""
     first = interruption.requested() is None
     interruption.request(signum)
+    if interruption.acknowledged():
+        return
     if first:
-        raise interruption.Interrupted(signum)
+        threading.Thread(target=_restop, args=(signum,), daemon=True,
+                         name='stop-again').start()
+    raise interruption.Interrupted(signum)
+
+
+def _restop(signum: int) -> None:
+    main = threading.main_thread()
+    while main.is_alive() and main.ident is not None and not interruption.acknowledged():
+        time.sleep(RESTOP_SECONDS)
+        if not interruption.acknowledged():
+            signal.pthread_kill(main.ident, signum)
 
 
 @contextlib.contextmanager
@@ -91,6 +99,7 @@ def _stoppable() -> Iterator[None]:
     try:
         yield
     finally:
+        interruption.acknowledge()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -109,6 +118,7 @@ def _run(command: Command, plan: Plan, log_path: str) -> Outcome:
                 logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
                 return error.status, error, ''
             except interruption.Interrupted as stop:
+                interruption.acknowledge()
                 logging.info('%s', stop, exc_info=True)
                 return stop.exit_status, stop, ''
             except BrokenPipeError:      # the reader went away (`| head`): done
@@ -120,8 +130,6 @@ def _run(command: Command, plan: Plan, log_path: str) -> Outcome:
 
 def _checked_and_run(command: Command, args: argparse.Namespace) -> Outcome:
     plan = command.check(args)     # before anything is written: a refusal leaves no trace
-    _writable(plan.log_home)
-    _writable(plan.lock_home)
     log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
     try:
         code, failure, trace = _run(command, plan, log_path)
@@ -144,6 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except (UsageError, ProblemFound) as error:
             code, failure, trace = error.status, error, ''
         except interruption.Interrupted as stop:
+            interruption.acknowledge()
             code, failure, trace = stop.exit_status, stop, ''
     signum = interruption.requested()
     if failure is None and signum is not None:     # a stop that came as the work ended

@@ -2,6 +2,7 @@
 tf.Examples; a pipeline run on a small sample and its records; a copy of a
 home; a served model's answers; waiting for a condition."""
 
+import contextlib
 import csv
 import os
 import shutil
@@ -123,3 +124,19 @@ def wait_for(condition, seconds=60):
             return value
         time.sleep(0.2)
     raise TimeoutError(f'gave up waiting after {seconds} s')
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mount, options):
+    """A tmpfs mounted at mount with options (needs root and mount permission; the
+    test skips without them), unmounted afterwards, even when the test fails."""
+    import pytest
+    mount.mkdir()
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(mount)],
+                            capture_output=True)
+    if result.returncode != 0:
+        pytest.skip('needs permission to mount a tmpfs (root): ' + result.stderr.decode())
+    try:
+        yield mount
+    finally:
+        subprocess.run(['umount', '--lazy', str(mount)], check=True)

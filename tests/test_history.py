@@ -2,6 +2,7 @@
 `lineage`, `reproduce` and `rollback` (checked through the official stubs
 against our server)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -240,3 +241,17 @@ def test_unknown_runs_and_versions_are_bad_input(command, pipeline_home):
     assert result.returncode == 2 and result.stderr.count('\n') == 1
     assert result.stderr.startswith('error: ') and ('nope' in result.stderr
                                                     or '42' in result.stderr)
+
+
+def test_a_run_the_store_could_not_close_shows_as_the_lock_left_it(pipeline_home):
+    """RUNNING executions with no live process: failed, with the cause the home's lock
+    kept (a full disk refused the store the failure), else abandoned; live: running."""
+    from operations.run_history import Activity, state
+    record = pipeline_home[3]
+    running = dataclasses.replace(record, components={
+        node: dataclasses.replace(c, state='RUNNING') if node == 'Trainer' else c
+        for node, c in record.components.items()})
+    assert state(running) == 'abandoned at Trainer'
+    assert state(running, Activity(live_run=record.run_id)) == 'running at Trainer'
+    assert state(running, Activity(failed_run=record.run_id, failure='disk full')) == \
+        'failed at Trainer'

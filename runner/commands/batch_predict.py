@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> Plan:
     if not os.path.isdir(args.input):
         raise UsageError(f'--input {args.input} is not a directory')
-    home = arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
     return Plan(config=PipelineConfig(home=home.root), input_dir=os.path.abspath(args.input),
                 output_dir=os.path.abspath(args.output), log_home=home.root,
                 lock_home=home.root)

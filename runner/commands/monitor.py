@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
     config = PipelineConfig(home=home.root)
     settings = monitoring.MonitorSettings(
         requests=args.requests or config.paths.request_logs_dir, model=args.model,

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
     return Plan(config=PipelineConfig(home=home.root), log_home=home.root)
 
 

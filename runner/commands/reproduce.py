@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
     into = os.path.abspath(args.into or os.path.join(home.reproductions_dir,
                                                       time.strftime('%Y%m%d-%H%M%S')))
     if os.path.exists(os.path.join(into, 'metadata.db')):

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
     config = PipelineConfig(home=home.root)
     return Plan(config=config, rollback=version_rollback.plan(config, args.to),
                 log_home=home.root, lock_home=home.root)
