@@ -17,6 +17,7 @@ COPY setup.py README.md ./
 COPY common/ common/
 COPY models/ models/
 COPY pipeline/ pipeline/
+COPY operations/ operations/
 COPY runner/ runner/
 COPY serving/ serving/
 COPY schema/ schema/

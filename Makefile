@@ -1,7 +1,8 @@
 # Two commands set up a fresh machine and are safe to repeat:
 #   make run    install if needed, then run the whole pipeline on the embedded data
 #   make test   install if needed, then run the test suite
-# and, while working: make test-fast (no pipeline runs, servers or CLI processes).
+# and, while working: make test-fast (no pipeline runs, servers or CLI processes) and
+# make lint (ruff and mypy; CI runs it before the tests).
 # Everything installs into .venv from requirements.lock (Python 3.10, via uv).
 
 SHELL := /bin/bash
@@ -15,7 +16,7 @@ PYTEST_ARGS ?=
 # pipeline runs and servers in subprocesses, each about one core's work.
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-fast lock clean
+.PHONY: install run test test-fast lint lock clean
 
 install: $(STAMP)
 
@@ -49,6 +50,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e' $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Re-resolve the pins after editing requirements.in.
 lock: | $(UV)

@@ -1,5 +1,5 @@
-"""Makes common, models, serving, pipeline and runner importable: by TFX's
-import-path references (preprocessing_fn=, run_fn=) and by Beam workers."""
+"""Makes common, models, serving, pipeline, operations and runner importable: by
+TFX's import-path references (preprocessing_fn=, run_fn=) and by Beam workers."""
 
 from setuptools import setup
 
@@ -7,8 +7,9 @@ setup(
     name='tfx-taxi-pipeline',
     version='0.1.0',
     description='A production TFX pipeline for deep learning on the Chicago Taxi data.',
-    packages=['common', 'models', 'serving', 'pipeline', 'runner', 'runner.commands'],
-    package_data={'pipeline': ['profiles.yaml'], 'runner': ['templates/*.html']},
+    packages=['common', 'models', 'serving', 'pipeline', 'operations', 'runner',
+              'runner.commands'],
+    package_data={'pipeline': ['profiles.yaml'], 'operations': ['templates/*.html']},
     python_requires='>=3.10,<3.11',
     entry_points={'console_scripts': ['taxi-pipeline = runner.cli:entry_point']},
 )

@@ -8,11 +8,13 @@ median pair by the ratio of wall times. Printed: wall seconds and their ratio, p
 of each process tree, seconds per component, eval AUC and accuracy of each
 pushed model on its own pipeline's eval split (same code for both), and the
 time of a cached re-run of ours, and of a fresh run of ours without
-determinism (--no-deterministic), to show what bit-exact runs cost. Upstream runs with TF_USE_LEGACY_KERAS=1,
-without which its Trainer fails on Keras 3.
+determinism (--no-deterministic), to show what bit-exact runs cost. Upstream runs
+with TF_USE_LEGACY_KERAS=1, without which its Trainer fails on Keras 3.
 """
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+
+# isort: split
 
 import argparse
 import glob
@@ -148,7 +150,8 @@ def report(upstream: Dict, ours: Dict) -> None:
     for name in names:
         a = upstream.get('components', {}).get(name)
         b = ours['components'].get(name)
-        print(f'  {name:<30}{"-" if a is None else f"{a:.1f}":>12}{"-" if b is None else f"{b:.1f}":>12}')
+        cells = ['-' if value is None else f'{value:.1f}' for value in (a, b)]
+        print(f'  {name:<30}{cells[0]:>12}{cells[1]:>12}')
     print(f'cached re-run of ours: {ours["cached_seconds"]:.1f} s (all components before '
           f'Evaluator from the MLMD cache)')
     if 'nondeterministic_seconds' in ours:

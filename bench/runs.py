@@ -10,6 +10,8 @@ whole process: start-up, ML Metadata, output). Target: under 3 s at 50 runs.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import os
 import subprocess

@@ -15,6 +15,8 @@ Training steps stay fixed, so the Trainer's time measures reading, not fitting.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import glob
 import os
@@ -22,9 +24,9 @@ import sys
 import tempfile
 
 from bench.measure import component_seconds, run_measured
-
-from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT as REPO
-from runner.scale_data import write_scaled
+from operations.data_scaling import write_scaled
+from pipeline.config import DEFAULT_DATA_ROOT
+from pipeline.config import REPO_ROOT as REPO
 
 
 def data_for(factor: int, workdir: str) -> str:
@@ -37,7 +39,8 @@ def data_for(factor: int, workdir: str) -> str:
 
 
 def rows(directory: str) -> int:
-    return sum(sum(1 for _ in open(path)) - 1 for path in glob.glob(os.path.join(directory, '*.csv')))
+    return sum(sum(1 for _ in open(path)) - 1
+               for path in glob.glob(os.path.join(directory, '*.csv')))
 
 
 def main() -> int:
@@ -76,7 +79,7 @@ def main() -> int:
     for name in results[factors[-1]]['components']:
         print(f'  {name:<30}' + ''.join(
             f'{results[f]["components"].get(name, 0):>10.1f}' for f in factors))
-    for small, big in zip(factors, factors[1:]):
+    for small, big in zip(factors, factors[1:], strict=False):
         time_growth = results[big]['seconds'] / results[small]['seconds']
         row_growth = results[big]['rows'] / results[small]['rows']
         print(f'{small}x -> {big}x: rows x{row_growth:.0f}, time x{time_growth:.1f}')

@@ -15,6 +15,8 @@ Printed, in one run on this machine:
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import base64
 import glob
@@ -30,8 +32,12 @@ import time
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from common.examples import example
 from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
@@ -139,10 +145,11 @@ def main() -> int:
     latency = {}
     for size, batch in batches.items():
         latency[('in-process', size)] = percentiles(
-            timed(lambda: serve(examples=tf.constant(batch)), args.iterations))
+            timed(lambda batch=batch: serve(examples=tf.constant(batch)), args.iterations))
         array = np.array(batch, dtype=object)
         latency[('Servable', size)] = percentiles(timed(
-            lambda: servable.run('serving_default', {'examples': array}, ['probabilities']),
+            lambda array=array: servable.run('serving_default', {'examples': array},
+                                             ['probabilities']),
             args.iterations))
     in_process_rate = args.iterations / sum(timed(lambda: serve(examples=tf.constant(batches[1])),
                                                   args.iterations))

@@ -23,6 +23,8 @@ Latency at batch 1 is bench/serving.py's to measure.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import base64
 import http.client
@@ -42,8 +44,12 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from bench.serving import MODEL, pushed_model
 from common.examples import example

@@ -15,6 +15,8 @@ every trial and of the whole search.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import glob
 import os
@@ -23,7 +25,6 @@ import sys
 import tempfile
 import time
 from typing import Dict, List, Tuple
-
 
 from bench.pipeline import auc
 from pipeline.config import REPO_ROOT
@@ -58,6 +59,7 @@ def fn_args(transformed: str, transform_graph: str, workdir: str, trials: int):
 def network_scores(args, tf_transform_output, data, hp) -> Tuple[float, float, float]:
     """(exact eval AUC, accuracy, seconds) of the network trained with hp."""
     import tensorflow as tf
+
     from models import trainer
     started = time.perf_counter()
     with trainer.op_determinism(True):
@@ -135,6 +137,7 @@ def main() -> int:
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix='bench_tuning_')
     import tensorflow_transform as tft
+
     from models import hparams as hp_lib
     from models import trainer
     examples, transformed, graph = pipeline_outputs(workdir)

@@ -9,7 +9,7 @@ commands reading a local home stay free of TensorFlow.
 """
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 SAVED_MODEL_FILE = 'saved_model.pb'
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
@@ -45,6 +45,6 @@ def version_dirs(base_path: str) -> Dict[int, str]:
     return found
 
 
-def newest_version(base_path: str):
+def newest_version(base_path: str) -> Optional[int]:
     """The highest complete version under base_path, or None."""
     return max(version_dirs(base_path), default=None)

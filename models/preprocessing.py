@@ -66,7 +66,7 @@ def _log_z_score(x):
     """z-score of log1p(x); a missing value gets the mean, which is 0.
 
     Mean and variance accumulate in float64: where Beam sizes the batches TFT
-    sums over by timing (workers in other processes; see runner.local.batch_by_size),
+    sums over by timing (workers in other processes; see operations.execution.batch_by_size),
     float32 sums in another order changed z-scores in their last bit (1e-7) from
     one run to the next; in float64 such differences stay below what the float32
     result can show."""

@@ -11,10 +11,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import distribution
+from models import distribution, warmup
 from models import features as f
 from models import model as model_lib
-from models import warmup
 from models.hparams import DETERMINISTIC_KEY, HPARAMS_FILE, hparams, tuned_values
 
 
@@ -141,7 +140,8 @@ def warm_start(model: keras.Model, base_model_dir: str) -> Dict[str, Any]:
     grew no longer fits and starts fresh."""
     base = tf.saved_model.load(base_model_dir)
     restored = 0
-    for variable, previous in zip(model.variables, getattr(base, 'model_variables', [])):
+    previous_variables = getattr(base, 'model_variables', [])
+    for variable, previous in zip(model.variables, previous_variables, strict=False):
         if variable.shape == previous.shape and variable.dtype == previous.dtype:
             variable.assign(previous)
             restored += 1
@@ -155,7 +155,7 @@ def op_determinism(enabled: bool):
     code give bit-identical weights (TF picks deterministic kernels and orders
     reductions). The Trainer shares its process with other components under
     LocalDagRunner, so the setting is put back afterwards."""
-    from tensorflow.python.framework import config   # the switch's off side is not public
+    from tensorflow.python.framework import config  # the switch's off side is not public
     was_enabled = config.is_op_determinism_enabled()
     if enabled and not was_enabled:
         tf.config.experimental.enable_op_determinism()

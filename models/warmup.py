@@ -6,8 +6,12 @@ takes traffic, and so does serving/."""
 import os
 
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, predict_pb2, prediction_log_pb2,
-                                     regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    predict_pb2,
+    prediction_log_pb2,
+    regression_pb2,
+)
 
 from common import examples
 from common.tf_serving import WARMUP_FILE
@@ -43,8 +47,10 @@ def _logs(serialized):
     for request in (classify, regress):
         for trip in WARMUP_TRIPS:
             request.input.example_list.examples.add().CopyFrom(examples.example(trip))
-    return [prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=single)),
-            prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict)),
+    return [prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=single)),
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=predict)),
             prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify)),
             prediction_log_pb2.PredictionLog(regress_log=prediction_log_pb2.RegressLog(request=regress))]
 

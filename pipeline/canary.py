@@ -7,7 +7,7 @@ model does not load, a warmup request or a prediction fails, an output is not
 a probability - marks the candidate INFRA_NOT_BLESSED, as TFX's InfraValidator
 does, and Pusher (which takes this blessing) pushes nothing. Where Docker or
 Kubernetes runs the real TF Serving image, InfraValidator does this job instead
-(see pipeline.pipeline).
+(see pipeline.training_pipeline).
 """
 
 import glob

@@ -1,9 +1,13 @@
-"""One typed configuration for the pipeline: names, paths, steps and thresholds."""
+"""The pipeline's two typed inputs: what a run is asked to do (PipelineConfig:
+names, paths, steps, thresholds, where it runs) and what the run works out for
+itself before it starts (RunSetup: the code version, the staged schema and
+input, Beam options sized to the data)."""
 
 import dataclasses
 import os
 from typing import Any, Dict, Optional, Tuple
 
+from pipeline.component_ids import TRAINING_PIPELINE
 from pipeline.home import DEFAULT_HOME, Home
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,10 +18,10 @@ SETUP_FILE = os.path.join(REPO_ROOT, 'setup.py')
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """Everything create_pipeline needs; paths derive from `home` unless given."""
+    """What a run is asked to do; paths derive from `home` unless given."""
 
     home: str = DEFAULT_HOME
-    pipeline_name: str = 'chicago-taxi'   # Kubeflow/Vertex allow [a-z0-9-] only
+    pipeline_name: str = TRAINING_PIPELINE
     model_name: str = 'chicago_taxi'      # the served model: serving_model/<model_name>/
     data_root: str = DEFAULT_DATA_ROOT
     schema_file: str = DEFAULT_SCHEMA_FILE
@@ -50,19 +54,9 @@ class PipelineConfig:
     # 'kubernetes' for TFX's InfraValidator running the tensorflow/serving image there.
     infra_validator: Optional[str] = None
     canary_examples: int = 200
-    # The code that builds and runs the pipeline (pipeline.manifest.code_version), as the
-    # runner found it; recorded with every run.
-    code_version: Dict[str, Any] = dataclasses.field(default_factory=dict)
     # Data arriving as data_root/span-<N>/*.csv: train on the latest `spans` of them
     # (None: every *.csv in data_root), warm-starting from the last blessed model.
     spans: Optional[int] = None
-    # Where ExampleGen reads a window of several spans as one (the runner stages it:
-    # runner.spans.stage_window); None: data_root itself.
-    staged_input: Optional[str] = None
-
-    @property
-    def input_base(self) -> str:
-        return self.staged_input or self.data_root
 
     @property
     def paths(self) -> Home:
@@ -80,3 +74,28 @@ class PipelineConfig:
     def serving_model_dir(self) -> str:
         """Pusher's base directory: TF Serving's <base>/<model>/<version>/ layout."""
         return self.paths.serving_model_dir(self.model_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSetup:
+    """What a run works out before it starts, beside what it was asked (its
+    PipelineConfig); both are recorded with the run. The defaults leave the
+    config as it is."""
+
+    # The code that builds and runs the pipeline (pipeline.manifest.code_version).
+    code_version: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The curated schema as staged for the run (under a path named by its content).
+    schema_file: Optional[str] = None
+    # Where ExampleGen reads a window of several spans as one; None: data_root.
+    staged_input: Optional[str] = None
+    # Beam options added to the config's (the direct runner sized to the data).
+    beam_pipeline_args: Tuple[str, ...] = ()
+
+    def input_base(self, config: PipelineConfig) -> str:
+        return self.staged_input or config.data_root
+
+    def schema(self, config: PipelineConfig) -> str:
+        return self.schema_file or config.schema_file
+
+    def beam_args(self, config: PipelineConfig) -> Tuple[str, ...]:
+        return config.beam_pipeline_args + self.beam_pipeline_args

@@ -1,5 +1,6 @@
 """What a run was made from, recorded with the run; light enough for the CLI
-(TFX is imported by pipeline/run_manifest.py, the component that records it).
+(TFX is imported by pipeline/manifest_component.py, the component that
+records it).
 
 The RunManifest component (right after ExampleGen) writes one artifact whose
 custom properties say it, so that ML Metadata holds it wherever the pipeline
@@ -12,7 +13,9 @@ runs (Vertex ML Metadata too), next to the run's other artifacts:
   lock_sha256                   sha256 of requirements.lock
   packages                      versions of tfx, tensorflow, apache-beam, TFT,
                                 TFMA, TFDV where the pipeline ran (JSON)
-  config                        the whole PipelineConfig (JSON)
+  config                        the whole PipelineConfig: what was asked (JSON)
+  setup                         the RunSetup: the staged schema and input, the
+                                Beam options it added (JSON)
   schema_sha256                 sha256 of the curated schema
   data_files, data_fingerprint  every input file ExampleGen read (path under
                                 the input base, bytes, sha256; JSON) and a
@@ -30,8 +33,9 @@ import os
 import subprocess
 from typing import Any, Dict, List
 
+from pipeline.config import PipelineConfig, RunSetup
 from pipeline.fingerprint import file_sha256
-from pipeline.mlmd import CODE_CHANGES, COMMIT, CONFIG, DIRTY, IMAGE, LOCK_SHA256, UNKNOWN
+from pipeline.mlmd import CODE_CHANGES, COMMIT, CONFIG, DIRTY, IMAGE, LOCK_SHA256, SETUP, UNKNOWN
 
 PACKAGES = ('tfx', 'tensorflow', 'apache-beam', 'tensorflow-transform',
             'tensorflow-model-analysis', 'tensorflow-data-validation')
@@ -57,13 +61,6 @@ def code_version(repo_root: str, image: str = '') -> Dict[str, Any]:
         return version      # not a git checkout (or no git): the commit is unknown
     changes = hashlib.sha256((diff + status).encode()).hexdigest() if status else ''
     return {**version, COMMIT: commit, DIRTY: bool(status), CODE_CHANGES: changes}
-
-
-def config_record(config) -> Dict[str, Any]:
-    """The PipelineConfig as JSON values, without the code version it carries."""
-    values = dataclasses.asdict(config)
-    values.pop('code_version', None)
-    return values
 
 
 def data_files(input_base: str, pattern: str) -> List[Dict[str, Any]]:
@@ -98,6 +95,14 @@ def package_versions() -> Dict[str, str]:
     return versions
 
 
-def manifest_parameters(config) -> str:
+def setup_record(setup: RunSetup) -> Dict[str, Any]:
+    """The RunSetup as JSON values, without the code version (recorded at the top)."""
+    values = dataclasses.asdict(setup)
+    values.pop('code_version')
+    return values
+
+
+def manifest_parameters(config: PipelineConfig, setup: RunSetup) -> str:
     """What the pipeline definition knows of the run, for RunManifest (JSON)."""
-    return json.dumps({**config.code_version, CONFIG: config_record(config)}, sort_keys=True)
+    return json.dumps({**setup.code_version, CONFIG: dataclasses.asdict(config),
+                       SETUP: setup_record(setup)}, sort_keys=True)

@@ -9,15 +9,29 @@ the artifacts of each stage (data, statistics, schema, transform graph, model,
 evaluation, blessings, push).
 
 It imports ml_metadata only, never TFX or TensorFlow, so listing runs is fast.
+Node ids are pipeline/component_ids.py's, the names the DAGs give their nodes.
+
+It writes in two cases only, both about how runs ended, when no run is under
+way: the executions of a run stopped by a signal, or whose process is gone,
+become CANCELED with the reason (ENDED); those of a run that failed without
+TFX recording it (a full disk) become FAILED with the cause. And it tells a
+store apart from one a failed first run left empty, which a run may recreate,
+and from a damaged one, which it names.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import sqlite3
+import urllib.parse
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ml_metadata import metadata_store
+from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from common.exit_status import ProblemFound, UsageError
+from pipeline import component_ids as ids
 
 # Custom property keys. TFX's own, as its components write them:
 BLESSED = 'blessed'                        # ModelBlessing, InfraBlessing: 1 or 0
@@ -35,9 +49,11 @@ INFRA_REASON = 'reason'                    # InfraBlessing: why the canary faile
 MODEL_FINGERPRINT = 'fingerprint'          # Model: sha256 over the SavedModel's files
 TRAINED_WITH = 'hparams'                   # Model: the hyperparameters it was trained with (JSON)
 OVERALL_METRICS = 'overall_metrics'        # ModelEvaluation: metrics of the overall slice (JSON)
+ENDED = 'ended'                            # Execution: how a run that did not finish ended
+CAUSE = 'cause'                            # Execution: why it failed, when TFX could not say
 # RunManifest (pipeline/manifest.py): what the run was made from.
 COMMIT, DIRTY, CODE_CHANGES, IMAGE = 'commit', 'dirty', 'code_changes', 'image'
-LOCK_SHA256, PACKAGE_VERSIONS, CONFIG = 'lock_sha256', 'packages', 'config'
+LOCK_SHA256, PACKAGE_VERSIONS, CONFIG, SETUP = 'lock_sha256', 'packages', 'config', 'setup'
 SCHEMA_SHA256, DATA_FILES, DATA_FINGERPRINT = 'schema_sha256', 'data_files', 'data_fingerprint'
 UNKNOWN = 'unknown'
 
@@ -46,31 +62,38 @@ NODE_CONTEXT = 'node'
 
 # Where each stage's artifact comes from in the training pipeline: (node id, output key).
 STAGE_OUTPUTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
-    'examples': (('CsvExampleGen', 'examples'),),
-    'manifest': (('RunManifest', 'manifest'),),
-    'statistics': (('StatisticsGen', 'statistics'),),
-    'schema': (('ImportSchemaGen', 'schema'),),
-    'anomalies': (('ExampleValidator', 'anomalies'),),
-    'transform_graph': (('Transform', 'transform_graph'),),
-    'model': (('Trainer', 'model'),),
-    'model_run': (('Trainer', 'model_run'),),
-    'best_hyperparameters': (('Tuner', 'best_hyperparameters'),),
-    'evaluation': (('Evaluator', 'evaluation'),),
-    'blessing': (('Evaluator', 'blessing'),),
-    'infra_blessing': (('ServingCanary', 'infra_blessing'), ('InfraValidator', 'blessing')),
-    'pushed_model': (('Pusher', 'pushed_model'),),
+    'examples': ((ids.EXAMPLE_GEN, 'examples'),),
+    'manifest': ((ids.RUN_MANIFEST, 'manifest'),),
+    'statistics': ((ids.STATISTICS_GEN, 'statistics'),),
+    'schema': ((ids.SCHEMA_GEN, 'schema'),),
+    'anomalies': ((ids.EXAMPLE_VALIDATOR, 'anomalies'),),
+    'transform_graph': ((ids.TRANSFORM, 'transform_graph'),),
+    'model': ((ids.TRAINER, 'model'),),
+    'model_run': ((ids.TRAINER, 'model_run'),),
+    'best_hyperparameters': ((ids.TUNER, 'best_hyperparameters'),),
+    'evaluation': ((ids.EVALUATOR, 'evaluation'),),
+    'blessing': ((ids.EVALUATOR, 'blessing'),),
+    'infra_blessing': ((ids.SERVING_CANARY, 'infra_blessing'), (ids.INFRA_VALIDATOR, 'blessing')),
+    'pushed_model': ((ids.PUSHER, 'pushed_model'),),
 }
-# A run is complete once one of these ran (the training and the batch pipeline's last step).
-FINAL_NODES = ('Pusher', 'BulkInferrer')
-# Nodes that run every time, cached or not: they decide nothing about a cached run.
-_ALWAYS_RUN = ('latest_blessed_model_resolver', 'latest_hyperparameters_resolver',
-               'blessed_model')
 
 _STATES = metadata_store_pb2.Execution.State
 
 
-class NoMetadataError(FileNotFoundError):
-    """The home has no ML Metadata store (no run yet, or a wrong --home)."""
+# How a run that did not finish ended (ENDED, on its executions left CANCELED).
+INTERRUPTED, TERMINATED, ABANDONED = 'interrupted', 'terminated', 'abandoned'
+
+
+class NoMetadataError(UsageError):
+    """The home has no ML Metadata store with runs (no run yet, or a wrong --home)."""
+
+
+class DamagedMetadataError(ProblemFound):
+    """The store exists but cannot be read as ML Metadata."""
+
+
+class StoreNotWritten(ProblemFound):
+    """The store could not take a write (a full disk, a read-only file)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +117,8 @@ class ComponentRun:
     end: float
     outputs: Mapping[str, Tuple[Artifact, ...]]
     inputs: Mapping[str, Tuple[Artifact, ...]] = dataclasses.field(default_factory=dict)
+    ended: Optional[str] = None       # INTERRUPTED, TERMINATED or ABANDONED, when CANCELED so
+    cause: Optional[str] = None       # why it FAILED, where TFX could not record it
 
     @property
     def seconds(self) -> float:
@@ -137,22 +162,32 @@ class RunRecord:
 
     @property
     def state(self) -> str:
-        """complete, cached, failed at X, running at X, or stopped after X."""
+        """complete, cached, failed at X, stopped at X (interrupted or terminated),
+        abandoned at X, running at X, or stopped after X."""
         for component in self.components.values():
+            if component.state == 'CANCELED' and component.ended == ABANDONED:
+                return f'abandoned at {component.node}'
+            if component.state == 'CANCELED' and component.ended:
+                return f'stopped at {component.node} ({component.ended})'
             if component.state in ('FAILED', 'CANCELED'):
                 return f'failed at {component.node}'
         for component in self.components.values():
             if component.state in ('RUNNING', 'NEW'):
                 return f'running at {component.node}'
-        if not any(node in self.components for node in FINAL_NODES):
+        if not any(node in self.components for node in ids.FINAL_NODES):
             last = list(self.components)[-1] if self.components else 'start'
             return f'stopped after {last}'
-        ran = [c for c in self.components.values() if c.node not in _ALWAYS_RUN]
+        ran = [c for c in self.components.values() if c.node not in ids.ALWAYS_RUN]
         return 'cached' if all(c.state == 'CACHED' for c in ran) else 'complete'
 
     @property
     def failed_component(self) -> Optional[str]:
         return next((c.node for c in self.components.values() if c.state == 'FAILED'), None)
+
+    @property
+    def failure_cause(self) -> Optional[str]:
+        """Why the run failed, where TFX could not record it (see end_run)."""
+        return next((c.cause for c in self.components.values() if c.cause), None)
 
     @property
     def span(self) -> Optional[int]:
@@ -168,7 +203,7 @@ class RunRecord:
         value = self.manifest.get(key) if self.manifest else None
         if value is None:
             return default
-        if key in (CONFIG, PACKAGE_VERSIONS, DATA_FILES):
+        if key in (CONFIG, SETUP, PACKAGE_VERSIONS, DATA_FILES):
             return json.loads(value)
         return bool(value) if key == DIRTY else value
 
@@ -218,25 +253,166 @@ class RunRecord:
     def infra_blessed(self) -> Optional[bool]:
         return None if self.infra_blessing is None else self.infra_blessing.get(BLESSED) == 1
 
+    def _pushed(self, key: str) -> Any:
+        """A property of the run's PushedModel (None without one)."""
+        return self.pushed_model.get(key) if self.pushed_model is not None else None
+
     @property
     def pushed(self) -> bool:
-        return self.pushed_model is not None and self.pushed_model.get(PUSHED) == 1
+        return self._pushed(PUSHED) == 1
 
     @property
     def pushed_version(self) -> Optional[str]:
-        return self.pushed_model.get(PUSHED_VERSION) if self.pushed else None
+        return self._pushed(PUSHED_VERSION) if self.pushed else None
+
+    @property
+    def pushed_destination(self) -> Optional[str]:
+        return self._pushed(PUSHED_DESTINATION)
+
+    @property
+    def already_pushed(self) -> bool:
+        """The Pusher found the model already served by the newest version: it recorded
+        that version and copied nothing."""
+        return self._pushed(ALREADY_PUSHED) == 1
+
+    @property
+    def rolled_back_to(self) -> Optional[str]:
+        """For a rollback's push: the version whose model it put back."""
+        return self._pushed(ROLLED_BACK_TO)
+
+    @property
+    def canary_failure(self) -> Optional[str]:
+        """Why the canary refused the model, as it recorded."""
+        return self.infra_blessing.get(INFRA_REASON) if self.infra_blessing is not None else None
+
+
+MISSING, EMPTY, DAMAGED, READY = 'missing', 'empty', 'damaged', 'ready'
+# What a store with runs holds: MLMD's schema version, the runs and their executions.
+_RECORD_TABLES = ('MLMDEnv', 'Context', 'Execution')
+
+
+def _read_only(metadata_path: str) -> sqlite3.Connection:
+    return sqlite3.connect(f'file:{urllib.parse.quote(metadata_path)}?mode=ro', uri=True)
+
+
+def store_condition(metadata_path: str) -> Tuple[str, str]:
+    """(condition, detail) of the SQLite file at metadata_path: MISSING; EMPTY
+    when it records no run (0 bytes, or MLMD's tables never finished or still
+    empty: what a first run that failed early leaves); DAMAGED when it is no
+    SQLite database, or not MLMD's (detail: SQLite's words); else READY."""
+    if not os.path.isfile(metadata_path):
+        return MISSING, ''
+    if os.path.getsize(metadata_path) == 0:
+        return EMPTY, '0 bytes'
+    try:
+        with contextlib.closing(_read_only(metadata_path)) as db:
+            tables = {name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not set(_RECORD_TABLES) <= tables:
+                return EMPTY, 'no ML Metadata tables'
+            if not db.execute('SELECT COUNT(*) FROM Context').fetchone()[0]:
+                return EMPTY, 'no runs recorded'
+    except sqlite3.Error as error:
+        return DAMAGED, str(error)
+    return READY, ''
+
+
+def _no_runs(metadata_path: str, why: str) -> NoMetadataError:
+    home = os.path.dirname(metadata_path) or '.'
+    return NoMetadataError(f'{why}: run `python -m runner local --home {home}` first')
+
+
+def _damaged(metadata_path: str, detail: str) -> DamagedMetadataError:
+    return DamagedMetadataError(
+        f'ML Metadata at {metadata_path} cannot be read ({detail}): move it aside to start '
+        'a new history in this home, or put back a copy from a backup')
+
+
+def check_store(metadata_path: str) -> None:
+    """NoMetadataError when there is no store with runs; DamagedMetadataError when
+    the store cannot be read."""
+    condition, detail = store_condition(metadata_path)
+    if condition == MISSING:
+        raise _no_runs(metadata_path, f'no ML Metadata at {metadata_path}')
+    if condition == EMPTY:
+        raise _no_runs(metadata_path, f'ML Metadata at {metadata_path} holds no runs ({detail}: '
+                                      'left by a first run that stopped early)')
+    if condition == DAMAGED:
+        raise _damaged(metadata_path, detail)
 
 
 def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    """A read-only connection to the SQLite store; NoMetadataError if there is none."""
-    if not os.path.isfile(metadata_path):
-        home = os.path.dirname(metadata_path) or '.'
-        raise NoMetadataError(f'no ML Metadata at {metadata_path}: run '
-                              f'`python -m runner local --home {home}` first')
+    """A read-only connection to the store; NoMetadataError if it holds no runs,
+    DamagedMetadataError if it cannot be read."""
+    check_store(metadata_path)
+    return _open(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+
+
+def _open(metadata_path: str, mode: int) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+    config.sqlite.connection_mode = mode
+    try:
+        return metadata_store.MetadataStore(config)
+    except RuntimeError as error:     # MLMD's own check of its schema failed
+        raise _damaged(metadata_path, str(error).split(' query:')[0]) from None
+
+
+def refuse_damaged(metadata_path: str) -> None:
+    """DamagedMetadataError if a store is there and cannot be read (before a run
+    that would write it)."""
+    condition, detail = store_condition(metadata_path)
+    if condition == DAMAGED:
+        raise _damaged(metadata_path, detail)
+
+
+def prepare_store(metadata_path: str) -> Optional[str]:
+    """Before a run writes the store: one that records no run (a first run left it
+    empty or unfinished) is removed, for the run to create afresh, and a line
+    says so; a damaged one is DamagedMetadataError. A store with runs is never
+    touched."""
+    refuse_damaged(metadata_path)
+    condition, detail = store_condition(metadata_path)
+    if condition != EMPTY:
+        return None
+    for leftover in (metadata_path, metadata_path + '-journal'):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    return (f'ML Metadata at {metadata_path} recorded no run ({detail}: left by a first run '
+            'that stopped early); this run creates it afresh')
+
+
+def end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
+            cause: Optional[str] = None) -> List[str]:
+    """Marks the executions of run_id that are still RUNNING or NEW as `state`
+    (CANCELED, with how the run ended, or FAILED, with its cause); returns their
+    node ids. Only while no run is under way in the home (its lock held).
+    StoreNotWritten when the store cannot take it."""
+    try:
+        return _end_run(metadata_path, run_id, state, ended, cause)
+    except (errors.StatusError, RuntimeError, OSError) as error:
+        raise StoreNotWritten(f'ML Metadata at {metadata_path} could not record how run '
+                              f'{run_id} ended: {error}') from error
+
+
+def _end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str],
+             cause: Optional[str]) -> List[str]:
+    store = _open(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
+    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    if context is None:
+        return []
+    nodes = _nodes_of_executions(store)
+    open_states = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+    unfinished = [e for e in store.get_executions_by_context(context.id)
+                  if e.last_known_state in open_states]
+    for execution in unfinished:
+        execution.last_known_state = _STATES.Value(state)
+        for key, value in ((ENDED, ended), (CAUSE, cause)):
+            if value:
+                execution.custom_properties[key].string_value = value
+    if unfinished:
+        store.put_executions(unfinished)
+    return [nodes.get(e.id, ('', '?'))[1] for e in unfinished]
 
 
 def _python_value(value: metadata_store_pb2.Value):
@@ -255,6 +431,11 @@ def _artifact(artifact: metadata_store_pb2.Artifact) -> Artifact:
         properties={k: _python_value(v) for k, v in
                     [*artifact.properties.items(), *artifact.custom_properties.items()]},
         created=artifact.create_time_since_epoch / 1000)
+
+
+def _string_property(execution: metadata_store_pb2.Execution, key: str) -> Optional[str]:
+    value = execution.custom_properties.get(key)
+    return value.string_value if value is not None and value.string_value else None
 
 
 def _nodes_of_executions(store) -> Dict[int, Tuple[str, str]]:
@@ -294,7 +475,8 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
             key = event.path.steps[0].key if event.path.steps else ''
             linked[event.type].setdefault(event.execution_id, {}).setdefault(key, []).append(
                 artifacts[event.artifact_id])
-    outputs, inputs = linked[metadata_store_pb2.Event.OUTPUT], linked[metadata_store_pb2.Event.INPUT]
+    outputs = linked[metadata_store_pb2.Event.OUTPUT]
+    inputs = linked[metadata_store_pb2.Event.INPUT]
 
     records = []
     for context in contexts:
@@ -315,7 +497,9 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
                 outputs={k: tuple(sorted(v, key=lambda a: a.id))
                          for k, v in outputs.get(execution.id, {}).items()},
                 inputs={k: tuple(sorted(v, key=lambda a: a.id))
-                        for k, v in inputs.get(execution.id, {}).items()})
+                        for k, v in inputs.get(execution.id, {}).items()},
+                ended=_string_property(execution, ENDED),
+                cause=_string_property(execution, CAUSE))
         records.append(RunRecord(
             run_id=context.name, pipeline=pipeline,
             start=context.create_time_since_epoch / 1000,
@@ -361,8 +545,8 @@ def pushed_run(runs: Sequence[RunRecord], version: Optional[int] = None) -> Opti
     if version is None:
         return pushing[0] if pushing else None
     same = [r for r in pushing if r.pushed_version == str(version)]
-    copied = [r for r in same if r.pushed_model.get(ALREADY_PUSHED) != 1]
-    return (copied or same or [None])[0]
+    copied = [r for r in same if not r.already_pushed]
+    return next(iter(copied or same), None)
 
 
 def producer(runs: Sequence[RunRecord], artifact_id: int) -> Optional[RunRecord]:

@@ -32,6 +32,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from common import interruption
 from common.tf_serving import SAVED_MODEL_FILE, is_url, newest_version
 from pipeline.fingerprint import directory_fingerprint
 from pipeline.mlmd import ALREADY_PUSHED, MODEL_FINGERPRINT, ROLLED_BACK_TO
@@ -92,7 +93,7 @@ def _process_alive(pid: int) -> bool:
 def remove_leftovers(base_directory: str) -> List[str]:
     """Removes the staging directories of interrupted pushes (their process is gone);
     never a numbered version. Returns what it removed."""
-    removed = []
+    removed: List[str] = []
     if is_url(base_directory) or not os.path.isdir(base_directory):
         return removed
     for name in os.listdir(base_directory):
@@ -114,6 +115,7 @@ def push_version(source: str, base_directory: str, version: int) -> str:
         raise FileExistsError(f'{target} exists already')
     if is_url(base_directory):
         io_utils.copy_dir(source, target, deny_regex_patterns=[r'saved_model\.pb'])
+        interruption.check()     # a stop asked for: the version never becomes one
         io_utils.copy_file(os.path.join(source, SAVED_MODEL_FILE),
                            os.path.join(target, SAVED_MODEL_FILE))
         staging = target
@@ -129,6 +131,9 @@ def push_version(source: str, base_directory: str, version: int) -> str:
         _remove(staging)
         raise IOError(f'the copy of {source} at {staging} differs from it; removed')
     if staging != target:
+        if interruption.requested() is not None:    # a stop asked for: never made visible
+            _remove(staging)
+            interruption.check()
         os.rename(staging, target)
     return target
 

@@ -1,5 +1,5 @@
 """The Vertex AI training extension's Trainer, recording the model's fingerprint
-like pipeline/trainer.py. Its own module: the extension loads the Google Cloud
+like pipeline/trainer_component.py. Its own module: the extension loads the Google Cloud
 libraries, which local runs do without."""
 
 from typing import Any, Dict
@@ -7,7 +7,7 @@ from typing import Any, Dict
 from tfx.dsl.components.base import executor_spec
 from tfx.extensions.google_cloud_ai_platform.trainer import component, executor
 
-from pipeline.trainer import record_fingerprint
+from pipeline.trainer_component import record_fingerprint
 
 
 class Executor(executor.GenericExecutor):

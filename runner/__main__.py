@@ -2,6 +2,8 @@
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 from runner.cli import entry_point
 
 entry_point()

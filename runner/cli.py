@@ -9,25 +9,35 @@ on stderr; library output and tracebacks go to the command's log file
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
-from typing import List, Optional
+from types import FrameType
+from typing import ContextManager, Iterator, List, Optional, Tuple
 
-from common.cli import ArgumentParser
+from common import interruption
+from common.argument_parser import ArgumentParser
+from common.exit_status import ExitStatus, ProblemFound, UsageError
+from operations.execution import RunLock
 from runner import commands, home_lock, logs
-from runner.errors import PROBLEM, USAGE, ProblemFound, UsageError
+from runner.command import Command, Context, Plan
+from runner.progress import TerminalProgress
 
 PROG = 'python -m runner'
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    debug = argparse.ArgumentParser(add_help=False)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    debug = ArgumentParser(add_help=False)
     debug.add_argument('--debug', action='store_true',
                        help='also print tracebacks on the terminal')
     subparsers = parser.add_subparsers(dest='command_name', required=True, metavar='COMMAND',
@@ -42,63 +52,117 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logs_dir(args) -> Optional[str]:
-    """HOME/logs for commands that write to their home, else None (a temporary directory)."""
-    home = getattr(args, 'home', None)
-    return os.path.join(os.path.abspath(home), 'logs') if home and args.command.WRITES_HOME \
-        else None
+def _lock(plan: Plan, command: str) -> ContextManager[RunLock]:
+    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py)."""
+    if plan.lock_home is None:
+        return contextlib.nullcontext(home_lock.NoLock())
+    return home_lock.hold(plan.lock_home, command)
 
 
-def _lock(args):
-    """The home's lock, for commands that run a pipeline on it (see runner/home_lock.py);
-    yields a function that records the run id being worked on."""
-    home = getattr(args.command, 'home_to_lock', lambda _: None)(args)
-    if home is None:
-        return contextlib.nullcontext(lambda run_id: None)
-    return home_lock.hold(os.path.abspath(home), args.command.NAME)
-
-
-def _error(code: int, message: str) -> int:
+def _error(status: int, message: str) -> int:
     print(f'error: {message}', file=sys.stderr, flush=True)
-    return code
+    return status
+
+
+# How often a stop no one has acknowledged is raised again in the main thread.
+RESTOP_SECONDS = 1.0
+
+
+def _stop(signum: int, frame: Optional[FrameType]) -> None:
+    """SIGINT and SIGTERM: the stop is recorded for the whole process (see
+    common/interruption.py) and raised where the main thread is, again every
+    RESTOP_SECONDS until the code that handles it acknowledges it: library code
+    that catches too much cannot keep the run going."""
+    first = interruption.requested() is None
+    interruption.request(signum)
+    if interruption.acknowledged():
+        return
+    if first:
+        threading.Thread(target=_restop, args=(signum,), daemon=True,
+                         name='stop-again').start()
+    raise interruption.Interrupted(signum)
+
+
+def _restop(signum: int) -> None:
+    main = threading.main_thread()
+    while main.is_alive() and main.ident is not None and not interruption.acknowledged():
+        time.sleep(RESTOP_SECONDS)
+        if not interruption.acknowledged():
+            signal.pthread_kill(main.ident, signum)
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the command (see _stop) while the block runs."""
+    previous = {signum: signal.signal(signum, _stop)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        interruption.acknowledge()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+Outcome = Tuple[int, Optional[BaseException], str]     # exit status, failure, traceback
+
+
+def _run(command: Command, plan: Plan, log_path: str) -> Outcome:
+    """Runs the command with its output in the log."""
+    with _lock(plan, command.NAME) as lock:
+        context = Context(log_path, lock, TerminalProgress(sys.stdout, log_path))
+        with logs.capture(log_path):
+            try:
+                return command.run(plan, context), None, ''
+            except (UsageError, ProblemFound) as error:
+                logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
+                return error.status, error, ''
+            except interruption.Interrupted as stop:
+                interruption.acknowledge()
+                logging.info('%s', stop, exc_info=True)
+                return stop.exit_status, stop, ''
+            except BrokenPipeError:      # the reader went away (`| head`): done
+                return ExitStatus.DONE, None, ''
+            except Exception as error:  # unexpected: the traceback goes to the log
+                logging.exception('%s failed', command.NAME)
+                return ExitStatus.PROBLEM, error, traceback.format_exc()
+
+
+def _checked_and_run(command: Command, args: argparse.Namespace) -> Outcome:
+    plan = command.check(args)     # before anything is written: a refusal leaves no trace
+    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
+    try:
+        code, failure, trace = _run(command, plan, log_path)
+    except OSError as error:        # the log or the lock could not be written
+        raise UsageError(f'cannot write {error.filename or log_path}: {error.strerror}') \
+            from error
+    if failure is not None and not isinstance(failure, (UsageError, ProblemFound,
+                                                       interruption.Interrupted)):
+        failure = ProblemFound(f'{command.NAME} failed: {type(failure).__name__}: {failure} '
+                               f'(traceback in {log_path})')
+    return code, failure, trace
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    command = args.command
-    try:
-        command.check(args)          # before anything is written: a refusal leaves no trace
-    except UsageError as error:
-        return _error(USAGE, str(error))
-    args.log_path = logs.log_path(command.NAME, _logs_dir(args))
-    failure, trace = None, ''
-    try:
-        with _lock(args) as working_on:
-            args.working_on = working_on
-            with logs.capture(args.log_path):
-                try:
-                    code = command.run(args)
-                except (UsageError, ProblemFound) as error:
-                    failure = error
-                    logging.info('%s: %s', type(error).__name__, error,
-                                 exc_info=error.__cause__)
-                except BrokenPipeError:      # the reader went away (`| head`): done
-                    code = 0
-                except Exception as error:  # unexpected: the traceback goes to the log
-                    failure, trace = error, traceback.format_exc()
-                    logging.exception('%s failed', command.NAME)
-    except UsageError as error:          # the home is in use
-        return _error(USAGE, str(error))
+    command: Command = args.command
+    with _stoppable():
+        try:
+            code, failure, trace = _checked_and_run(command, args)
+        except (UsageError, ProblemFound) as error:
+            code, failure, trace = error.status, error, ''
+        except interruption.Interrupted as stop:
+            interruption.acknowledge()
+            code, failure, trace = stop.exit_status, stop, ''
+    signum = interruption.requested()
+    if failure is None and signum is not None:     # a stop that came as the work ended
+        failure = interruption.Interrupted(signum)
+        code = failure.exit_status
     if failure is None:
         return code
     if args.debug:
         print(trace or ''.join(traceback.format_exception(failure)), file=sys.stderr, end='')
-    if isinstance(failure, UsageError):
-        return _error(USAGE, str(failure))
-    if isinstance(failure, ProblemFound):
-        return _error(PROBLEM, str(failure))
-    return _error(PROBLEM, f'{command.NAME} failed: {type(failure).__name__}: {failure} '
-                           f'(traceback in {args.log_path})')
+    return _error(code, str(failure))
 
 
 def entry_point() -> None:
@@ -113,4 +177,3 @@ def entry_point() -> None:
         except BrokenPipeError:
             pass     # nobody reads any more; nothing is lost by not writing
     os._exit(code)
-

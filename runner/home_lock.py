@@ -7,7 +7,8 @@ naming the other's pid, command and start time. The lock is the kernel's
 (flock), so it goes with its process: a run killed with -9 leaves no stale
 lock behind. The file also says which run is under way, which tells a run
 that is still working from one that was killed (its executions stay RUNNING
-in ML Metadata: `runner runs` shows them as abandoned).
+in ML Metadata: `runner runs` shows them as abandoned), and the cause of a run
+that failed where ML Metadata could not record it (a full disk).
 """
 
 import contextlib
@@ -15,9 +16,10 @@ import datetime
 import fcntl
 import json
 import os
-from typing import Optional
+from typing import IO, Any, Dict, Iterator
 
-from runner.errors import UsageError
+from common.exit_status import UsageError
+from operations.run_history import Activity
 
 LOCK_FILE = '.lock'
 
@@ -26,7 +28,7 @@ def _path(home: str) -> str:
     return os.path.join(home, LOCK_FILE)
 
 
-def _holder(handle) -> dict:
+def _holder(handle: IO[str]) -> Dict[str, Any]:
     handle.seek(0)
     try:
         return json.loads(handle.read() or '{}')
@@ -34,12 +36,59 @@ def _holder(handle) -> dict:
         return {}
 
 
+def _activity(live: bool, recorded: Dict[str, Any]) -> Activity:
+    run_id = recorded.get('run_id') or None
+    failure = recorded.get('failed') or None
+    return Activity(live_run=run_id if live else None,
+                    failed_run=run_id if failure else None, failure=failure)
+
+
+class HeldLock:
+    """The home's lock, held by this process: records which run is under way, and a
+    run's failure (a store on a full disk may not take it; the next run does)."""
+
+    def __init__(self, handle: IO[str], holder: Dict[str, Any], previous: Dict[str, Any]):
+        self._handle, self._holder = handle, holder
+        self.previous = _activity(False, previous)     # what the last holder left
+
+    def _record(self, **values: str) -> None:
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(json.dumps({**self._holder, **values}))
+        self._handle.flush()
+
+    def working_on(self, run_id: str) -> None:
+        self._record(run_id=run_id)
+
+    def failed(self, run_id: str, cause: str) -> None:
+        self._record(run_id=run_id, failed=cause)
+
+
+class NoLock:
+    """For commands that hold no home: records nothing."""
+
+    previous = Activity()
+
+    def working_on(self, run_id: str) -> None:
+        pass
+
+    def failed(self, run_id: str, cause: str) -> None:
+        pass
+
+
+def _open(home: str) -> IO[str]:
+    try:
+        os.makedirs(home, exist_ok=True)
+        return open(_path(home), 'a+')
+    except OSError as error:
+        raise UsageError(f'--home {home}: cannot write {_path(home)}: '
+                         f'{error.strerror}') from None
+
+
 @contextlib.contextmanager
-def hold(home: str, command: str):
-    """Holds the home's lock for the block; UsageError when another process holds it.
-    Yields a function that records the run id the holder is working on."""
-    os.makedirs(home, exist_ok=True)
-    handle = open(_path(home), 'a+')
+def hold(home: str, command: str) -> Iterator[HeldLock]:
+    """Holds the home's lock for the block; UsageError when another process holds it."""
+    handle = _open(home)
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,27 +100,24 @@ def hold(home: str, command: str):
                 'wait for it to finish, or use another --home') from None
         holder = {'pid': os.getpid(), 'command': command,
                   'started': datetime.datetime.now().isoformat(timespec='seconds')}
-
-        def working_on(run_id: str) -> None:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({**holder, 'run_id': run_id}))
-            handle.flush()
-        working_on('')
-        yield working_on
+        lock = HeldLock(handle, holder, _holder(handle))
+        lock.working_on('')
+        yield lock
     finally:
         handle.close()       # releases the lock
 
 
-def active_run(home: str) -> Optional[str]:
-    """The run id a live process is working on in this home, if any."""
+def activity(home: str) -> Activity:
+    """What the home's lock tells of its runs: the one a live process works on (none
+    when nobody holds it: whatever was running is gone), the last one that failed."""
     path = _path(home)
     if not os.path.exists(path):
-        return None
+        return Activity()
     with open(path) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _holder(handle).get('run_id') or None
+            return _activity(True, _holder(handle))
+        recorded = _holder(handle)
         fcntl.flock(handle, fcntl.LOCK_UN)
-        return None      # nobody holds it: whatever was running is gone
+        return _activity(False, recorded)

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 from absl import logging as absl_logging
 
@@ -25,7 +25,7 @@ def log_path(command: str, logs_dir: Optional[str]) -> str:
 
 
 @contextlib.contextmanager
-def capture(path: str):
+def capture(path: str) -> Iterator[None]:
     """Sends logging, warnings and native stderr to `path` until the block ends."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     root = logging.getLogger()

@@ -1,64 +1,46 @@
-"""One line per component on the terminal while a pipeline runs.
+"""The terminal's side of a run: a header, then one line per component with the
+seconds it took, as operations.execution reports them.
 
-LocalDagRunner and its launcher log "Component X is running.", "A cached
-execution N is used." and "Component X is finished." through absl; this
-handler turns those into start/finish lines with the seconds each took.
+    Pipeline chicago-taxi, run 2026-12-01T19:52:48.200431, home /.../tfx_home
+    Full logs: /.../tfx_home/logs/local-20261201-195248.log
+    19:53:02  CsvExampleGen                     19:53:05     3.1 s
+    19:53:05  Pusher                            19:53:05     0.0 s  (cached)
 """
 
-import contextlib
-import logging
-import sys
 import time
-from typing import IO, List, Optional, Tuple
-
-_RUNNING = 'Component %s is running.'
-_FINISHED = 'Component %s is finished.'
-_CACHED = 'A cached execution %d is used.'
+from typing import IO
 
 
-class ComponentProgress(logging.Handler):
-    """Writes `HH:MM:SS  Component ... HH:MM:SS  12.3 s [cached]` per component."""
+def _now() -> str:
+    return time.strftime('%H:%M:%S')
 
-    def __init__(self, out: IO[str]):
-        super().__init__(logging.INFO)
+
+class TerminalProgress:
+    """A Progress (operations.execution) that writes lines for people to `out`."""
+
+    def __init__(self, out: IO[str], log_path: str):
         self.out = out
-        self.current: Optional[str] = None
-        self.timings: List[Tuple[str, float, bool]] = []
-        self._started = 0.0
-        self._cached = False
+        self.log_path = log_path
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == _RUNNING:
-            self.current, self._started, self._cached = record.args[0], time.time(), False
-            self.out.write(f'{time.strftime("%H:%M:%S")}  {self.current:<34}')
-            self.out.flush()
-        elif record.msg == _CACHED:
-            self._cached = True
-        elif record.msg == _FINISHED and self.current:
-            seconds = time.time() - self._started
-            self.timings.append((self.current, seconds, self._cached))
-            cached = '  (cached)' if self._cached else ''
-            self.out.write(f'{time.strftime("%H:%M:%S")}  {seconds:6.1f} s{cached}\n')
-            self.out.flush()
-            self.current = None
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
 
-    def fail(self) -> None:
-        """Ends the line of the component that was running when the run failed."""
-        if self.current:
-            self.out.write(f'{time.strftime("%H:%M:%S")}  FAILED\n')
-            self.out.flush()
+    def run_started(self, pipeline: str, run_id: str, home: str) -> None:
+        self._write(f'Pipeline {pipeline}, run {run_id}, home {home}\n'
+                    f'Full logs: {self.log_path}\n')
 
+    def note(self, line: str) -> None:
+        self._write(line + '\n')
 
-@contextlib.contextmanager
-def component_lines(out: IO[str] = None):
-    """Prints component lines while the block runs (inside logs.capture); yields the
-    handler. What components print themselves (KerasTuner's trial summaries, say)
-    goes where their logs go: the terminal is for the component lines."""
-    progress = ComponentProgress(out or sys.stdout)
-    root = logging.getLogger()
-    root.addHandler(progress)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield progress
-    finally:
-        root.removeHandler(progress)
+    def component_started(self, name: str) -> None:
+        self._write(f'{_now()}  {name:<34}')
+
+    def component_finished(self, name: str, seconds: float, cached: bool) -> None:
+        self._write(f'{_now()}  {seconds:6.1f} s{"  (cached)" if cached else ""}\n')
+
+    def component_failed(self, name: str) -> None:
+        self._write(f'{_now()}  FAILED\n')
+
+    def component_stopped(self, name: str) -> None:
+        self._write(f'{_now()}  STOPPED\n')

@@ -17,9 +17,16 @@ from google.protobuf import any_pb2
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, input_pb2,
-                                     model_management_pb2, predict_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
+    model_management_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from serving import metrics as m
 from serving import tensors

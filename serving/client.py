@@ -11,6 +11,8 @@ a message size limit and TLS are set on the client.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import argparse
 import csv
 import sys
@@ -20,12 +22,16 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import grpc
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from common import examples
-from common.cli import ArgumentParser
+from common.argument_parser import ArgumentParser
 from serving import tensors
 from serving.protos import read_text_proto
 

@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import List, Optional
 
-from common.cli import ArgumentParser
+from common.argument_parser import ArgumentParser
 
 DESCRIPTION = """Serve SavedModels over TF Serving's gRPC and REST APIs.
 

@@ -5,8 +5,13 @@ same field names and numbers as TF Serving's .proto files, so that the text
 files written for tensorflow_model_server parse unchanged.
 """
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from google.protobuf import wrappers_pb2
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 _F = descriptor_pb2.FieldDescriptorProto
 _POOL = descriptor_pool.DescriptorPool()

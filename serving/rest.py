@@ -21,9 +21,14 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, model_pb2, predict_pb2,
-                                     regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from common import examples
 from serving import tensors

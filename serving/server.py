@@ -6,6 +6,8 @@ ServerOptions into a loaded ServingApi, which the pipeline's canary also uses.
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
+# isort: split
+
 import logging
 import os
 import signal
@@ -21,6 +23,7 @@ log = logging.getLogger('serving.server')
 
 def _server_credentials(path: str):
     import grpc
+
     from serving.protos import SSLConfig, read_text_proto
     config = read_text_proto(path, SSLConfig)
     return grpc.ssl_server_credentials(
@@ -82,6 +85,7 @@ def build(options: ServerOptions):
 
 def _watch_config_file(api, path: str, seconds: int, stop: threading.Event) -> None:
     from tensorflow_serving.config import model_server_config_pb2
+
     from serving.protos import read_text_proto
 
     def loop():

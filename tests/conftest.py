@@ -1,50 +1,23 @@
-"""Shared fixtures: real taxi rows, and a real TFT analyze-and-transform over them."""
+"""Shared fixtures: real taxi rows, a real TFT analyze-and-transform over them, a
+model trained on it, and real pipeline runs (helpers: tests/support.py)."""
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 
-import csv
+# isort: split
+
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from pipeline import mlmd
-from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
-
-DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
-
-
-def read_rows(limit=None):
-    """The embedded CSV as dicts of strings ('' where a cell is empty)."""
-    with open(DATA_CSV, newline='') as f:
-        rows = list(csv.DictReader(f))
-    return rows[:limit] if limit else rows
-
-
-def load_schema():
-    import tensorflow_data_validation as tfdv
-    return tfdv.load_schema_text(DEFAULT_SCHEMA_FILE)
-
-
-def to_instance(row, schema):
-    """A CSV row as a TFT instance dict: one value, or none where the cell is empty."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    cast = {schema_pb2.INT: int, schema_pb2.FLOAT: float, schema_pb2.BYTES: str.encode}
-    instance = {}
-    for feature in schema.feature:
-        text = row.get(feature.name, '')
-        instance[feature.name] = [cast[feature.type](float(text) if feature.type == schema_pb2.INT
-                                                     else text)] if text != '' else []
-    return instance
-
-
-def to_example(instance, drop=('tips',)):
-    """A TFT instance dict as a serialized tf.Example, as a client would send it."""
-    from common import examples
-    return examples.example({name: values for name, values in instance.items()
-                             if name not in drop and values}).SerializeToString()
+from tests.support import (
+    PIPELINE_SAMPLE_ROWS,
+    load_schema,
+    read_rows,
+    run_pipeline,
+    runs,
+    to_instance,
+    write_csv,
+)
 
 
 @pytest.fixture(scope='session')
@@ -103,36 +76,6 @@ def exported_model(tft_result, tmp_path_factory):
     return export_dir, model, x
 
 
-PIPELINE_SAMPLE_ROWS = 3000
-PIPELINE_TRAIN_STEPS = 60
-
-
-def write_csv(rows, directory):
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, 'data.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return directory
-
-
-def run_pipeline(home, data_root, *extra):
-    """`python -m runner local` on a small sample with few steps (and a low AUC bar)."""
-    return subprocess.run(
-        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
-         '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5', *extra],
-        capture_output=True, text=True, timeout=600)
-
-
-def runs(home, pipeline_name='chicago-taxi'):
-    """The home's pipeline runs from ML Metadata, newest first."""
-    return mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')), pipeline_name)
-
-
-def component_states(run):
-    return {node: component.state for node, component in run.components.items()}
-
-
 @pytest.fixture(scope='session')
 def pipeline_home(tmp_path_factory):
     """(home, sample data root, first run's output, its run record) of one real pipeline
@@ -155,27 +98,6 @@ def rerun_home(pipeline_home, tmp_path_factory):
     first = run_pipeline(home, pipeline_home[1])
     assert first.returncode == 0, first.stdout + first.stderr
     return home, first, run_pipeline(home, pipeline_home[1])
-
-
-def served_version(target, rows):
-    """The version of chicago_taxi at target that answers a Predict of the serialized
-    tf.Examples rows."""
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-    with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-        return stub.Predict(request, timeout=30).model_spec.version.value
-
-
-def copy_home(home, target):
-    """A copy of a pipeline home to run in. Its ML Metadata still names the original's
-    artifacts (read, never written, by the copy's runs)."""
-    shutil.copytree(home, target)
-    return str(target)
 
 
 @pytest.fixture(scope='module')

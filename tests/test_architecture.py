@@ -1,5 +1,6 @@
 """The architecture rules, read from the source with ast: one-way layers, one
-module for ML Metadata, one bootstrap for the environment, no sys.path edits."""
+module for ML Metadata, one bootstrap for the environment, no sys.path edits,
+one name per module, command modules that are only commands."""
 
 import ast
 import os
@@ -8,14 +9,15 @@ import pytest
 
 from serving.local_server import REPO
 
-PACKAGES = ('common', 'models', 'serving', 'pipeline', 'runner')
+PACKAGES = ('common', 'models', 'serving', 'pipeline', 'operations', 'runner')
 # What each package may import of ours (besides itself).
 ALLOWED = {
     'common': set(),
     'models': {'common'},
     'serving': {'common'},
     'pipeline': {'common', 'models', 'serving'},
-    'runner': {'common', 'models', 'serving', 'pipeline'},
+    'operations': {'common', 'models', 'serving', 'pipeline'},
+    'runner': {'common', 'pipeline', 'operations'},
 }
 ENTRY_POINTS = ['runner/__main__.py', 'runner/cli.py', 'serving/server.py', 'serving/client.py',
                 'tests/conftest.py',
@@ -98,3 +100,58 @@ def test_entry_points_import_the_bootstrap_first(path):
     tree = ast.parse(open(os.path.join(REPO, path)).read())
     first = next(node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
     assert ast.unparse(first) == 'import common.bootstrap'
+
+
+def test_no_two_modules_share_a_name():
+    """A module's name says what it holds, once: `where does X happen?` has one answer."""
+    by_name = {}
+    for path, _ in _sources(*PACKAGES):
+        name = os.path.basename(path)
+        if name not in ('__init__.py', '__main__.py'):
+            by_name.setdefault(name, []).append(path)
+    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}
+
+
+COMMAND_NAMES = {'NAME', 'HELP', 'EXAMPLES'}
+COMMAND_FUNCTIONS = {'add_arguments', 'check', 'run'}
+
+
+def _top_level_names(tree):
+    """(kind, name) of every top-level statement that is not an import or the docstring."""
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            yield 'constant', node.targets[0].id
+        elif isinstance(node, ast.ClassDef):
+            yield 'class', node.name
+        elif isinstance(node, ast.FunctionDef):
+            yield 'function', node.name
+        else:
+            yield 'statement', ast.unparse(node)[:40]
+
+
+def test_command_modules_hold_only_the_command_protocol():
+    """runner/commands/X.py: NAME, HELP, EXAMPLES, its Plan, add_arguments, check
+    and run; the work lives in operations/."""
+    found = {}
+    for path, tree in _sources(os.path.join('runner', 'commands')):
+        if os.path.basename(path) == '__init__.py':
+            continue
+        names = set(_top_level_names(tree))
+        expected = {('constant', n) for n in COMMAND_NAMES} | {('class', 'Plan')} | \
+            {('function', n) for n in COMMAND_FUNCTIONS}
+        if names != expected:
+            found[path] = sorted(names ^ expected)
+    assert found == {}
+
+
+def test_every_command_module_is_a_command():
+    from runner import commands
+    listed = {command.__name__.rsplit('.', 1)[-1] for command in commands.ALL}
+    on_disk = {os.path.basename(path)[:-3]
+               for path, _ in _sources(os.path.join('runner', 'commands'))} - {'__init__'}
+    assert listed == on_disk

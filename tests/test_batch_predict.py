@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import DEFAULT_SCHEMA_FILE
 from serving.client import ServingClient, read_csv, schema_types
 from serving.local_server import REPO, ModelServer
-from tests.conftest import copy_home, read_rows, write_csv
+from tests.support import copy_home, read_rows, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_batch_and_online_predictions_agree(pipeline_home, batch_predictions):
         client = ServingClient(server.target)
         online = client.predict('chicago_taxi', online_rows)[:, 0]
         client.close()
-    expected = {_key(row, types): p for row, p in zip(online_rows, online)}
+    expected = {_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
     batch = {_key(row, types): float(row['probability']) for row in batch_rows}
     assert batch.keys() == expected.keys()
     for key, probability in batch.items():

@@ -11,7 +11,7 @@ from serving.errors import ServingError
 from serving.metrics import BATCH_SIZE, Metrics
 from serving.protos import BatchingParameters
 from serving.servable import Servable
-from tests.conftest import to_example
+from tests.support import to_example
 
 
 @pytest.fixture(scope='module')
@@ -51,8 +51,9 @@ def _concurrently(batcher, servable, requests):
 def _batches(metrics):
     """(number of batches run, rows in them) from the batch-size histogram."""
     lines = metrics.prometheus_text().splitlines()
-    count = next(float(l.split()[-1]) for l in lines if l.startswith(BATCH_SIZE + '_count'))
-    rows = next(float(l.split()[-1]) for l in lines if l.startswith(BATCH_SIZE + '_sum'))
+    count = next(float(line.split()[-1]) for line in lines
+                 if line.startswith(BATCH_SIZE + '_count'))
+    rows = next(float(line.split()[-1]) for line in lines if line.startswith(BATCH_SIZE + '_sum'))
     return count, rows
 
 
@@ -71,7 +72,7 @@ def test_concurrent_requests_share_batches_and_keep_their_rows(servable, raw_ins
                                num_batch_threads=1), metrics)
     requests = _requests(raw_instances, [1, 2, 3] * 4)
     results = _concurrently(batcher, servable, requests)
-    for request, result in zip(requests, results):
+    for request, result in zip(requests, results, strict=True):
         expected = servable.run('serving_default', {'examples': request},
                                 ['probabilities'])['probabilities']
         np.testing.assert_allclose(result, expected, atol=1e-6)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from pipeline.canary import check_candidate, eval_examples
-from tests.conftest import to_example
+from tests.support import to_example
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from serving.local_server import REPO
 
 VERTEX_ENV = {'TAXI_PROJECT': 'my-project', 'TAXI_BUCKET': 'gs://my-bucket',
               'TAXI_IMAGE': 'us-docker.pkg.dev/my-project/taxi/pipeline:1'}
-PACKAGES = ['common', 'models', 'serving', 'pipeline', 'runner']
+PACKAGES = ['common', 'models', 'serving', 'pipeline', 'operations', 'runner']
 
 
 # --- Profiles ------------------------------------------------------------------------
@@ -171,8 +171,8 @@ def test_submit_without_credentials_fails_clearly(tmp_path):
 # --- Dataflow from this machine --------------------------------------------------------
 
 def test_dataflow_profile_gives_local_metadata_and_dataflow_beam(tmp_path):
+    from operations.cloud import cloud_config
     from pipeline.config import PipelineConfig
-    from runner.cloud import cloud_config
     profile = load_profile('dataflow', environ={'TAXI_PROJECT': 'my-project',
                                                 'TAXI_BUCKET': 'gs://my-bucket'})
     config = cloud_config(profile, PipelineConfig(home=str(tmp_path)))
@@ -197,7 +197,7 @@ def test_wheel_carries_every_package(tmp_path):
                    for d, _, files in os.walk(os.path.join(REPO, package))
                    for f in files if f.endswith('.py')}
         assert sources and sources <= names, sources - names
-    assert {'pipeline/profiles.yaml', 'runner/templates/report.html'} <= names
+    assert {'pipeline/profiles.yaml', 'operations/templates/report.html'} <= names
 
 
 def test_dockerfile_builds_on_the_matching_tfx_image_from_the_lock():

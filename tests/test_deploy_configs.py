@@ -9,8 +9,8 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import BatchingOptions
-from serving.protos import BatchingParameters, MonitoringConfig, read_text_proto
 from serving.local_server import REPO
+from serving.protos import BatchingParameters, MonitoringConfig, read_text_proto
 
 DEPLOY = os.path.join(REPO, 'serving', 'deploy')
 
@@ -29,7 +29,8 @@ def test_text_protos_parse_with_tf_serving_messages():
     [model] = models.model_config_list.config
     assert (model.name, model.base_path) == ('chicago_taxi', '/models/chicago_taxi')
     assert model.model_version_policy.latest.num_versions == 1
-    batching = BatchingOptions(read_text_proto(_path('batching_parameters.txt'), BatchingParameters))
+    batching = BatchingOptions(read_text_proto(_path('batching_parameters.txt'),
+                                               BatchingParameters))
     assert batching.max_batch_size == 64 and batching.timeout_seconds == 0
     monitoring = read_text_proto(_path('monitoring.config'), MonitoringConfig)
     assert monitoring.prometheus_config.enable
@@ -48,7 +49,8 @@ def test_kubernetes_manifests_agree():
     deployment = _yaml('k8s', 'deployment.yaml')
     pod = deployment['spec']['template']['spec']
     container = pod['containers'][0]
-    assert {p['name']: p['containerPort'] for p in container['ports']} == {'grpc': 8500, 'http': 8501}
+    ports = {p['name']: p['containerPort'] for p in container['ports']}
+    assert ports == {'grpc': 8500, 'http': 8501}
     assert container['readinessProbe']['httpGet']['path'] == '/v1/models/chicago_taxi'
     assert '--model_config_file=/config/models.config' in container['args']
     mounts = {m['name']: m['mountPath'] for m in container['volumeMounts']}
@@ -68,8 +70,11 @@ def test_kubernetes_manifests_agree():
 
 def test_compose_runs_the_same_flags_as_kubernetes():
     compose = _yaml('compose.yaml')['services']['tf-serving']['command']
-    kubernetes = _yaml('k8s', 'deployment.yaml')['spec']['template']['spec']['containers'][0]['args']
-    strip = lambda flags: {f for f in flags if not f.startswith('--file_system_poll_wait_seconds')}
+    pod = _yaml('k8s', 'deployment.yaml')['spec']['template']['spec']
+    kubernetes = pod['containers'][0]['args']
+
+    def strip(flags):
+        return {f for f in flags if not f.startswith('--file_system_poll_wait_seconds')}
     assert strip(compose) == strip(kubernetes)
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from models import distribution
 from serving.local_server import REPO
-from tests.conftest import to_example
+from tests.support import to_example
 
 _RUN_FN_ON_TWO_CPUS = '''
 import json, sys

@@ -6,19 +6,30 @@ ML Metadata readable."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
 from serving.local_server import REPO, ModelServer, free_port
-from tests.conftest import (PIPELINE_TRAIN_STEPS, copy_home, read_rows, run_pipeline, runs,
-                            served_version, to_example, to_instance, write_csv)
+from tests.support import (
+    PIPELINE_TRAIN_STEPS,
+    copy_home,
+    mounted_tmpfs,
+    read_rows,
+    run_pipeline,
+    runs,
+    served_version,
+    to_example,
+    to_instance,
+    wait_for,
+    write_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,22 +39,11 @@ def examples(schema):
     return [to_example(to_instance(r, schema)) for r in read_rows(5)]
 
 
-def _tmpfs(mount, options):
-    """A tmpfs mounted at mount with options for the test (needs root and mount
-    permission; skips without them), unmounted after it."""
-    mount.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(mount)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip('needs permission to mount a tmpfs (root): ' + result.stderr.decode())
-    yield mount
-    subprocess.run(['umount', str(mount)], check=True)
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1.5 MB disk."""
-    yield from _tmpfs(tmp_path / 'disk', 'size=1536k')
+    with mounted_tmpfs(tmp_path / 'disk', 'size=1536k') as mount:
+        yield mount
 
 
 def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_disk, tmp_path,
@@ -71,16 +71,6 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
         assert served_version(server.target, examples) == int(old)
 
 
-def _wait_for(predicate, seconds=300):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError('gave up waiting')
-
-
 def _running_component(home):
     path = os.path.join(home, 'metadata.db')
     if not os.path.exists(path):
@@ -96,12 +86,22 @@ def test_one_run_per_home_and_a_killed_run_shows_as_abandoned(pipeline_home, tmp
          pipeline_home[1], '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5'],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: _running_component(home))
+        live = wait_for(lambda: _running_component(home), seconds=300)
+        os.kill(first.pid, signal.SIGSTOP)      # alive, holding the lock, at Transform
         second = run_pipeline(home, pipeline_home[1])
         assert second.returncode == 2
         assert second.stderr.startswith(f'error: home {home} is in use by pid {first.pid} '
                                         '(runner local, started ')
         assert second.stderr.count('\n') == 1
+        listed = subprocess.run([sys.executable, '-m', 'runner', 'runs', '--home', home,
+                                 '--json'], capture_output=True, text=True, cwd=REPO)
+        assert json.loads(listed.stdout)[0]['state'] == 'running at Transform'
+        report = subprocess.run([sys.executable, '-m', 'runner', 'report', '--home', home],
+                                capture_output=True, text=True, cwd=REPO)
+        assert report.returncode == 0, report.stderr
+        page = open(os.path.join(home, 'report', 'index.html')).read()
+        assert live.run_id in page and 'running at Transform' in page
+        assert 'abandoned' not in page
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
@@ -112,6 +112,9 @@ def test_one_run_per_home_and_a_killed_run_shows_as_abandoned(pipeline_home, tmp
     again = run_pipeline(home, pipeline_home[1])         # the lock went with the process
     assert again.returncode == 0, again.stdout + again.stderr
     assert f'Run {entry["run_id"]} was abandoned at Transform' in again.stdout
+    third = run_pipeline(home, pipeline_home[1])         # told once, not on every run
+    assert third.returncode == 0 and 'abandoned' not in third.stdout
+    assert runs(home)[-1].state == 'abandoned at Transform'
 
 
 @pytest.mark.parametrize('rows, kind', [(0, 'DATA_MISSING'), (40, 'DATASET_LOW_NUM_EXAMPLES')])
@@ -132,7 +135,10 @@ def test_too_little_data_stops_at_validation(rows, kind, pipeline_home, tmp_path
 @pytest.mark.parametrize('content, problem', [
     (b'caf\xe9,1\n', 'line 4: bytes that are not UTF-8'),
     (b'1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22\n',
-     'line 4: 22 fields where the header has 18')])
+     'line 4: 22 fields where the header has 18'),
+    (b'"' + b'x' * 200_000 + b'"' + b',1' * 17 + b'\n',
+     'line 4: a field of 200000 characters, over the 131072 that CSV readers')],
+    ids=['not-utf8', 'too-many-fields', 'field-too-large'])
 def test_undecodable_or_malformed_input_names_the_file_and_line(content, problem, tmp_path):
     data = tmp_path / 'data'
     data.mkdir()
@@ -177,7 +183,7 @@ def test_a_server_on_a_port_in_use_says_so(exported_model, tmp_path):
              f'--model_base_path={base}', f'--port={port}', '--rest_api_port=0'],
             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 2
-    [line] = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+    [line] = [text for text in result.stderr.splitlines() if text.startswith('error:')]
     assert line.startswith(f'error: --port {port}: cannot listen on 127.0.0.1:{port}')
     assert 'Traceback' not in result.stderr
 
@@ -205,7 +211,8 @@ def test_the_client_names_a_missing_file(tmp_path):
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    yield from _tmpfs(tmp_path / f'ro-{uuid.uuid4().hex[:6]}', 'ro,size=64k')
+    with mounted_tmpfs(tmp_path / f'ro-{uuid.uuid4().hex[:6]}', 'ro,size=64k') as mount:
+        yield mount
 
 
 def test_a_home_that_cannot_be_written_is_refused(read_only_dir):
@@ -215,3 +222,35 @@ def test_a_home_that_cannot_be_written_is_refused(read_only_dir):
     assert result.returncode == 2
     assert result.stderr == f'error: --home {read_only_dir / "home"}: {read_only_dir} is not ' \
                             'writable\n'
+
+
+def test_non_finite_numbers_stop_at_validation_named_by_feature(pipeline_home, tmp_path):
+    rows = read_rows(3000)
+    for index, row in enumerate(rows[:90]):
+        if index % 3 == 0:
+            row['fare'] = 'nan'
+        elif index % 3 == 1:
+            row['trip_miles'] = 'inf'
+        else:
+            row['tips'] = '-inf'
+    home = copy_home(pipeline_home[0], tmp_path / 'home')
+    result = run_pipeline(home, write_csv(rows, str(tmp_path / 'data')))
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = result.stderr
+    assert error.startswith('error: ExampleValidationGate failed: DataAnomaliesError:')
+    assert error.count('\n') == 1
+    for feature, kind in [('fare', 'FLOAT_TYPE_HAS_NAN'), ('trip_miles', 'FLOAT_TYPE_HAS_INF'),
+                          ('tips', 'FLOAT_TYPE_HAS_INF')]:
+        assert re.search(f'{feature}: [^;]*{kind}', error), error
+    assert 'Transform' not in result.stdout
+
+
+def test_a_byte_order_mark_is_named_with_the_anomalies_it_causes(pipeline_home, tmp_path):
+    data = tmp_path / 'data'
+    data.mkdir()
+    text = open(os.path.join(pipeline_home[1], 'data.csv'), 'rb').read()
+    (data / 'data.csv').write_bytes(b'\xef\xbb\xbf' + text)
+    result = run_pipeline(copy_home(pipeline_home[0], tmp_path / 'home'), str(data))
+    assert result.returncode == 1 and result.stderr.count('\n') == 1
+    assert result.stderr.startswith('error: ExampleValidationGate failed:')
+    assert f'({data / "data.csv"} starts with a UTF-8 byte order mark (BOM)' in result.stderr

@@ -2,6 +2,7 @@
 `lineage`, `reproduce` and `rollback` (checked through the official stubs
 against our server)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,8 +17,15 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from pipeline import mlmd
 from serving.local_server import REPO, ModelServer
-from tests.conftest import (PIPELINE_TRAIN_STEPS, copy_home, read_rows, run_pipeline, runs,
-                            to_example, to_instance)
+from tests.support import (
+    PIPELINE_TRAIN_STEPS,
+    copy_home,
+    read_rows,
+    run_pipeline,
+    runs,
+    to_example,
+    to_instance,
+)
 
 pytestmark = pytest.mark.e2e
 SOURCES = ('common', 'models', 'serving', 'pipeline', 'runner', 'schema')
@@ -26,10 +34,6 @@ SOURCES = ('common', 'models', 'serving', 'pipeline', 'runner', 'schema')
 def runner(*args, cwd=REPO):
     return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
                           text=True, cwd=cwd, timeout=900)
-
-
-def _versions(home):
-    return sorted(os.listdir(os.path.join(home, 'serving_model', 'chicago_taxi')))
 
 
 @pytest.fixture(scope='module')
@@ -92,7 +96,8 @@ def test_runs_loads_neither_tensorflow_nor_tfx(two_models):
     code = ('import sys; from runner import cli; '
             f'assert cli.main(["runs", "--home", {two_models[0]!r}]) == 0; '
             'loaded = {m.split(".")[0] for m in sys.modules}; '
-            'print(sorted(loaded & {"tensorflow", "tfx", "keras", "apache_beam"}), file=sys.stderr)')
+            'print(sorted(loaded & {"tensorflow", "tfx", "keras", "apache_beam"}), '
+            'file=sys.stderr)')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             cwd=REPO)
     assert result.returncode == 0 and result.stderr == '[]\n', result.stderr
@@ -236,3 +241,17 @@ def test_unknown_runs_and_versions_are_bad_input(command, pipeline_home):
     assert result.returncode == 2 and result.stderr.count('\n') == 1
     assert result.stderr.startswith('error: ') and ('nope' in result.stderr
                                                     or '42' in result.stderr)
+
+
+def test_a_run_the_store_could_not_close_shows_as_the_lock_left_it(pipeline_home):
+    """RUNNING executions with no live process: failed, with the cause the home's lock
+    kept (a full disk refused the store the failure), else abandoned; live: running."""
+    from operations.run_history import Activity, state
+    record = pipeline_home[3]
+    running = dataclasses.replace(record, components={
+        node: dataclasses.replace(c, state='RUNNING') if node == 'Trainer' else c
+        for node, c in record.components.items()})
+    assert state(running) == 'abandoned at Trainer'
+    assert state(running, Activity(live_run=record.run_id)) == 'running at Trainer'
+    assert state(running, Activity(failed_run=record.run_id, failure='disk full')) == \
+        'failed at Trainer'

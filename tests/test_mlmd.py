@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from pipeline import mlmd
-from tests.test_pipeline_definition import COMPONENTS
+from tests.support import TRAINING_COMPONENTS
 
 pytestmark = pytest.mark.e2e
 
@@ -15,13 +15,13 @@ pytestmark = pytest.mark.e2e
 def test_a_run_is_recorded_with_every_stage(pipeline_home):
     home, record = pipeline_home[0], pipeline_home[3]
     assert record.pipeline == 'chicago-taxi' and record.state == 'complete'
-    assert set(record.components) == set(COMPONENTS)
+    assert set(record.components) == set(TRAINING_COMPONENTS)
     starts = [c.start for c in record.components.values()]
     assert starts == sorted(starts)                       # in the order they ran
     assert record.start <= min(c.start for c in record.components.values())
     assert record.end >= max(c.end for c in record.components.values())
-    stages = {'examples': 'Examples', 'manifest': 'taxi.RunManifest', 'statistics': 'ExampleStatistics',
-              'schema': 'Schema',
+    stages = {'examples': 'Examples', 'manifest': 'taxi.RunManifest',
+              'statistics': 'ExampleStatistics', 'schema': 'Schema',
               'anomalies': 'ExampleAnomalies', 'transform_graph': 'TransformGraph',
               'model': 'Model', 'model_run': 'ModelRun', 'evaluation': 'ModelEvaluation',
               'blessing': 'ModelBlessing', 'infra_blessing': 'InfraBlessing',

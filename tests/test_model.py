@@ -9,7 +9,7 @@ import tensorflow_transform as tft
 from models import features as f
 from models import hparams
 from models import model as model_lib
-from tests.conftest import to_example
+from tests.support import to_example
 
 
 def _inputs(transformed, model):
@@ -27,7 +27,7 @@ def test_model_trains_a_step(tft_result):
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(x, y, return_dict=True)['loss']
     assert np.isfinite(loss)
-    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     probabilities = model.predict(x, verbose=0)
     assert probabilities.shape == (len(y), 1)
     assert ((probabilities > 0) & (probabilities < 1)).all()

@@ -9,11 +9,11 @@ import sys
 import pytest
 from tensorflow_serving.apis import predict_pb2
 
-from runner.monitor import check_health, serving_health
+from operations.health import check_health, serving_health
 from serving import metrics as m
 from serving.local_server import REPO
 from serving.request_log import RequestLogger
-from tests.conftest import copy_home, read_rows, runs, to_example, to_instance
+from tests.support import copy_home, read_rows, runs, to_example, to_instance
 
 ROWS = 2400
 

@@ -1,17 +1,13 @@
-"""create_pipeline wires the components as documented, without running anything."""
+"""Every DAG wires its components as documented, without running anything."""
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, RunSetup
 from pipeline.evaluation import SLICE_FEATURES
-from pipeline.pipeline import create_pipeline
-
-COMPONENTS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
-              'ExampleValidationGate', 'Transform', 'latest_hyperparameters_resolver', 'Trainer',
-              'latest_blessed_model_resolver',
-              'Evaluator', 'ServingCanary', 'Pusher']
+from pipeline.training_pipeline import create_training_pipeline
+from tests.support import TRAINING_COMPONENTS
 
 
-def _pipeline(tmp_path, **overrides):
-    return create_pipeline(PipelineConfig(home=str(tmp_path), **overrides))
+def _pipeline(tmp_path, setup=RunSetup(), **overrides):
+    return create_training_pipeline(PipelineConfig(home=str(tmp_path), **overrides), setup)
 
 
 def _by_id(pipeline):
@@ -20,7 +16,7 @@ def _by_id(pipeline):
 
 def test_all_components_in_order(tmp_path):
     ids = [c.id for c in _pipeline(tmp_path).components]
-    assert sorted(ids) == sorted(COMPONENTS)
+    assert sorted(ids) == sorted(TRAINING_COMPONENTS)
     assert ids.index('ExampleValidationGate') < ids.index('Transform') < ids.index('Trainer')
 
 
@@ -33,7 +29,8 @@ def test_transform_waits_for_the_validation_gate(tmp_path):
 def test_the_manifest_records_the_code_and_config_it_is_given(tmp_path):
     import json
     code = {'commit': 'abc', 'dirty': False, 'lock_sha256': 'f00'}
-    manifest = _by_id(_pipeline(tmp_path, code_version=code, train_steps=77))['RunManifest']
+    manifest = _by_id(_pipeline(tmp_path, RunSetup(code_version=code),
+                                train_steps=77))['RunManifest']
     recorded = json.loads(manifest.exec_properties['recorded'])
     assert {k: recorded[k] for k in code} == code
     assert recorded['config']['train_steps'] == 77 and 'code_version' not in recorded['config']
@@ -105,6 +102,7 @@ def test_the_trainer_takes_the_tuners_or_the_latest_tuned_hyperparameters(tmp_pa
 
 def test_no_tuned_hyperparameters_yet_resolves_to_none_and_later_to_the_newest():
     from tfx.types.standard_artifacts import HyperParameters
+
     from pipeline.resolvers import LatestIfAnyStrategy
     strategy = LatestIfAnyStrategy()
     assert strategy.resolve_artifacts(None, {'hyperparameters': []}) == {'hyperparameters': []}
@@ -112,3 +110,29 @@ def test_no_tuned_hyperparameters_yet_resolves_to_none_and_later_to_the_newest()
     older.id, newer.id = 3, 7
     resolved = strategy.resolve_artifacts(None, {'hyperparameters': [newer, older]})
     assert resolved == {'hyperparameters': [newer]}
+
+
+def test_every_dag_names_its_nodes_from_component_ids(tmp_path):
+    """The batch and rollback DAGs too: ML Metadata is read back by these names."""
+    from pipeline import component_ids as ids
+    from pipeline.batch_pipeline import create_batch_pipeline
+    from pipeline.rollback_pipeline import create_rollback_pipeline
+    config = PipelineConfig(home=str(tmp_path))
+    batch = create_batch_pipeline(config, str(tmp_path), str(tmp_path / 'model'), ())
+    rollback = create_rollback_pipeline(config, str(tmp_path / 'model'),
+                                        str(tmp_path / 'blessing'), 7)
+    assert {c.id for c in batch.components} == {
+        ids.EXAMPLE_GEN, ids.BLESSED_MODEL_IMPORTER, ids.BULK_INFERRER}
+    assert {c.id for c in rollback.components} == {
+        ids.ROLLBACK_MODEL_IMPORTER, ids.ROLLBACK_BLESSING_IMPORTER, ids.PUSHER}
+    assert batch.pipeline_info.pipeline_name == 'chicago-taxi-batch'
+    assert rollback.pipeline_info.pipeline_name == 'chicago-taxi-rollback'
+    training = {c.id for setup in ({}, {'tune_trials': 2}, {'infra_validator': 'docker'},
+                                   {'vertex_serving': {'ai_platform_serving_args': {}}})
+                for c in _pipeline(tmp_path, **setup).components}
+    every_node = training | {c.id for c in batch.components + rollback.components}
+    assert set(ids.FINAL_NODES) | set(ids.ALWAYS_RUN) <= every_node
+    named = {value for name, value in vars(ids).items()
+             if name.isupper() and isinstance(value, str) and not name.endswith(('_SUFFIX',
+                                                                                 '_PIPELINE'))}
+    assert named == every_node

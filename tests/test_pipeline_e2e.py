@@ -9,20 +9,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import (component_states, copy_home, read_rows, run_pipeline, runs,
-                            to_example, to_instance, write_csv)
-from tests.test_pipeline_definition import COMPONENTS
+from tests.support import (
+    TRAINING_COMPONENTS,
+    component_states,
+    copy_home,
+    read_rows,
+    run_pipeline,
+    runs,
+    serving_model_dir,
+    to_example,
+    to_instance,
+    versions,
+    write_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 def _run(home, data_root):
     return run_pipeline(home, data_root)
-
-
-def _versions(home):
-    base = os.path.join(home, 'serving_model', 'chicago_taxi')
-    return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
 
 def _states(home):
@@ -46,17 +51,17 @@ def first_run(pipeline_home):
 
 
 def test_every_component_executes_and_is_recorded(first_run, pipeline_home):
-    assert component_states(pipeline_home[3]) == {c: 'COMPLETE' for c in COMPONENTS}
-    for component in COMPONENTS:
+    assert component_states(pipeline_home[3]) == {c: 'COMPLETE' for c in TRAINING_COMPONENTS}
+    for component in TRAINING_COMPONENTS:
         assert component in first_run.stdout      # one progress line each
     assert 'Transform' in first_run.stdout and 'Done in' in first_run.stdout
 
 
 def test_pushed_version_serves_predictions(pipeline_home, schema):
     home = pipeline_home[0]
-    versions = _versions(home)
-    assert len(versions) == 1 and versions[0].isdigit()
-    model_dir = os.path.join(home, 'serving_model', 'chicago_taxi', versions[0])
+    pushed = versions(serving_model_dir(home))
+    assert len(pushed) == 1 and pushed[0].isdigit()
+    model_dir = os.path.join(serving_model_dir(home), pushed[0])
     serve = tf.saved_model.load(model_dir).signatures['serving_default']
     rows = [to_instance(r, schema) for r in read_rows(20)]
     probabilities = serve(examples=tf.constant([to_example(r) for r in rows]))['probabilities']
@@ -75,7 +80,7 @@ def test_rerun_on_same_data_is_served_from_cache(rerun_home):
         c: 'CACHED' for c in upstream_of_evaluation}
     assert result.stdout.count('(cached)') >= len(upstream_of_evaluation)
     # The Evaluator blesses the cached model again; the Pusher does not push it twice.
-    assert _versions(home) == pushed_before
+    assert versions(serving_model_dir(home)) == pushed_before
     assert f'model unchanged: version {pushed_before[-1]} in ' in result.stdout
 
 
@@ -88,7 +93,7 @@ def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home,
             row['fare'] = '-12.5'
         if i % 7 == 0:
             row['trip_start_hour'] = '31'
-    pushed_before = _versions(home)
+    pushed_before = versions(serving_model_dir(home))
 
     result = _run(home, write_csv(rows, str(tmp_path / 'damaged')))
 
@@ -102,7 +107,7 @@ def test_damaged_batch_stops_before_training_and_pushes_nothing(first_run, home,
     states = _states(home)
     assert states['ExampleValidationGate'] == 'FAILED'
     assert not {'Transform', 'Trainer', 'Evaluator', 'Pusher'} & set(states)
-    assert _versions(home) == pushed_before
+    assert versions(serving_model_dir(home)) == pushed_before
     listed = subprocess.run([sys.executable, '-m', 'runner', 'runs', '--home', home],
                             capture_output=True, text=True)
     newest = listed.stdout.splitlines()[1]

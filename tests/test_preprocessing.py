@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features as f
-from tests.conftest import to_example
+from tests.support import to_example
 
 
 def _column(transformed, name):

@@ -15,7 +15,7 @@ from tfx.utils import proto_utils
 from pipeline.mlmd import ALREADY_PUSHED
 from pipeline.pusher import STAGING_PREFIX, Executor, same_files
 from serving.local_server import REPO, ModelServer
-from tests.conftest import read_rows, served_version, to_example, to_instance
+from tests.support import read_rows, served_version, to_example, to_instance, versions
 
 
 def _model_files(directory, weights: bytes):
@@ -59,21 +59,17 @@ def push(tmp_path):
     return run
 
 
-def _versions(serving):
-    return sorted(os.listdir(serving)) if os.path.isdir(serving) else []
-
-
 def _add_version(serving, version, weights):
     _model_files(os.path.join(serving, str(version)), weights)
 
 
 def test_same_model_again_records_the_newest_version(push):
     first = push(b'weights')
-    assert _versions(push.serving) == [first.get_string_custom_property('pushed_version')]
+    assert versions(push.serving) == [first.get_string_custom_property('pushed_version')]
 
     again = push(b'weights')
 
-    assert _versions(push.serving) == [first.get_string_custom_property('pushed_version')]
+    assert versions(push.serving) == [first.get_string_custom_property('pushed_version')]
     assert again.get_int_custom_property('pushed') == 1
     assert again.get_int_custom_property(ALREADY_PUSHED) == 1
     assert again.get_string_custom_property('pushed_version') == \
@@ -85,7 +81,7 @@ def test_a_different_model_is_pushed_as_a_new_version(push):
     _add_version(push.serving, 100, b'old weights')
     pushed = push(b'new weights')
     assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
-    assert _versions(push.serving) == ['100', pushed.get_string_custom_property('pushed_version')]
+    assert versions(push.serving) == ['100', pushed.get_string_custom_property('pushed_version')]
 
 
 def test_an_older_version_with_the_same_files_is_a_rollback(push):
@@ -93,7 +89,7 @@ def test_an_older_version_with_the_same_files_is_a_rollback(push):
     _add_version(push.serving, 200, b'other weights')
     pushed = push(b'weights')
     assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
-    assert len(_versions(push.serving)) == 3
+    assert len(versions(push.serving)) == 3
 
 
 def test_an_incomplete_newest_version_does_not_count(push):
@@ -101,14 +97,14 @@ def test_an_incomplete_newest_version_does_not_count(push):
     os.remove(os.path.join(push.serving, '100', 'saved_model.pb'))   # a copy cut short
     pushed = push(b'weights')
     assert pushed.get_int_custom_property(ALREADY_PUSHED) == 0
-    assert len(_versions(push.serving)) == 2
+    assert len(versions(push.serving)) == 2
 
 
 def test_an_unblessed_model_is_not_pushed(push):
     _add_version(push.serving, 100, b'weights')
     pushed = push(b'weights', blessed=False)
     assert pushed.get_int_custom_property('pushed') == 0
-    assert _versions(push.serving) == ['100']
+    assert versions(push.serving) == ['100']
 
 
 def test_same_files_reads_past_the_first_chunk(tmp_path):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from runner.monitor import write_report as write_monitor_report
+from operations.monitoring import write_report as write_monitor_report
 from serving.local_server import REPO
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +75,8 @@ def _numeric_feature(dataset, name, values_per_example):
 
 def test_no_value_share_and_summaries_follow_the_values_present():
     from tensorflow_metadata.proto.v0 import statistics_pb2
-    from runner.report import _feature_rows
+
+    from operations.html_report import _feature_rows
     dataset = statistics_pb2.DatasetFeatureStatistics(num_examples=4)
     _numeric_feature(dataset, 'empty', [0, 0, 0, 0])
     _numeric_feature(dataset, 'half', [1, 0, 1, 0])
@@ -109,7 +110,7 @@ def _run_with_auc(run_id, start, auc):
 
 
 def test_the_auc_chart_follows_the_runs_in_time():
-    from runner.report import auc_chart
+    from operations.html_report import auc_chart
     runs = [_run_with_auc('b', 2.0, 0.94), _run_with_auc('a', 1.0, 0.95),
             _run_with_auc('c', 3.0, 0.96)]
     chart = auc_chart(runs)

@@ -12,7 +12,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_
 
 from serving.local_server import ModelServer
 from serving.request_log import RequestLogger
-from tests.conftest import to_example
+from tests.support import to_example
 
 
 def _read(prefix):

@@ -1,21 +1,23 @@
-"""Runner pieces that need no pipeline run: schema staging, Beam options, progress lines, CLI errors."""
+"""Runner pieces that need no pipeline run: schema staging, Beam options, progress
+lines, CLI errors."""
 
 import logging
 import os
 
 import pytest
 
-from runner import cli, commands, local
-from runner.progress import ComponentProgress
+from operations import execution, training_run
+from runner import cli, commands
+from runner.progress import TerminalProgress
 
 
 def test_staged_schema_path_follows_its_content(tmp_path):
     schema = tmp_path / 'schema.pbtxt'
     schema.write_text('feature { name: "a" type: INT }\n')
-    first = local.stage_schema(str(schema), str(tmp_path / "home"))
-    assert local.stage_schema(str(schema), str(tmp_path / 'home')) == first
+    first = training_run.stage_schema(str(schema), str(tmp_path / "home"))
+    assert training_run.stage_schema(str(schema), str(tmp_path / 'home')) == first
     schema.write_text('feature { name: "a" type: FLOAT }\n')
-    second = local.stage_schema(str(schema), str(tmp_path / 'home'))
+    second = training_run.stage_schema(str(schema), str(tmp_path / 'home'))
     assert second != first
     assert open(second).read() == schema.read_text()
     assert 'INT' in open(first).read()
@@ -23,16 +25,16 @@ def test_staged_schema_path_follows_its_content(tmp_path):
 
 def test_direct_runner_options_follow_data_size(tmp_path):
     (tmp_path / 'small.csv').write_text('a,b\n1,2\n')
-    assert '--direct_running_mode=in_memory' in local.direct_runner_args(str(tmp_path))
+    assert '--direct_running_mode=in_memory' in execution.direct_runner_args(str(tmp_path))
     big = tmp_path / 'big.csv'
     with open(big, 'wb') as f:
-        f.truncate(local.IN_MEMORY_MAX_BYTES + 1)  # sparse: no disk used
-    args = local.direct_runner_args(str(tmp_path))
+        f.truncate(execution.IN_MEMORY_MAX_BYTES + 1)  # sparse: no disk used
+    args = execution.direct_runner_args(str(tmp_path))
     assert '--direct_running_mode=multi_processing' in args
     assert f'--direct_num_workers={os.cpu_count()}' in args
-    assert local.direct_runner_args(str(tmp_path), 'in_memory') == (
+    assert execution.direct_runner_args(str(tmp_path), 'in_memory') == (
         '--direct_running_mode=in_memory', '--direct_num_workers=1')
-    assert local.direct_runner_args(str(tmp_path), 'multi_threading') == (
+    assert execution.direct_runner_args(str(tmp_path), 'multi_threading') == (
         '--direct_running_mode=multi_threading', f'--direct_num_workers={os.cpu_count()}')
 
 
@@ -42,7 +44,7 @@ def _record(msg, *args):
 
 def test_progress_prints_one_line_per_component(capsys):
     import sys
-    progress = ComponentProgress(sys.stdout)
+    progress = execution.ComponentWatch(TerminalProgress(sys.stdout, 'run.log'))
     progress.emit(_record('Component %s is running.', 'Trainer'))
     progress.emit(_record('unrelated %s', 'noise'))
     progress.emit(_record('Component %s is finished.', 'Trainer'))
@@ -50,7 +52,7 @@ def test_progress_prints_one_line_per_component(capsys):
     progress.emit(_record('A cached execution %d is used.', 7))
     progress.emit(_record('Component %s is finished.', 'Pusher'))
     progress.emit(_record('Component %s is running.', 'Evaluator'))
-    progress.fail()
+    progress.failed()
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert 'Trainer' in lines[0] and lines[0].endswith(' s')
@@ -117,10 +119,11 @@ def test_a_home_that_is_a_file_is_refused(tmp_path, capsys):
 
 def test_reproduce_names_the_data_file_that_changed_or_is_gone(tmp_path):
     import json
+
+    from operations.reproduction import data_problem
     from pipeline import mlmd
     from pipeline.config import PipelineConfig
     from pipeline.fingerprint import file_sha256
-    from runner.commands.reproduce import data_problem
     data = tmp_path / 'data'
     data.mkdir()
     (data / 'a.csv').write_text('fare\n1\n')

@@ -5,8 +5,8 @@ import glob
 import pandas as pd
 import tensorflow_data_validation as tfdv
 
-from runner.scale_data import write_scaled
-from tests.conftest import DATA_CSV
+from operations.data_scaling import write_scaled
+from tests.support import DATA_CSV
 
 
 def test_scaled_data_passes_the_curated_schema(schema, tmp_path):

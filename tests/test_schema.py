@@ -3,7 +3,7 @@
 import tensorflow_data_validation as tfdv
 
 from models import features as f
-from tests.conftest import DATA_CSV
+from tests.support import DATA_CSV
 
 
 def _model_inputs():

@@ -17,9 +17,9 @@ from google.protobuf import text_format
 
 from pipeline.config import DEFAULT_SCHEMA_FILE
 from serving.client import ServingClient, read_csv, schema_types
-from serving.protos import SSLConfig
-from tests.conftest import DATA_CSV, to_example, to_instance, read_rows
 from serving.local_server import REPO, ModelServer, free_port
+from serving.protos import SSLConfig
+from tests.support import DATA_CSV, read_rows, to_example, to_instance
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,8 @@ def _self_signed_certificate():
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1))
                    .add_extension(x509.SubjectAlternativeName(
-                       [x509.DNSName('localhost'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
+                       [x509.DNSName('localhost'),
+                        x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
                        critical=False)
                    .sign(key, hashes.SHA256()))
     return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -19,13 +19,17 @@ import psutil
 import pytest
 import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.local_server import ModelServer
-from tests.conftest import to_example
+from tests.support import to_example
 
 pytestmark = pytest.mark.e2e
 MODEL = 'chicago_taxi'

@@ -9,12 +9,11 @@ import time
 import grpc
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2,
-                                     predict_pb2)
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tests.conftest import to_example
 from serving.local_server import ModelServer
+from tests.support import to_example
 
 pytestmark = pytest.mark.e2e
 

@@ -9,15 +9,15 @@ import sys
 
 import pytest
 
-from runner.spans import new_span, spans_in
+from operations.spans import new_span, spans_in
 from serving.local_server import REPO
-from tests.conftest import PIPELINE_TRAIN_STEPS, read_rows, runs, write_csv
+from tests.support import PIPELINE_TRAIN_STEPS, read_rows, runs, write_csv
 
 
 def _watch(data_root, home):
     return subprocess.run(
-        [sys.executable, '-m', 'runner', 'watch', '--once', '--data-root', data_root, '--home', home,
-         '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5'],
+        [sys.executable, '-m', 'runner', 'watch', '--once', '--data-root', data_root,
+         '--home', home, '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5'],
         capture_output=True, text=True, cwd=REPO, timeout=900)
 
 

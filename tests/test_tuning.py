@@ -4,7 +4,7 @@ without --tune train with what it found, as ML Metadata records."""
 import pytest
 
 from models import hparams as hp_lib
-from tests.conftest import copy_home, run_pipeline, runs
+from tests.support import copy_home, run_pipeline, runs
 
 pytestmark = pytest.mark.e2e
 

@@ -3,11 +3,16 @@ BulkInferrer in a pipeline of its own (its runs share the home's ML Metadata,
 so lineage shows which model scored which data). Writes OUTPUT/predictions.csv:
 the input columns plus `probability`."""
 
+import argparse
+import dataclasses
 import os
 
+from common.exit_status import ExitStatus, UsageError
+from operations import batch_predictions
 from pipeline.config import PipelineConfig
-from runner.commands import arguments
-from runner.errors import UsageError
+from runner import arguments
+from runner.command import Context
+from runner.command import Plan as BasePlan
 
 NAME = 'batch-predict'
 HELP = 'BulkInferrer with the latest blessed model on CSV files'
@@ -15,30 +20,33 @@ EXAMPLES = '''examples:
   python -m runner batch-predict --input /data/new_trips --output /data/scored
   python -m runner batch-predict --home /data/taxi_home --input in/ --output out/
 '''
-WRITES_HOME = True
 
 
-def add_arguments(parser) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plan(BasePlan):
+    config: PipelineConfig
+    input_dir: str
+    output_dir: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--input', required=True, help='directory of CSV files to score')
     parser.add_argument('--output', required=True, help='directory for predictions.csv')
     arguments.add_home(parser, 'the pipeline home with the model')
 
 
-def home_to_lock(args) -> str:
-    return args.home
-
-
-def check(args) -> None:
+def check(args: argparse.Namespace) -> Plan:
     if not os.path.isdir(args.input):
         raise UsageError(f'--input {args.input} is not a directory')
-    arguments.home_with_runs(args.home)
+    home = arguments.home_with_runs(args.home, writing=True)
+    return Plan(config=PipelineConfig(home=home.root), input_dir=os.path.abspath(args.input),
+                output_dir=os.path.abspath(args.output), log_home=home.root,
+                lock_home=home.root)
 
 
-def run(args) -> int:
-    from runner.batch import run_batch
-    config = PipelineConfig(home=os.path.abspath(args.home))
-    print(f'Batch inference, home {config.home}\nFull logs: {args.log_path}', flush=True)
-    path = run_batch(config, os.path.abspath(args.input), os.path.abspath(args.output),
-                     args.working_on)
+def run(plan: Plan, context: Context) -> ExitStatus:
+    print(f'Batch inference, home {plan.config.home}\nFull logs: {context.log_path}', flush=True)
+    path = batch_predictions.predict(plan.config, plan.input_dir, plan.output_dir,
+                                     context.lock, context.progress)
     print(f'Predictions: {path}')
-    return 0
+    return ExitStatus.DONE

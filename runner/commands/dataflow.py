@@ -3,11 +3,16 @@
 ML Metadata and logs stay in --home; artifacts and pushed models go to the
 profile's bucket."""
 
-import os
+import argparse
+import dataclasses
 
+from common.exit_status import ExitStatus
+from operations import cloud, training_run
 from pipeline.config import PipelineConfig
-from runner import cloud, local
-from runner.commands import arguments
+from pipeline.profiles import Profile
+from runner import arguments
+from runner.command import Context
+from runner.command import Plan as BasePlan
 
 NAME = 'dataflow'
 HELP = 'LocalDagRunner here, Beam components on Dataflow'
@@ -15,10 +20,15 @@ EXAMPLES = '''examples:
   TAXI_PROJECT=my-project TAXI_BUCKET=gs://my-bucket python -m runner dataflow
   python -m runner dataflow --profile dataflow --train-steps 2000
 '''
-WRITES_HOME = True
 
 
-def add_arguments(parser) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plan(BasePlan):
+    config: PipelineConfig
+    profile: Profile
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--profile', default='dataflow', help='in pipeline/profiles.yaml')
     arguments.add_home(parser, 'ML Metadata and logs, on this machine')
     parser.add_argument('--train-steps', type=arguments.positive_int,
@@ -26,17 +36,16 @@ def add_arguments(parser) -> None:
                         help=f'training steps (default: {PipelineConfig.train_steps})')
 
 
-def home_to_lock(args) -> str:
-    return args.home
+def check(args: argparse.Namespace) -> Plan:
+    home = arguments.home_for_writing(args.home)
+    profile = cloud.named_profile(args.profile)
+    config = cloud.cloud_config(profile, PipelineConfig(home=home.root,
+                                                        train_steps=args.train_steps))
+    return Plan(config=config, profile=profile, log_home=home.root, lock_home=home.root)
 
 
-def check(args) -> None:
-    arguments.home_for_writing(args.home)
-    args.loaded_profile = cloud.named_profile(args.profile)
-
-
-def run(args) -> int:
-    base = PipelineConfig(home=os.path.abspath(args.home), train_steps=args.train_steps)
-    local.run_visibly(cloud.cloud_config(args.loaded_profile, base), args.log_path,
-                      args.working_on)
-    return 0
+def run(plan: Plan, context: Context) -> ExitStatus:
+    done = training_run.train(plan.config, context.lock, context.progress,
+                              image=plan.profile.image)
+    print(done.summary)
+    return ExitStatus.DONE

@@ -2,10 +2,15 @@
 under --home. The curated schema/schema.pbtxt started as such a draft; diff a
 new draft against it when the data changes, and carry over what still holds."""
 
+import argparse
+import dataclasses
 import os
 
-from runner.commands import arguments
-from runner.errors import UsageError
+from common.exit_status import ExitStatus, UsageError
+from operations import schema_inference
+from runner import arguments
+from runner.command import Context
+from runner.command import Plan as BasePlan
 
 NAME = 'draft-schema'
 HELP = 'SchemaGen on the latest statistics under --home'
@@ -13,24 +18,28 @@ EXAMPLES = '''examples:
   python -m runner draft-schema --home tfx_home --output schema/schema.draft.pbtxt
   diff schema/schema.pbtxt schema/schema.draft.pbtxt
 '''
-WRITES_HOME = False
 
 
-def add_arguments(parser) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plan(BasePlan):
+    metadata_path: str
+    output: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
     parser.add_argument('--output', default='schema/schema.draft.pbtxt',
                         help='where to write the draft (default: schema/schema.draft.pbtxt)')
 
 
-def check(args) -> None:
-    arguments.home_with_runs(args.home)
+def check(args: argparse.Namespace) -> Plan:
+    home = arguments.home_with_runs(args.home)
     if os.path.isdir(args.output):
         raise UsageError(f'--output {args.output} is a directory; name a file')
+    return Plan(metadata_path=home.metadata_path, output=args.output)
 
 
-def run(args) -> int:
-    from runner.schema_draft import draft_schema
-    home = arguments.home_with_runs(args.home)
-    path = draft_schema(home.metadata_path, args.output)
+def run(plan: Plan, context: Context) -> ExitStatus:
+    path = schema_inference.draft_schema(plan.metadata_path, plan.output)
     print(f'Draft schema written to {path}; compare it with schema/schema.pbtxt.')
-    return 0
+    return ExitStatus.DONE

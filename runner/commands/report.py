@@ -3,10 +3,15 @@ TFDV statistics and anomalies, TFMA metrics per slice with ROC, precision-recall
 calibration and confusion-matrix charts, the monitor's latest findings, and the
 lineage of every run. No scripts, nothing fetched: it opens from disk."""
 
-import os
+import argparse
+import dataclasses
 
+from common.exit_status import ExitStatus
+from operations import html_report
 from pipeline.config import PipelineConfig
-from runner.commands import arguments
+from runner import arguments, home_lock
+from runner.command import Context
+from runner.command import Plan as BasePlan
 
 NAME = 'report'
 HELP = 'static HTML: data, model, serving, lineage'
@@ -14,19 +19,23 @@ EXAMPLES = '''examples:
   python -m runner report                       # tfx_home/report/index.html
   python -m runner report --home /data/taxi_home
 '''
-WRITES_HOME = True
 
 
-def add_arguments(parser) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plan(BasePlan):
+    config: PipelineConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
 
 
-def check(args) -> None:
-    arguments.home_with_runs(args.home)
+def check(args: argparse.Namespace) -> Plan:
+    home = arguments.home_with_runs(args.home, writing=True)
+    return Plan(config=PipelineConfig(home=home.root), log_home=home.root)
 
 
-def run(args) -> int:
-    from runner.report import write_report
-    config = PipelineConfig(home=os.path.abspath(args.home))
-    print(f'Report: {write_report(config)}')
-    return 0
+def run(plan: Plan, context: Context) -> ExitStatus:
+    activity = home_lock.activity(plan.config.home)
+    print(f'Report: {html_report.write_report(plan.config, activity)}')
+    return ExitStatus.DONE

@@ -5,12 +5,15 @@ version it rolls back to. By default the version pushed before the one serving
 now. Refuses (nothing written) a version never pushed by a blessed run, one
 whose files no longer match their recorded fingerprint, or no earlier version."""
 
-import os
+import argparse
+import dataclasses
 
-from pipeline import mlmd
+from common.exit_status import ExitStatus
+from operations import version_rollback
 from pipeline.config import PipelineConfig
-from runner import rollback
-from runner.commands import arguments
+from runner import arguments
+from runner.command import Context
+from runner.command import Plan as BasePlan
 
 NAME = 'rollback'
 HELP = 'serve an earlier blessed version again, as a new version'
@@ -18,29 +21,31 @@ EXAMPLES = '''examples:
   python -m runner rollback                      # the version before the one serving now
   python -m runner rollback --to 1796156947 --home /data/taxi_home
 '''
-WRITES_HOME = True
 
 
-def add_arguments(parser) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Plan(BasePlan):
+    config: PipelineConfig
+    rollback: version_rollback.Rollback
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--to', type=int, metavar='VERSION',
                         help='the version to put back (default: the one pushed before the '
                              'version serving now)')
     arguments.add_home(parser)
 
 
-def home_to_lock(args) -> str:
-    return args.home
+def check(args: argparse.Namespace) -> Plan:
+    home = arguments.home_with_runs(args.home, writing=True)
+    config = PipelineConfig(home=home.root)
+    return Plan(config=config, rollback=version_rollback.plan(config, args.to),
+                log_home=home.root, lock_home=home.root)
 
 
-def check(args) -> None:
-    arguments.home_with_runs(args.home)
-    args.config = PipelineConfig(home=os.path.abspath(args.home))
-    args.version, args.origin = rollback.plan(args.config, args.to)
-
-
-def run(args) -> int:
-    record = rollback.roll_back(args.config, args.version, args.origin, args.working_on)
+def run(plan: Plan, context: Context) -> ExitStatus:
+    record = version_rollback.roll_back(plan.config, plan.rollback, context.lock,
+                                        context.progress)
     print(f'Rolled back: version {record.pushed_version} serves the model of version '
-          f'{record.pushed_model.get(mlmd.ROLLED_BACK_TO)} '
-          f'({record.pushed_model.get(mlmd.PUSHED_DESTINATION)})')
-    return 0
+          f'{record.rolled_back_to} ({record.pushed_destination})')
+    return ExitStatus.DONE

@@ -3,22 +3,22 @@ version (through rollbacks), short forms of commits and fingerprints, the rows
 of `runner runs`. Reads ML Metadata through pipeline.mlmd only; loads neither
 TFX nor TensorFlow."""
 
+import dataclasses
 import datetime
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
+from common.exit_status import UsageError
 from common.tf_serving import newest_version
 from models.hparams import DEFAULT_HPARAMS, changed
+from pipeline import component_ids as ids
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
-from runner.errors import UsageError
-
-ROLLBACK_SUFFIX = '-rollback'     # the rollback pipeline: <pipeline name>-rollback
 
 
 def load(config: PipelineConfig) -> List[mlmd.RunRecord]:
     """Training and rollback runs of the home, newest first."""
-    names = (config.pipeline_name, config.pipeline_name + ROLLBACK_SUFFIX)
+    names = (config.pipeline_name, config.pipeline_name + ids.ROLLBACK_SUFFIX)
     return [r for r in mlmd.load_runs(mlmd.connect(config.metadata_path)) if r.pipeline in names]
 
 
@@ -28,7 +28,7 @@ def serving_now(config: PipelineConfig) -> Optional[int]:
 
 
 def is_rollback(record: mlmd.RunRecord) -> bool:
-    return record.pipeline.endswith(ROLLBACK_SUFFIX)
+    return record.pipeline.endswith(ids.ROLLBACK_SUFFIX)
 
 
 def trained_by(runs: Sequence[mlmd.RunRecord], version: int) -> Optional[mlmd.RunRecord]:
@@ -39,7 +39,7 @@ def trained_by(runs: Sequence[mlmd.RunRecord], version: int) -> Optional[mlmd.Ru
         record = mlmd.pushed_run(runs, version)
         if record is None:
             return None
-        target = record.pushed_model.get(mlmd.ROLLED_BACK_TO)
+        target = record.rolled_back_to
         if target is None:
             return record
         version = int(target)
@@ -68,13 +68,27 @@ def when(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).strftime('%Y-%m-%d %H:%M:%S')
 
 
-def state(record: mlmd.RunRecord, active_run: Optional[str] = None) -> str:
+@dataclasses.dataclass(frozen=True)
+class Activity:
+    """What a home's lock tells of its runs (runner/home_lock.py): the run a live
+    process works on, and the last run that failed, with its cause, which ML
+    Metadata may not hold (a full disk)."""
+
+    live_run: Optional[str] = None
+    failed_run: Optional[str] = None
+    failure: Optional[str] = None
+
+
+def state(record: mlmd.RunRecord, activity: Activity = Activity()) -> str:
     """How a run ended, for people. A run whose executions are still RUNNING with no
-    live process working on it (active_run: runner/home_lock.py) was killed: abandoned."""
+    live process working on it failed where the store could not record it (the
+    lock says so), or its process was killed: abandoned."""
     if is_rollback(record) and record.pushed:
-        return f"rollback to {record.pushed_model.get(mlmd.ROLLED_BACK_TO)}"
-    if record.state.startswith('running at ') and record.run_id != active_run:
-        return 'abandoned at ' + record.state[len('running at '):]
+        return f"rollback to {record.rolled_back_to}"
+    if record.state.startswith('running at ') and record.run_id != activity.live_run:
+        where = record.state[len('running at '):]
+        failed = record.run_id == activity.failed_run
+        return f'failed at {where}' if failed else f'abandoned at {where}'
     return record.state
 
 
@@ -96,7 +110,7 @@ def hyperparameter_changes(record: mlmd.RunRecord) -> Dict[str, Any]:
 
 def hyperparameter_source(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord]) -> str:
     """Where the Trainer's hyperparameters came from: a Tuner run, or the defaults."""
-    tuned = record.input('Trainer', 'hyperparameters')
+    tuned = record.input(ids.TRAINER, 'hyperparameters')
     if tuned is None:
         return 'defaults' if record.model is not None else '-'
     maker = mlmd.producer(runs, tuned.id)
@@ -105,31 +119,32 @@ def hyperparameter_source(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord]
     return 'tuned in this run' if maker.run_id == record.run_id else f'tuner run {maker.run_id}'
 
 
-
 def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Optional[int],
-            active_run: Optional[str] = None) -> Dict[str, Any]:
+            activity: Activity = Activity()) -> Dict[str, Any]:
     """One run as `runner runs --json` gives it."""
     return {
         'run_id': record.run_id, 'pipeline': record.pipeline,
         'start': datetime.datetime.fromtimestamp(record.start).isoformat(),
         'end': datetime.datetime.fromtimestamp(record.end).isoformat(),
         'seconds': round(record.end - record.start, 1),
-        'state': state(record, active_run), 'failed_component': record.failed_component,
+        'state': state(record, activity), 'failed_component': record.failed_component,
+        'failure_cause': record.failure_cause or (
+            activity.failure if record.run_id == activity.failed_run else None),
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
         'hparams': hyperparameters(record) if record.manifest else {},
-        'hparams_source': hyperparameter_source(record, runs), 'auc': record.auc, 'blessed': record.blessed,
+        'hparams_source': hyperparameter_source(record, runs), 'auc': record.auc,
+        'blessed': record.blessed,
         'canary': record.infra_blessed, 'pushed_version': record.pushed_version,
-        'rolled_back_to': record.pushed_model.get(mlmd.ROLLED_BACK_TO)
-        if record.pushed_model else None,
+        'rolled_back_to': record.rolled_back_to,
         'serving': record.pushed_version is not None and record.pushed_version == str(serving),
         'model_fingerprint': record.model_fingerprint,
     }
 
 
 def row(record: mlmd.RunRecord, serving: Optional[int],
-        active_run: Optional[str] = None) -> List[str]:
+        activity: Activity = Activity()) -> List[str]:
     """One run as a line of `runner runs`."""
     hparams = hyperparameter_changes(record)
     data = f'span {record.span} {short(record.data_fingerprint)}' \
@@ -138,14 +153,14 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
     return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
-            state(record, active_run),
+            state(record, activity),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',
             {True: 'yes', False: 'no', None: '-'}[record.blessed], pushed]
 
 
-def _brief(value) -> str:
+def _brief(value: Any) -> str:
     """A hyperparameter's value for a table cell: 4 figures, lists without spaces."""
     if isinstance(value, float):
         return f'{value:.4g}'
@@ -160,3 +175,32 @@ def model_dir(record: mlmd.RunRecord) -> Optional[str]:
         return None
     path = os.path.join(record.model.uri, 'Format-Serving')
     return path if os.path.isdir(path) else None
+
+
+HEADER = ['RUN', 'START', 'TOOK', 'STATE', 'DATA', 'CODE', 'HPARAMS', 'AUC', 'BLESSED',
+          'PUSHED']
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """Runs of a home, newest first, as `runner runs` shows them."""
+
+    summaries: List[Dict[str, Any]]     # one JSON object per run (`--json`)
+    rows: List[List[str]]               # one table row per run
+
+    @property
+    def table(self) -> str:
+        rows = [HEADER] + self.rows
+        widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+        return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(r, widths, strict=True))
+                         .rstrip() for r in rows)
+
+
+def listing(config: PipelineConfig, limit: Optional[int] = None,
+            activity: Activity = Activity()) -> Listing:
+    """The newest `limit` runs (all without one), in the light of the home's lock."""
+    everything = load(config)
+    runs = everything[:limit]
+    serving = serving_now(config)
+    return Listing([summary(r, everything, serving, activity) for r in runs],
+                   [row(r, serving, activity) for r in runs])

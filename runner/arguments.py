@@ -1,11 +1,14 @@
-"""Arguments several commands take, and the checks of what they name."""
+"""Arguments several commands take, and the checks of what they name: each check
+raises UsageError naming the flag, or returns what the flag stands for."""
 
 import argparse
 import os
+from typing import Optional
 
+from common.exit_status import UsageError
+from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
-from runner.errors import UsageError
 
 
 def positive_int(text: str) -> int:
@@ -15,18 +18,19 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_home(parser, what: str = 'ML Metadata, pipeline root, logs and pushed models') -> None:
+def add_home(parser: argparse.ArgumentParser,
+             what: str = 'ML Metadata, pipeline root, logs and pushed models') -> None:
     parser.add_argument('--home', default=DEFAULT_HOME, help=f'{what} (default: ./{DEFAULT_HOME})')
 
 
-def add_data_root(parser, required: bool = False) -> None:
+def add_data_root(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument(
         '--data-root', required=required, default=None if required else DEFAULT_DATA_ROOT,
         help='directory of CSV files with the taxi columns, or of span-<N>/ directories of '
              'them' + ('' if required else ' (default: the embedded Chicago Taxi sample)'))
 
 
-def add_training(parser) -> None:
+def add_training(parser: argparse.ArgumentParser) -> None:
     """--train-steps and --min-auc, as `local` takes them."""
     parser.add_argument('--train-steps', type=positive_int, default=PipelineConfig.train_steps,
                         help=f'training steps (default: {PipelineConfig.train_steps})')
@@ -35,7 +39,7 @@ def add_training(parser) -> None:
                              f'(default: {PipelineConfig.min_auc})')
 
 
-def add_spans(parser) -> None:
+def add_spans(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--spans', type=positive_int, default=1,
                         help='with span-<N>/ directories in --data-root: train on the latest '
                              'N spans, warm-starting from the last blessed model (default 1)')
@@ -47,9 +51,8 @@ def data_root(path: str) -> str:
     return os.path.abspath(path)
 
 
-def home_for_writing(path: str) -> Home:
-    """A home a run may create or write to."""
-    path = os.path.abspath(path)
+def _writable(path: str) -> None:
+    """UsageError unless path, or the directory it would be made in, can be written."""
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -57,23 +60,37 @@ def home_for_writing(path: str) -> Home:
         raise UsageError(f'--home {path}: {existing} is a file, not a directory')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f'--home {path}: {existing} is not writable')
-    return Home(path)
 
 
-def home_with_runs(path: str) -> Home:
-    """A home that holds ML Metadata from earlier runs."""
+def home_for_writing(path: str) -> Home:
+    """A home a run may create or write to."""
     home = Home(os.path.abspath(path))
-    if not os.path.isfile(home.metadata_path):
-        raise UsageError(f'no ML Metadata at {home.metadata_path}: run '
-                         f'`python -m runner local --home {path}` first')
+    _writable(home.root)
+    mlmd.refuse_damaged(home.metadata_path)
+    return home
+
+
+def home_with_runs(path: str, writing: bool = False) -> Home:
+    """A home whose ML Metadata records earlier runs (else UsageError; a damaged
+    store is DamagedMetadataError, naming it), writable if the command writes to it."""
+    home = Home(os.path.abspath(path))
+    mlmd.check_store(home.metadata_path)
+    if writing:
+        _writable(home.root)
     return home
 
 
 DEFAULT_TUNE_TRIALS = 10
 
 
-def tuning(args) -> None:
-    """--tune-trials goes with --tune; sets args.tune_trials to the trials to run (0: none)."""
-    if args.tune_trials is not None and not args.tune:
+def add_tuning(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument('--tune', action='store_true', help=what)
+    parser.add_argument('--tune-trials', type=positive_int,
+                        help=f'trials of the search (default {DEFAULT_TUNE_TRIALS}; needs --tune)')
+
+
+def tune_trials(tune: bool, trials: Optional[int]) -> int:
+    """The Tuner's trials to run (0: no Tuner); --tune-trials goes with --tune."""
+    if trials is not None and not tune:
         raise UsageError('--tune-trials needs --tune')
-    args.tune_trials = (args.tune_trials or DEFAULT_TUNE_TRIALS) if args.tune else 0
+    return (trials or DEFAULT_TUNE_TRIALS) if tune else 0

@@ -4,7 +4,7 @@
 
 The figures are gathered here as plain values (from TFDV statistics, TFMA
 results, the monitor's report and ML Metadata's run records) and rendered by
-the Jinja2 template runner/templates/report.html, autoescaped. Everything is
+the Jinja2 template operations/templates/report.html, autoescaped. Everything is
 inline (tables and SVG charts, no scripts, nothing fetched), so the page opens
 from disk, from a bucket, or as an e-mail attachment.
 """
@@ -13,18 +13,18 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from operations import run_history
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
-from runner import history
 
 Points = List[Tuple[float, float]]
 
 
 # --- Data ------------------------------------------------------------------------------------
 
-def examples_without_value(common_stats, num_examples: int) -> float:
+def examples_without_value(common_stats: Any, num_examples: int) -> float:
     """Share of examples in which a feature has no value. CsvExampleGen writes an empty
     value list for an empty cell, so TFDV counts the feature as present (num_missing 0):
     what tells is how many values it holds. With at most one value per example that is
@@ -40,8 +40,9 @@ def examples_without_value(common_stats, num_examples: int) -> float:
     return 1 - with_value / num_examples
 
 
-def _feature_rows(dataset) -> Tuple[List[list], List[list]]:
-    numeric, categorical = [], []
+def _feature_rows(dataset: Any) -> Tuple[List[list], List[list]]:
+    numeric: List[list] = []
+    categorical: List[list] = []
     for feature in sorted(dataset.features, key=lambda f: f.path.step[0]):
         name = feature.path.step[0]
         if feature.HasField('num_stats'):
@@ -85,22 +86,22 @@ METRIC_NAMES = ['example_count', 'auc', 'auc_precision_recall', 'precision', 're
                 'binary_accuracy', 'calibration']
 
 
-def _slice_order(slice_key):
+def _slice_order(slice_key: Sequence[Tuple[str, Any]]) -> Tuple[int, List[Tuple[str, tuple]]]:
     """Overall first, then by feature, values in numeric order where numeric."""
     return len(slice_key), [(k, (0, v, '') if isinstance(v, (int, float)) else (1, 0, v))
                             for k, v in slice_key]
 
 
-def _slice_name(slice_key) -> str:
+def _slice_name(slice_key: Sequence[Tuple[str, Any]]) -> str:
     return ', '.join(f'{k} = {v}' for k, v in slice_key) or 'Overall'
 
 
-def _value(metric) -> float:
+def _value(metric: Dict[str, Any]) -> float:
     value = metric.get('doubleValue', float('nan'))
     return float(value) if not isinstance(value, str) else float('nan')
 
 
-def _calibration_points(buckets, bins: int = 10) -> Points:
+def _calibration_points(buckets: Sequence[Dict[str, float]], bins: int = 10) -> Points:
     """(mean prediction, fraction positive) per tenth of the prediction range: TFMA's
     thousands of fine buckets hold a handful of examples each."""
     totals = [[0.0, 0.0, 0.0] for _ in range(bins)]   # examples, labels, predictions
@@ -124,7 +125,7 @@ def _chart(title: str, series: Dict[str, Points], x_label: str, y_label: str) ->
             'x_ticks': UNIT_TICKS, 'y_ticks': UNIT_TICKS}
 
 
-def _overall_charts(data) -> Tuple[List[Dict], Optional[Dict]]:
+def _overall_charts(data: Dict[str, Any]) -> Tuple[List[Dict], Optional[List[list]]]:
     """ROC, precision-recall and calibration charts, and the confusion matrix at 0.5."""
     matrices = data.get('confusionMatrixAtThresholds', {}).get('matrices', [])
     roc = [(m.get('falsePositiveRate', 0), m.get('recall', 0)) for m in matrices]
@@ -158,7 +159,8 @@ def evaluation_data(evaluation_uri: str, blessed: Optional[bool]) -> Dict:
     for slice_key, metrics in sorted(result.slicing_metrics, key=lambda s: _slice_order(s[0])):
         values = metrics.get('', {}).get('', {})
         rows.append([_slice_name(slice_key)] + [_value(values.get(n, {})) for n in names])
-    charts, confusion = [], None
+    charts: List[Dict] = []
+    confusion: Optional[List[list]] = None
     for slice_key, plots in result.plots:
         if slice_key == ():
             charts, confusion = _overall_charts(plots.get('', {}).get('', {}))
@@ -191,18 +193,19 @@ LINEAGE_HEADER = ['run', 'started', 'state', 'code', 'data', 'hyperparameters', 
                   'evaluation', 'pushed version']
 
 
-def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int]) -> List[List]:
+def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int],
+                 activity: run_history.Activity = run_history.Activity()) -> List[List]:
     """Per run, oldest first: code, data, hyperparameter changes, AUC, blessing, push."""
     rows = []
     for run in sorted(runs, key=lambda r: r.start):
         pushed = run.pushed_version or '—'
         if run.pushed_version is not None and run.pushed_version == str(serving):
             pushed += ' (serving now)'
-        changes = history.hyperparameter_changes(run) if run.manifest else {}
+        changes = run_history.hyperparameter_changes(run) if run.manifest else {}
         rows.append([
-            run.run_id, history.when(run.start), history.state(run),
-            history.code(run) if run.manifest else '—',
-            f'span {run.span}, {history.short(run.data_fingerprint)}' if run.examples else '—',
+            run.run_id, run_history.when(run.start), run_history.state(run, activity),
+            run_history.code(run) if run.manifest else '—',
+            f'span {run.span}, {run_history.short(run.data_fingerprint)}' if run.examples else '—',
             ', '.join(f'{k} {v}' for k, v in changes.items())
             or ('defaults' if run.manifest else '—'),
             f'{run.auc:.4f}' if run.auc is not None else '—',
@@ -230,7 +233,7 @@ def auc_chart(runs: Sequence[mlmd.RunRecord]) -> Optional[Dict]:
 
 # --- The page ------------------------------------------------------------------------------
 
-def _number(value) -> str:
+def _number(value: Any) -> str:
     if value is None:
         return ''
     if isinstance(value, float):
@@ -247,22 +250,23 @@ def _svg_points(points: Points, pad: int, inner: int) -> str:
 def render(context: Dict) -> str:
     import jinja2
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader('runner', 'templates'), autoescape=True,
+        loader=jinja2.PackageLoader('operations', 'templates'), autoescape=True,
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     environment.filters.update(number=_number, svg_points=_svg_points)
     return environment.get_template('report.html').render(**context)
 
 
-def report_context(config: PipelineConfig) -> Dict:
+def report_context(config: PipelineConfig,
+                   activity: run_history.Activity = run_history.Activity()) -> Dict:
     """Every figure of the report, from the run that pushed the model in service
     (else the newest run that has the artifact)."""
-    runs = history.load(config)
-    training = [r for r in runs if not history.is_rollback(r)]
-    serving = history.serving_now(config)
-    pushed = history.trained_by(runs, serving) if serving is not None else None
+    runs = run_history.load(config)
+    training = [r for r in runs if not run_history.is_rollback(r)]
+    serving = run_history.serving_now(config)
+    pushed = run_history.trained_by(runs, serving) if serving is not None else None
     sources = ([pushed] if pushed else []) + training
 
-    def artifact(stage):
+    def artifact(stage: str) -> Optional[mlmd.Artifact]:
         return next((getattr(r, stage) for r in sources if getattr(r, stage) is not None), None)
     statistics, anomalies = artifact('statistics'), artifact('anomalies')
     evaluation, blessing = artifact('evaluation'), artifact('blessing')
@@ -276,13 +280,14 @@ def report_context(config: PipelineConfig) -> Dict:
                                       if blessing else None) if evaluation else None,
         'serving': serving_data(config.paths.monitoring_dir),
         'lineage_header': LINEAGE_HEADER,
-        'lineage': lineage_rows(runs, serving),
+        'lineage': lineage_rows(runs, serving, activity),
         'auc_chart': auc_chart(training),
     }
 
 
-def write_report(config: PipelineConfig) -> str:
-    html = render(report_context(config))
+def write_report(config: PipelineConfig,
+                 activity: run_history.Activity = run_history.Activity()) -> str:
+    html = render(report_context(config, activity))
     os.makedirs(config.paths.report_dir, exist_ok=True)
     path = os.path.join(config.paths.report_dir, 'index.html')
     with open(path, 'w') as f:

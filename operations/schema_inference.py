@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 
+from common.exit_status import UsageError
 from pipeline import mlmd
-from runner.errors import UsageError
 
 
 def draft_schema(metadata_path: str, output: str) -> str:

@@ -49,7 +49,8 @@ def write_scaled(source_csv: str, factor: int, output_dir: str, seed: int = 0) -
     os.makedirs(output_dir, exist_ok=True)
     total, paths = len(source) * factor, []
     files = -(-total // ROWS_PER_FILE)
-    for index, rows in enumerate(np.full(files, total // files) + (np.arange(files) < total % files)):
+    per_file = np.full(files, total // files) + (np.arange(files) < total % files)
+    for index, rows in enumerate(per_file):
         part = grow(source, int(rows), rng)
         path = os.path.join(output_dir, f'data-{index:05d}.csv')
         part.to_csv(path, index=False)

@@ -1,13 +1,14 @@
-"""The same create_pipeline on Dataflow and Vertex AI Pipelines: a profile in,
-a PipelineConfig (and Beam arguments, job specs) out."""
+"""The same training pipeline on Dataflow and Vertex AI Pipelines: a profile in,
+a PipelineConfig (and Beam arguments, job specs) out; compiling and submitting
+for Vertex AI."""
 
 import dataclasses
 import os
 from typing import Any, Dict, Tuple
 
-from pipeline.config import REPO_ROOT, SETUP_FILE, PipelineConfig
+from common.exit_status import UsageError
+from pipeline.config import REPO_ROOT, SETUP_FILE, PipelineConfig, RunSetup
 from pipeline.profiles import Profile, ProfileError, load_profile
-from runner.errors import UsageError
 
 # Vertex AI's prebuilt TF 2.16 serving image, for the optional endpoint push.
 VERTEX_SERVING_IMAGE = 'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'
@@ -45,11 +46,11 @@ def vertex_training_args(profile: Profile) -> Dict[str, Any]:
     """The extension Trainer's custom_config: a Vertex AI CustomJob on a GPU machine."""
     from tfx.extensions.google_cloud_ai_platform.trainer import executor
 
-    machine = {'machine_type': profile.trainer_machine_type}
+    machine: Dict[str, Any] = {'machine_type': profile.trainer_machine_type}
     if profile.accelerator_type:
         machine.update(accelerator_type=profile.accelerator_type,
                        accelerator_count=profile.accelerator_count)
-    job_spec = {'worker_pool_specs': [{'machine_spec': machine, 'replica_count': 1,
+    job_spec: Dict[str, Any] = {'worker_pool_specs': [{'machine_spec': machine, 'replica_count': 1,
                                        'container_spec': {'image_uri': profile.image}}]}
     if profile.service_account:
         job_spec['service_account'] = profile.service_account
@@ -82,11 +83,9 @@ def vertex_serving_args(profile: Profile) -> Dict[str, Any]:
 
 def cloud_config(profile: Profile, base: PipelineConfig) -> PipelineConfig:
     """base with the profile's storage, data, Beam runner and Vertex jobs."""
-    from pipeline.manifest import code_version
     vertex = profile.runner == 'vertex'
     return dataclasses.replace(
         base,
-        code_version=code_version(REPO_ROOT, profile.image),
         data_root=profile.data,
         storage_root=profile.bucket,
         beam_pipeline_args=dataflow_beam_args(profile),
@@ -97,20 +96,29 @@ def cloud_config(profile: Profile, base: PipelineConfig) -> PipelineConfig:
         vertex_serving=vertex_serving_args(profile) if vertex and profile.vertex_endpoint else None)
 
 
+def vertex_setup(config: PipelineConfig, profile: Profile) -> RunSetup:
+    """What a Vertex AI run is made from: the code in the profile's image, the schema
+    at its staged path in the bucket (stage_vertex_schema copies it there)."""
+    from operations.training_run import staged_schema_path
+    from pipeline.manifest import code_version
+    return RunSetup(code_version=code_version(REPO_ROOT, profile.image),
+                    schema_file=staged_schema_path(config.schema_file, config.paths.schema_dir))
+
+
 def compile_vertex(config: PipelineConfig, profile: Profile, output: str) -> str:
     """Writes the pipeline as a Kubeflow Pipelines v2 / Vertex AI PipelineJob JSON."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.training_pipeline import create_training_pipeline
     output = os.path.abspath(output)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=profile.image),
         output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
-    runner.run(create_pipeline(config), write_out=True)
+    runner.run(create_training_pipeline(config, vertex_setup(config, profile)), write_out=True)
     return output
 
 
-def google_credentials():
+def google_credentials() -> Any:
     """Application Default Credentials, or a UsageError saying how to get them."""
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -123,9 +131,13 @@ def google_credentials():
 
 
 def submit_vertex(pipeline_json: str, config: PipelineConfig, profile: Profile,
-                  credentials) -> str:
-    """Submits the compiled pipeline to Vertex AI Pipelines; returns the job's name."""
+                  credentials: Any) -> str:
+    """Stages the schema in the bucket and submits the compiled pipeline to Vertex AI
+    Pipelines; returns the job's name."""
     from google.cloud import aiplatform
+
+    from operations.training_run import stage_schema
+    stage_schema(config.schema_file, config.paths.schema_dir)
     aiplatform.init(project=profile.project, location=profile.region, credentials=credentials)
     job = aiplatform.PipelineJob(display_name=config.pipeline_name, template_path=pipeline_json,
                                  pipeline_root=config.pipeline_root, enable_caching=True)

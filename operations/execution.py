@@ -1,0 +1,270 @@
+"""Running a TFX pipeline on this machine: LocalDagRunner under a run id chosen
+here, Beam's direct runner sized to the data, the component that failed and why.
+
+Components report themselves through absl logging ("Component X is
+running.", "A cached execution N is used.", "Component X is finished.");
+ComponentWatch turns those into calls on a Progress, which the command line
+prints as one line per component.
+"""
+
+import contextlib
+import datetime
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Iterator, List, Optional, Protocol, Tuple
+
+from common import interruption
+from common.exit_status import ProblemFound
+from operations.run_history import Activity
+
+# Up to this much input, Beam's direct runner works in this one process: each
+# extra worker process re-imports TensorFlow (seconds) and the data fits in
+# memory many times over. Measured on the 2 MB taxi data: in_memory beats
+# multi_threading (34 s against 38 s end to end).
+IN_MEMORY_MAX_BYTES = 64 << 20
+DIRECT_RUNNING_MODES = ('in_memory', 'multi_threading', 'multi_processing')
+
+
+def direct_runner_args(data_root: str, mode: str = 'auto') -> Tuple[str, ...]:
+    """Beam DirectRunner options: the given mode, or (auto) one suited to the size
+    of the input data; one worker in process, one per core otherwise."""
+    if mode == 'auto':
+        size = sum(os.path.getsize(os.path.join(d, name))
+                   for d, _, names in os.walk(data_root) for name in names)
+        mode = 'in_memory' if size <= IN_MEMORY_MAX_BYTES else 'multi_processing'
+    workers = 1 if mode == 'in_memory' else os.cpu_count()
+    return (f'--direct_running_mode={mode}', f'--direct_num_workers={workers}')
+
+
+def new_run_id() -> str:
+    """A run id as LocalDagRunner makes them (the time it starts, ISO 8601)."""
+    return datetime.datetime.now().isoformat()
+
+
+class RunLock(Protocol):
+    """The home's record of the run under way (runner/home_lock.py keeps it), and
+    what the previous holder left in it."""
+
+    previous: Activity
+
+    def working_on(self, run_id: str) -> None: ...
+
+    def failed(self, run_id: str, cause: str) -> None: ...
+
+
+class Progress(Protocol):
+    """What a run tells the person waiting for it."""
+
+    def run_started(self, pipeline: str, run_id: str, home: str) -> None: ...
+
+    def note(self, line: str) -> None: ...
+
+    def component_started(self, name: str) -> None: ...
+
+    def component_finished(self, name: str, seconds: float, cached: bool) -> None: ...
+
+    def component_failed(self, name: str) -> None: ...
+
+    def component_stopped(self, name: str) -> None: ...
+
+
+class Silent:
+    """A Progress that tells nobody (library callers, tests)."""
+
+    def run_started(self, pipeline: str, run_id: str, home: str) -> None:
+        pass
+
+    def note(self, line: str) -> None:
+        pass
+
+    def component_started(self, name: str) -> None:
+        pass
+
+    def component_finished(self, name: str, seconds: float, cached: bool) -> None:
+        pass
+
+    def component_failed(self, name: str) -> None:
+        pass
+
+    def component_stopped(self, name: str) -> None:
+        pass
+
+
+_RUNNING = 'Component %s is running.'
+_FINISHED = 'Component %s is finished.'
+_CACHED = 'A cached execution %d is used.'
+
+
+class ComponentWatch(logging.Handler):
+    """Follows LocalDagRunner's log lines: which component runs now, how long each
+    took and whether from the cache; tells a Progress."""
+
+    def __init__(self, progress: Progress):
+        super().__init__(logging.INFO)
+        self.progress = progress
+        self.current: Optional[str] = None
+        self.timings: List[Tuple[str, float, bool]] = []
+        self._started = 0.0
+        self._cached = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == _RUNNING and isinstance(record.args, tuple) and record.args:
+            # A stop asked for (and perhaps swallowed on the way): this component never
+            # starts. The exception leaves through LocalDagRunner's logging call.
+            interruption.check()
+            self.current, self._started, self._cached = str(record.args[0]), time.time(), False
+            self.progress.component_started(self.current)
+        elif record.msg == _CACHED:
+            self._cached = True
+        elif record.msg == _FINISHED and self.current:
+            seconds = time.time() - self._started
+            self.timings.append((self.current, seconds, self._cached))
+            self.progress.component_finished(self.current, seconds, self._cached)
+            self.current = None
+
+    def failed(self) -> None:
+        """The run failed: the component that was running did not finish."""
+        if self.current:
+            self.progress.component_failed(self.current)
+
+    def stopped(self) -> None:
+        """The run was stopped: the component that was running did not finish."""
+        if self.current:
+            self.progress.component_stopped(self.current)
+
+
+@contextlib.contextmanager
+def watching(progress: Progress) -> Iterator[ComponentWatch]:
+    """A ComponentWatch on the root logger while the block runs. What components
+    print themselves (KerasTuner's trial summaries, say) goes where their logs go."""
+    watch = ComponentWatch(progress)
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield watch
+    finally:
+        root.removeHandler(watch)
+
+
+def batch_by_size() -> None:
+    """Makes tfx-bsl's sources (Transform, StatisticsGen, Evaluator, BulkInferrer read
+    through them) batch examples by their size in bytes rather than by how long
+    batches took: TFT's analyzers then sum over the same batches on every run, and
+    the same data gives the same transform graph to the last bit. This is tfx-bsl's
+    own switch (an absl flag, for this process and its in-process Beam workers)."""
+    from absl import flags
+    from tfx_bsl.coders import batch_util  # noqa: F401  (defines the flag)
+    flags.FLAGS(['runner', '--tfxio_use_byte_size_batching'], known_only=True)
+
+
+def run_pipeline(tfx_pipeline: Any, run_id: str, deterministic: bool = True) -> None:
+    """Runs a TFX pipeline with LocalDagRunner under run_id (with batches by size,
+    if deterministic); raises on the first failing component."""
+    # Imported here: TFX takes seconds to import, the CLI should not.
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class NamedRunDagRunner(LocalDagRunner):
+        """LocalDagRunner under a run id chosen here, so that this run's record is
+        found by its id and never mistaken for another's."""
+
+        def run_with_ir(self, pipeline: Any, run_options: Any = None) -> Any:
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, run_options)
+
+    if deterministic:
+        batch_by_size()
+    NamedRunDagRunner().run(tfx_pipeline)
+
+
+# Causes a later error can hide: a full disk also fails ML Metadata's update of
+# the failed execution, but the disk is what to fix.
+_REAL_CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                errno.EFBIG, errno.EIO)
+
+
+def real_cause(error: BaseException) -> BaseException:
+    """The OSError (no space left, permission denied...) behind an error, else the error."""
+    seen: Optional[BaseException] = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _REAL_CAUSES:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def failure_message(component: str, error: BaseException) -> str:
+    """`COMPONENT failed: Type: what`, on one line: anomalies summarised (the full
+    list goes to the log with the error), the real cause of an OSError chain."""
+    from pipeline.validation_gate import DataAnomaliesError
+    cause = real_cause(error)
+    text = (f'{cause.summary()} (every anomaly, with its description, in the log)'
+            if isinstance(cause, DataAnomaliesError) else str(cause))
+    return f'{component} failed: {type(cause).__name__}: {text}'
+
+
+class ComponentFailed(ProblemFound):
+    """A component of a run failed; `component` names it."""
+
+    def __init__(self, component: str, message: str):
+        super().__init__(message)
+        self.component = component
+
+
+class RunStopped(interruption.Interrupted):
+    """A signal stopped a run; `component` names the one that was running, if any."""
+
+    def __init__(self, signum: int, component: Optional[str]):
+        super().__init__(signum)
+        self.component = component
+
+    def __str__(self) -> str:
+        where = f'at {self.component}' if self.component else 'between components'
+        return (f'{super().__str__()} {where}; nothing was pushed after the stop, and the '
+                'next run on this home resumes from the cache')
+
+
+def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
+                cause: Optional[str] = None) -> None:
+    """How the run ended, on its executions that TFX left RUNNING; a store that cannot
+    be written now (a full disk) is logged, and the next run records it."""
+    from pipeline import mlmd
+    try:
+        mlmd.end_run(metadata_path, run_id, state, ended, cause)
+    except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
+        logging.exception('could not record in %s that run %s ended %s', metadata_path,
+                          run_id, state)
+
+
+def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLock,
+                progress: Progress, deterministic: bool = True) -> None:
+    """run_pipeline, telling progress of each component and the home's lock which run
+    is under way; ComponentFailed naming the component that failed and why;
+    RunStopped when a signal stopped it. Either way, how it ended is recorded on
+    the run's executions (and a failure in the lock, should the store be full)."""
+    from pipeline import mlmd
+    lock.working_on(run_id)
+    with watching(progress) as watch:
+        try:
+            run_pipeline(tfx_pipeline, run_id, deterministic)
+        except interruption.Interrupted as stop:
+            interruption.acknowledge()
+            watch.stopped()
+            _record_end(metadata_path, run_id, 'CANCELED',
+                        ended=mlmd.INTERRUPTED if stop.signum == signal.SIGINT
+                        else mlmd.TERMINATED)
+            raise RunStopped(stop.signum, watch.current) from stop
+        except Exception as error:  # reported naming the component and the cause
+            watch.failed()
+            component = watch.current or 'set-up'
+            failure = ComponentFailed(component, failure_message(component, error))
+            lock.failed(run_id, str(failure))
+            _record_end(metadata_path, run_id, 'FAILED', cause=str(failure))
+            raise failure from error

@@ -1,0 +1,114 @@
+"""What is wrong with a run's CSV input, by file and line.
+
+CsvExampleGen's own errors name neither (`UnicodeDecodeError: 'utf-8 [while
+running 'InputToRecord/ReadFromText']' codec can't decode byte 0xe9 in
+position 105`); when it fails, the runner reads the input files itself to say
+which file, which line, and what is wrong there: bytes that are not UTF-8, a
+byte order mark, a field too large for CSV readers, a record with more or fewer
+fields than the header, an empty file, headers that differ. The diagnosis
+itself takes fields of any size, and names a file it cannot read.
+"""
+
+import codecs
+import contextlib
+import csv
+import glob
+import os
+import sys
+from typing import Iterator, List, Optional, Tuple
+
+# The field size Python's csv module takes by default, which TFX's CSV decoder uses.
+CSV_FIELD_LIMIT = 131072
+
+
+def input_files(input_base: str, pattern: str) -> List[str]:
+    return sorted(glob.glob(os.path.join(input_base, pattern.replace('{SPAN}', '*'))))
+
+
+def _undecodable_line(path: str) -> Optional[str]:
+    """A byte order mark, or the first line whose bytes are not UTF-8."""
+    with open(path, 'rb') as f:
+        decoder = codecs.getincrementaldecoder('utf-8')()
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                return (f'{path} line 1: a UTF-8 byte order mark (BOM) before the header, which '
+                        'makes its first column name a different one: save the file as UTF-8 '
+                        'without a BOM')
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as error:
+                return (f'{path} line {number}: bytes that are not UTF-8 '
+                        f'({raw[error.start:error.start + 4]!r} at byte {error.start} of the '
+                        'line)')
+    return None
+
+
+@contextlib.contextmanager
+def _any_field_size() -> Iterator[None]:
+    """Python's csv module takes fields of any size while the block runs (its limit
+    is the process's, not the reader's)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _first_bad_record(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
+    """(the first record of the file that CSV readers refuse, or None; its header).
+    Records may span lines (quoted newlines): each is named by its first line."""
+    header = None
+    with open(path, newline='', encoding='utf-8') as f, _any_field_size():
+        reader = csv.reader(f)
+        line = 1
+        for row in reader:
+            longest = max((len(field) for field in row), default=0)
+            if longest > CSV_FIELD_LIMIT:
+                return (f'{path} line {line}: a field of {longest} characters, over the '
+                        f'{CSV_FIELD_LIMIT} that CSV readers (TFX\'s, Python\'s) take'), header
+            if header is None:
+                header = row
+            elif row and len(row) != len(header):
+                return (f'{path} line {line}: {len(row)} fields where the header has '
+                        f'{len(header)}'), header
+            line = reader.line_num + 1
+    return (None if header is not None else f'{path}: empty, not even a header line'), header
+
+
+def _first_bad_line(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
+    """(the first problem of the file or None, its header)."""
+    undecodable = _undecodable_line(path)
+    if undecodable:
+        return undecodable, None
+    return _first_bad_record(path)
+
+
+def byte_order_marks(input_base: str, pattern: str) -> List[str]:
+    """The input files that start with a UTF-8 byte order mark."""
+    found = []
+    for path in input_files(input_base, pattern):
+        with open(path, 'rb') as f:
+            if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+                found.append(path)
+    return found
+
+
+def diagnose(input_base: str, pattern: str) -> Optional[str]:
+    """The first problem in the input files, naming the file (and line), or None."""
+    files = input_files(input_base, pattern)
+    if not files:
+        return f'no CSV files match {os.path.join(input_base, pattern)}'
+    headers = {}
+    for path in files:
+        try:
+            problem, headers[path] = _first_bad_line(path)
+        except OSError as error:
+            return f'{path}: cannot be read: {error.strerror}'
+        if problem:
+            return problem
+    first = files[0]
+    for path in files[1:]:
+        if headers[path] != headers[first]:
+            return f'{path}: its header differs from that of {first}'
+    return None

@@ -1,0 +1,165 @@
+"""The training pipeline's run on this machine (LocalDagRunner; Beam components on
+Beam's direct runner, or wherever the config's Beam options send them): what
+the run works out before it starts, the run, and what it did with its model."""
+
+import dataclasses
+import hashlib
+import os
+import time
+from typing import Any, List, Optional
+
+from operations import execution, inputs, run_history, spans
+from pipeline import component_ids as ids
+from pipeline import mlmd
+from pipeline.config import REPO_ROOT, PipelineConfig, RunSetup
+
+
+def staged_schema_path(schema_file: str, schema_dir: str) -> str:
+    """Where the schema goes under schema_dir: a path named by its content.
+
+    ImportSchemaGen's cache key holds the schema's path, not its content: an
+    edited schema at the same path would be served stale from the cache.
+    """
+    with open(schema_file, 'rb') as source:
+        digest = hashlib.sha256(source.read()).hexdigest()[:16]
+    return os.path.join(schema_dir, digest, 'schema.pbtxt')
+
+
+def stage_schema(schema_file: str, schema_dir: str) -> str:
+    """Copies the schema to its staged path (local or gs://) unless already there."""
+    import tensorflow as tf
+    staged = staged_schema_path(schema_file, schema_dir)
+    if not tf.io.gfile.exists(staged):
+        tf.io.gfile.makedirs(os.path.dirname(staged))
+        tf.io.gfile.copy(schema_file, staged)
+    return staged
+
+
+def local_config(home: str, data_root: str, span_count: int, **settings: Any) -> PipelineConfig:
+    """A local run's config: on the latest `span_count` spans when data_root holds
+    span-<N>/ directories, else on its CSV files."""
+    data_root = os.path.abspath(data_root)
+    return PipelineConfig(home=os.path.abspath(home), data_root=data_root,
+                          spans=span_count if spans.spans_in(data_root) else None, **settings)
+
+
+def prepare(config: PipelineConfig, staged_input: Optional[str] = None,
+            image: str = '') -> RunSetup:
+    """What a run from this machine works out before it starts: Beam's direct
+    runner sized to the data (unless the config names a runner or mode), the schema
+    staged under a path named by its content, a window of several spans staged as
+    one (unless staged_input is given), the code version (and the image the
+    workers run, if any)."""
+    from pipeline.manifest import code_version
+    beam_args = config.beam_pipeline_args
+    runner_chosen = any(arg.startswith(('--runner=', '--direct_running_mode='))
+                        for arg in beam_args)
+    staged = staged_input
+    if staged is None and config.spans and config.spans > 1:
+        staged = spans.stage_window(config.data_root, config.spans, config.paths.inputs_dir)
+    return RunSetup(
+        code_version=code_version(REPO_ROOT, image),
+        schema_file=stage_schema(config.schema_file, config.paths.schema_dir),
+        staged_input=staged,
+        beam_pipeline_args=() if runner_chosen else execution.direct_runner_args(config.data_root))
+
+
+def push_outcome(record: mlmd.RunRecord) -> str:
+    """What a run did with its model: where it was pushed, or why not."""
+    if record.already_pushed:
+        return (f'model unchanged: version {record.pushed_version} in '
+                f'{record.pushed_destination} already serves it')
+    if record.pushed:
+        return f'pushed version {record.pushed_version} to {record.pushed_destination}'
+    if record.blessed is False:
+        return 'nothing pushed: the Evaluator did not bless the model (see its validation result)'
+    if record.infra_blessed is False:
+        reason = record.canary_failure or 'infra validation failed'
+        return f'nothing pushed: the model failed its canary: {reason}'
+    return 'nothing pushed'
+
+
+def close_unfinished_runs(config: PipelineConfig, lock: execution.RunLock) -> List[str]:
+    """Before a run (the caller holds the home's lock, so no other run is under way):
+    a store a failed first run left empty is recreated; runs whose executions are
+    still RUNNING are recorded as ended, once: FAILED with the cause the lock kept
+    (the store could not take it then), else abandoned (their process is gone).
+    Lines for people on what was found."""
+    recreated = mlmd.prepare_store(config.metadata_path)
+    if recreated or not os.path.exists(config.metadata_path):
+        return [recreated] if recreated else []
+    lines = []
+    for record in mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name):
+        if not record.state.startswith('running at '):
+            continue
+        where = record.state[len('running at '):]
+        if record.run_id == lock.previous.failed_run:
+            mlmd.end_run(config.metadata_path, record.run_id, 'FAILED',
+                         cause=lock.previous.failure)
+            lines.append(f'Run {record.run_id} failed at {where}: {lock.previous.failure}')
+        else:
+            mlmd.end_run(config.metadata_path, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
+            lines.append(f'Run {record.run_id} was abandoned at {where} (its process is '
+                         'gone); this run starts afresh from the cache')
+    return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRun:
+    """A finished training run: its record, and what to tell of it."""
+
+    record: mlmd.RunRecord
+    seconds: float
+    hyperparameters_from: str
+    outcome: str
+
+    @property
+    def summary(self) -> str:
+        return (f'Done in {self.seconds:.1f} s, hyperparameters {self.hyperparameters_from}: '
+                f'{self.outcome}.')
+
+
+def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
+               setup: RunSetup) -> execution.ComponentFailed:
+    """CsvExampleGen's failure with the input files' own problem, by file and line;
+    the validation gate's, with the byte order mark that made a column unknown."""
+    from pipeline.training_pipeline import SPAN_PATTERN  # TFX: seconds to import
+    pattern = SPAN_PATTERN if config.spans else '*.csv'
+    message = None
+    if failure.component == ids.EXAMPLE_GEN:
+        problem = inputs.diagnose(setup.input_base(config), pattern)
+        message = f'{ids.EXAMPLE_GEN} failed: {problem}' if problem else None
+    elif failure.component == ids.VALIDATION_GATE:
+        marked = inputs.byte_order_marks(setup.input_base(config), pattern)
+        message = (f'{failure} ({marked[0]} starts with a UTF-8 byte order mark (BOM), so its '
+                   'first column reads as a new one and the schema\'s as missing: save it as '
+                   'UTF-8 without a BOM)') if marked else None
+    if message is None:
+        return failure
+    diagnosed = execution.ComponentFailed(failure.component, message)
+    diagnosed.__cause__ = failure.__cause__
+    return diagnosed
+
+
+def train(config: PipelineConfig, lock: execution.RunLock, progress: execution.Progress, *,
+          staged_input: Optional[str] = None, image: str = '') -> TrainingRun:
+    """Runs the training pipeline from this machine (prepare()'s arguments:
+    staged_input, image); raises ComponentFailed naming the component that
+    failed and why."""
+    run_id = execution.new_run_id()
+    progress.run_started(config.pipeline_name, run_id, config.home)
+    for line in close_unfinished_runs(config, lock):
+        progress.note(line)
+    started = time.time()
+    from pipeline.training_pipeline import create_training_pipeline  # TFX: seconds to import
+    setup = prepare(config, staged_input, image)
+    try:
+        execution.run_tracked(create_training_pipeline(config, setup), run_id,
+                              config.metadata_path, lock, progress, config.deterministic)
+    except execution.ComponentFailed as failure:
+        raise _diagnosed(failure, config, setup) from failure.__cause__
+    runs = mlmd.load_runs(mlmd.connect(config.metadata_path))
+    record = mlmd.find_run(runs, run_id)
+    return TrainingRun(record, time.time() - started,
+                       run_history.hyperparameter_source(record, runs), push_outcome(record))
+

@@ -1,0 +1,142 @@
+"""What tests share besides fixtures: the embedded rows as dicts, instances and
+tf.Examples; a pipeline run on a small sample and its records; a copy of a
+home; a served model's answers; waiting for a condition."""
+
+import contextlib
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from pipeline import mlmd
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
+
+DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
+
+
+def read_rows(limit=None):
+    """The embedded CSV as dicts of strings ('' where a cell is empty)."""
+    with open(DATA_CSV, newline='') as f:
+        rows = list(csv.DictReader(f))
+    return rows[:limit] if limit else rows
+
+
+def load_schema():
+    import tensorflow_data_validation as tfdv
+    return tfdv.load_schema_text(DEFAULT_SCHEMA_FILE)
+
+
+def to_instance(row, schema):
+    """A CSV row as a TFT instance dict: one value, or none where the cell is empty."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    cast = {schema_pb2.INT: int, schema_pb2.FLOAT: float, schema_pb2.BYTES: str.encode}
+    instance = {}
+    for feature in schema.feature:
+        text = row.get(feature.name, '')
+        instance[feature.name] = [cast[feature.type](float(text) if feature.type == schema_pb2.INT
+                                                     else text)] if text != '' else []
+    return instance
+
+
+def to_example(instance, drop=('tips',)):
+    """A TFT instance dict as a serialized tf.Example, as a client would send it."""
+    from common import examples
+    return examples.example({name: values for name, values in instance.items()
+                             if name not in drop and values}).SerializeToString()
+
+
+# The small pipeline run tests share (conftest's pipeline_home): rows and steps.
+PIPELINE_SAMPLE_ROWS = 3000
+PIPELINE_TRAIN_STEPS = 60
+
+
+def write_csv(rows, directory):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'data.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return directory
+
+
+def run_pipeline(home, data_root, *extra):
+    """`python -m runner local` on a small sample with few steps (and a low AUC bar)."""
+    return subprocess.run(
+        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
+         '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5', *extra],
+        capture_output=True, text=True, timeout=600)
+
+
+def runs(home, pipeline_name='chicago-taxi'):
+    """The home's pipeline runs from ML Metadata, newest first."""
+    return mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')), pipeline_name)
+
+
+def component_states(run):
+    return {node: component.state for node, component in run.components.items()}
+
+
+def served_version(target, rows):
+    """The version of chicago_taxi at target that answers a Predict of the serialized
+    tf.Examples rows."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = 'chicago_taxi'
+        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
+        return stub.Predict(request, timeout=30).model_spec.version.value
+
+
+def copy_home(home, target):
+    """A copy of a pipeline home to run in. Its ML Metadata still names the original's
+    artifacts (read, never written, by the copy's runs)."""
+    shutil.copytree(home, target)
+    return str(target)
+
+
+# The training pipeline's nodes, as a run records them.
+TRAINING_COMPONENTS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen',
+                       'ExampleValidator', 'ExampleValidationGate', 'Transform',
+                       'latest_hyperparameters_resolver', 'Trainer',
+                       'latest_blessed_model_resolver', 'Evaluator', 'ServingCanary', 'Pusher']
+
+
+def serving_model_dir(home):
+    return os.path.join(home, 'serving_model', 'chicago_taxi')
+
+
+def versions(directory):
+    """The names under a model's base path (its versions), sorted; none if it is missing."""
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def wait_for(condition, seconds=60):
+    """condition()'s first true value, asked every 0.2 s; TimeoutError after `seconds`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f'gave up waiting after {seconds} s')
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mount, options):
+    """A tmpfs mounted at mount with options (needs root and mount permission; the
+    test skips without them), unmounted afterwards, even when the test fails."""
+    import pytest
+    mount.mkdir()
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(mount)],
+                            capture_output=True)
+    if result.returncode != 0:
+        pytest.skip('needs permission to mount a tmpfs (root): ' + result.stderr.decode())
+    try:
+        yield mount
+    finally:
+        subprocess.run(['umount', '--lazy', str(mount)], check=True)
