@@ -32,8 +32,7 @@ from serving import metrics as m
 from serving import tensors
 from serving.admission import Admission, Ticket, examples_cost, predict_cost
 from serving.batching import Batcher
-from serving.errors import (ServingError, failed_precondition, invalid_argument,
-                            resource_exhausted)
+from serving.errors import ServingError, failed_precondition, invalid_argument, resource_exhausted
 from serving.manager import ModelManager
 from serving.python_work import PythonWork
 from serving.reload_policy import ReloadPolicy
@@ -62,7 +61,8 @@ def _check_shape(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) 
     if info.tensor_shape.unknown_rank:
         return
     dims = [d.size for d in info.tensor_shape.dim]
-    if len(dims) != value.ndim or any(d >= 0 and d != v for d, v in zip(dims, value.shape)):
+    if len(dims) != value.ndim or any(
+            d >= 0 and d != v for d, v in zip(dims, value.shape, strict=True)):
         raise invalid_argument(
             f'Input {name} has shape {list(value.shape)}, but the signature expects '
             f'{["?" if d < 0 else d for d in dims]}')
@@ -118,7 +118,7 @@ class ServingApi:
 
     def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None,
                  request_logs: Optional[RequestLogs] = None, max_message_bytes: int = 64 << 20,
-                 reload_policy: ReloadPolicy = ReloadPolicy(),
+                 reload_policy: Optional[ReloadPolicy] = None,
                  admission: Optional[Admission] = None):
         self.manager = manager
         self.metrics = metrics
@@ -128,7 +128,7 @@ class ServingApi:
         # Without one given (the canary, tests in process): limits no request can reach.
         self.admission = admission or Admission(1 << 62, 1 << 62)
         self.python_work = PythonWork()
-        self._reload_policy = reload_policy
+        self._reload_policy = reload_policy or ReloadPolicy()
         self._calls = threading.Condition()
         self._in_flight = 0
         self._draining = False
@@ -311,11 +311,14 @@ class ServingApi:
                 raise invalid_argument(
                     f'Expected Tensor shape: [batch_size num_classes] but got {list(value.shape)}')
             if signature.outputs[key].dtype != dtype:
-                raise invalid_argument(f'Expected {key} Tensor of {types_pb2.DataType.Name(dtype)}.')
+                raise invalid_argument(
+                    f'Expected {key} Tensor of {types_pb2.DataType.Name(dtype)}.')
             if len(value) != len(examples):
                 raise invalid_argument(f'Expected {key} output batch size of {len(examples)}. '
                                        f'Got: {len(value)}')
-        num_classes = (classes if classes is not None else scores).shape[1]
+        shaped = classes if classes is not None else scores
+        assert shaped is not None      # one of the two, checked above
+        num_classes = shaped.shape[1]
         for row in range(len(examples)):
             classifications = result.classifications.add()
             for column in range(num_classes):

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
@@ -72,7 +72,7 @@ class _Queue:
         self._servable = weakref.ref(servable)
         self._signature, self._outputs = signature, outputs
         self._options, self._metrics = options, metrics
-        self._tasks = collections.deque()
+        self._tasks: Deque[_Task] = collections.deque()
         self._queued_rows = 0
         self._cond = threading.Condition()
         self._threads = 0
@@ -128,6 +128,7 @@ class _Queue:
         rows = sum(t.rows for t in batch)
         try:
             servable = self._servable()  # alive: the requests waiting here hold it
+            assert servable is not None
             outputs = servable.run(self._signature, _merge(batch, self._padded_size(rows)),
                                    self._outputs)
             self._metrics.observe(BATCH_SIZE, rows, model_name=servable.name)
@@ -152,7 +153,8 @@ class Batcher:
     def __init__(self, options: BatchingOptions, metrics: Metrics):
         self._options = options
         self._metrics = metrics
-        self._queues = weakref.WeakKeyDictionary()  # servable -> {(signature, outputs): _Queue}
+        # servable -> {(signature, outputs): _Queue}
+        self._queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def run(self, servable, signature: str, inputs: Dict[str, np.ndarray],
@@ -174,4 +176,5 @@ class Batcher:
         task.done.wait()
         if task.error is not None:
             raise task.error
+        assert task.outputs is not None
         return task.outputs

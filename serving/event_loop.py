@@ -9,6 +9,8 @@ which runs on thread pools.
 import asyncio
 import threading
 from concurrent import futures
+from typing import Optional
+
 
 def inference_pool(threads: int, name: str) -> futures.ThreadPoolExecutor:
     """A pool for inference, apart from the loop."""
@@ -25,7 +27,7 @@ class LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def run(self, coroutine, timeout: float = None):
+    def run(self, coroutine, timeout: Optional[float] = None):
         """Runs a coroutine on the loop from another thread; returns its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 

@@ -55,9 +55,11 @@ def _model_configs(config) -> Dict[str, model_server_config_pb2.ModelConfig]:
         if not model.name or not model.base_path:
             raise invalid_argument(f'Every model needs a name and a base_path: {model}')
         if model.name in models:
-            raise invalid_argument(f'Illegal to list model {model.name} multiple times in config list')
+            raise invalid_argument(
+                f'Illegal to list model {model.name} multiple times in config list')
         if model.model_platform not in ('', 'tensorflow'):
-            raise invalid_argument(f'Model {model.name}: unsupported platform {model.model_platform}')
+            raise invalid_argument(
+                f'Model {model.name}: unsupported platform {model.model_platform}')
         models[model.name] = model
     return models
 
@@ -99,6 +101,7 @@ class ModelManager:
         """The servable a request's ModelSpec names, with TF Serving's errors."""
         versions = self._available.get(spec.name, {})
         which = spec.WhichOneof('version_choice')
+        version: Optional[int]
         if which == 'version_label':
             version = self._label_version(spec.name, spec.version_label)
             request = f'Specific({spec.name}, {version})'
@@ -175,7 +178,7 @@ class ModelManager:
 
     def _set_labels(self, name: str, model) -> None:
         available = self._available.get(name, {})
-        for label, version in model.version_labels.items():
+        for version in model.version_labels.values():
             if version not in available and not self._allow_labels_for_unavailable:
                 raise ServingError(
                     grpc.StatusCode.FAILED_PRECONDITION,

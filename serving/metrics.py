@@ -73,17 +73,19 @@ class Metrics:
     def prometheus_text(self) -> str:
         lines = []
         with self._lock:
-            for name, series in sorted(self._counters.items()):
+            for name, counters in sorted(self._counters.items()):
                 lines += _header(name)
-                lines += [f'{name}{_labels(key)} {value:g}' for key, value in sorted(series.items())]
-            for name, series in sorted(self._histograms.items()):
+                lines += [f'{name}{_labels(key)} {value:g}'
+                          for key, value in sorted(counters.items())]
+            for name, histograms in sorted(self._histograms.items()):
                 buckets = _BUCKETS.get(name, LATENCY_BUCKETS_US)
                 lines += _header(name)
-                for key, (counts, total, n) in sorted(series.items()):
+                for key, (counts, total, n) in sorted(histograms.items()):
                     cumulative = 0
-                    for bound, count in zip(list(buckets) + ['+Inf'], counts):
+                    for bound, count in zip(list(buckets) + ['+Inf'], counts, strict=True):
                         cumulative += count
-                        lines.append(f'{name}_bucket{_labels(key + (("le", str(bound)),))} {cumulative}')
+                        bucket = _labels(key + (('le', str(bound)),))
+                        lines.append(f'{name}_bucket{bucket} {cumulative}')
                     lines.append(f'{name}_sum{_labels(key)} {total:g}')
                     lines.append(f'{name}_count{_labels(key)} {n}')
         return '\n'.join(lines) + '\n'

@@ -108,8 +108,8 @@ class ServerOptions:
 
 
 def parse_flags(argv: Optional[List[str]] = None) -> ServerOptions:
-    parser = ArgumentParser(prog='python -m serving.server', description=DESCRIPTION, epilog=EXAMPLES,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog='python -m serving.server', description=DESCRIPTION,
+                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(ServerOptions):
         flag, text = f'--{field.name}', field.metadata['help']
         if field.type is bool:

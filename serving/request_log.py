@@ -41,10 +41,10 @@ _FRAMING = 16           # a TFRecord's length, and the CRCs of length and data
 class RequestLogger:
     """Samples and writes one model's requests. Files are the owner's alone (0600, in
     0700 directories), and none grows past max_file_bytes: a new file starts before a
-    record that would pass it, and a record larger than that is dropped and counted. A write that fails (a prefix under a regular file, a full
-    disk) drops that record, counts it in the REQUEST_LOG_ERRORS metric and is
-    logged once per run of failures; the writer keeps going, and close() never
-    waits long."""
+    record that would pass it, and a record larger than that is dropped and counted.
+    A write that fails (a prefix under a regular file, a full disk) drops that
+    record, counts it in the REQUEST_LOG_ERRORS metric and is logged once per run
+    of failures; the writer keeps going, and close() never waits long."""
 
     def __init__(self, filename_prefix: str, sampling_rate: float, max_file_bytes: int,
                  max_file_seconds: float, metrics=None, queue_size: int = 10_000):
@@ -111,7 +111,7 @@ class RequestLogger:
             try:
                 record = self._queue.get(timeout=1.0)
             except queue.Empty:
-                record = ''
+                record = b''
             size = len(record) + _FRAMING if record else 0
             too_old = writer is not None and time.time() - opened >= self._max_seconds
             too_big = writer is not None and written + size > self._max_bytes

@@ -152,7 +152,8 @@ def _named(value, names) -> bool:
     return isinstance(value, dict) and set(value) == set(names)
 
 
-def predict_request(body: Dict[str, Any], spec, signature) -> Tuple[predict_pb2.PredictRequest, str]:
+def predict_request(body: Dict[str, Any], spec,
+                    signature) -> Tuple[predict_pb2.PredictRequest, str]:
     """A PredictRequest from the row or columnar JSON format; returns it and the format.
 
     With one signature input, instances (or inputs) may be its bare values;
@@ -251,7 +252,8 @@ class RestApi:
         except Exception as error:  # a bug, not a bad request: answer and keep serving
             log.exception('REST %s %s failed', method, escaped(path))
             code = grpc.StatusCode.INTERNAL
-            return 500, 'application/json', json.dumps({'error': f'{type(error).__name__}: {error}'})
+            return 500, 'application/json', json.dumps(
+                {'error': f'{type(error).__name__}: {error}'})
         finally:
             self._api.metrics.record_request(self._api.metric_model(model), api_name, 'REST',
                                              code.name, time.perf_counter() - started)
@@ -261,15 +263,17 @@ class RestApi:
         if method == 'POST' and match:
             # Charged for its JSON values before they are parsed, then for what the
             # request they make expands to (serving/admission.py).
+            name, version, label, verb = match.groups()
             with self._api.admission.admitted(json_cost(body)) as ticket:
-                return self._infer(*match.groups(), body, ticket)
+                return self._infer(name, version, label, verb, body, ticket)
         match = _STATUS_PATH.fullmatch(path)
         if method == 'GET' and match:
             name, version, label, metadata = match.groups()
             spec = _model_spec(name, version, label)
             if metadata:
-                response = self._api.get_model_metadata(get_model_metadata_pb2.GetModelMetadataRequest(
-                    model_spec=spec, metadata_field=['signature_def']))
+                response = self._api.get_model_metadata(
+                    get_model_metadata_pb2.GetModelMetadataRequest(
+                        model_spec=spec, metadata_field=['signature_def']))
                 signatures = get_model_metadata_pb2.SignatureDefMap()
                 response.metadata['signature_def'].Unpack(signatures)
                 return 'GetModelMetadata', {

@@ -142,7 +142,8 @@ class _Transport:
         bytes taken from the budget (the caller gives them back)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        chunks, size = [], 0
+        chunks: List[bytes] = []
+        size = 0
         while True:
             try:
                 chunk = await asyncio.wait_for(request.content.readany(),

@@ -41,7 +41,7 @@ def read_warmup_requests(path: str) -> List[prediction_log_pb2.PredictionLog]:
     warmup = os.path.join(path, WARMUP_FILE)
     if not tf.io.gfile.exists(warmup):
         return []
-    logs = []
+    logs: List[prediction_log_pb2.PredictionLog] = []
     for record in _tfrecords(warmup):
         if len(logs) == MAX_WARMUP_RECORDS:
             raise ValueError(f'{warmup} has more than {MAX_WARMUP_RECORDS} records')
@@ -129,4 +129,4 @@ class Servable:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                'Could not parse example input: its bytes are not a '
                                'serialized tf.Example') from None
-        return dict(zip(output_names, outputs))
+        return dict(zip(output_names, outputs, strict=True))

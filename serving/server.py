@@ -65,9 +65,13 @@ def build(options: ServerOptions):
         base_path = options.model_base_path
         config = model_server_config(
             options.model_name, base_path if is_url(base_path) else os.path.abspath(base_path))
-    api = None
+    api: Optional[ServingApi] = None
+
+    def warm_up(servable) -> None:
+        assert api is not None         # set below, before the first model loads
+        api.warm_up(servable)
     manager = ModelManager(
-        warmup=lambda servable: api.warm_up(servable),
+        warmup=warm_up,
         allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         on_load=lambda model, status: metrics.count(LOAD_COUNT, model_path=model, status=status))
     request_logs = RequestLogs(options.request_log_max_file_mb << 20,

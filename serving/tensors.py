@@ -119,6 +119,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
     dtype, field = _TYPES[proto.dtype]
     shape = shape_of(proto, name)
     count = math.prod(shape)
+    values: np.ndarray
     if proto.tensor_content:
         values = np.frombuffer(proto.tensor_content, dtype=dtype)
     elif proto.dtype == types_pb2.DT_STRING:

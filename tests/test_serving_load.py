@@ -21,9 +21,13 @@ import pytest
 import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_log_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.local_server import ModelServer
 from serving.request_log import RequestLogger
