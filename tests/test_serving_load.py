@@ -31,7 +31,7 @@ from tensorflow_serving.apis import (
 
 from serving.local_server import ModelServer
 from serving.request_log import RequestLogger
-from tests.conftest import to_example
+from tests.support import to_example
 
 pytestmark = pytest.mark.e2e
 MODEL = 'chicago_taxi'
