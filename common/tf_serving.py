@@ -35,12 +35,32 @@ def _exists(path: str) -> bool:
     return os.path.exists(path)
 
 
-def version_dirs(base_path: str) -> Dict[int, str]:
-    """Version number -> directory, for numbered subdirectories holding saved_model.pb."""
+MAX_VERSION = (1 << 63) - 1      # versions are int64, as ModelSpec carries them
+
+
+def version_number(text: str) -> Optional[int]:
+    """The version a string of digits names, if it is an int64 (compared as text
+    first: int() refuses more than 4,300 digits); None otherwise."""
+    digits = text.lstrip('0') or '0'
+    if not text.isdigit() or len(digits) > len(str(MAX_VERSION)) or int(digits) > MAX_VERSION:
+        return None
+    return int(digits)
+
+
+def version_dirs(base_path: str, ignored: Optional[List[str]] = None) -> Dict[int, str]:
+    """Version number -> directory, for numbered subdirectories holding saved_model.pb.
+    Names of digits that are no int64 (99999999999999999999, or thousands of digits)
+    are no versions: they go to `ignored`, if given."""
     found = {}
     for name in _list(base_path):
+        if not name.isdigit():
+            continue
+        if version_number(name) is None:
+            if ignored is not None:
+                ignored.append(name)
+            continue
         path = os.path.join(base_path, name)
-        if name.isdigit() and _exists(os.path.join(path, SAVED_MODEL_FILE)):
+        if _exists(os.path.join(path, SAVED_MODEL_FILE)):
             found[int(name)] = path
     return found
 

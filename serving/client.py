@@ -32,6 +32,7 @@ from tensorflow_serving.apis import (
 
 from common import examples
 from common.argument_parser import ArgumentParser
+from common.exit_status import ExitStatus
 from serving import tensors
 from serving.protos import read_text_proto
 
@@ -153,10 +154,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         root = open(args.tls_ca, 'rb').read() if args.tls_ca else None
     except OSError as error:
         print(f'error: {error.filename}: {error.strerror}', file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     except ValueError as error:     # a schema that does not parse, a cell of the wrong type
         print(f'error: {error}', file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     client = ServingClient(args.server, root_certificates=root, timeout_seconds=args.timeout,
                            retries=args.retries)
     try:
@@ -165,12 +166,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 batch_size=args.batch_size)
     except grpc.RpcError as error:
         print(f'error: {error.code().name}: {error.details()}', file=sys.stderr)
-        return 1
+        return ExitStatus.PROBLEM
     finally:
         client.close()
     for i, value in enumerate(values):
         print(f'{i}\t' + '\t'.join(f'{v:.6f}' for v in np.atleast_1d(value)))
-    return 0
+    return ExitStatus.DONE
 
 
 if __name__ == '__main__':

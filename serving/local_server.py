@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from typing import Optional
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -26,7 +27,7 @@ def free_port() -> int:
 class ModelServer:
     """A server process; `with ModelServer(flags...) as server:` waits until it is SERVING."""
 
-    def __init__(self, *flags: str, rest: bool = True, ca: bytes = None,
+    def __init__(self, *flags: str, rest: bool = True, ca: Optional[bytes] = None,
                  startup_seconds: float = 180):
         self.ca = ca   # the CA of the server's TLS certificate, when it has one
         self.grpc_port = free_port()
@@ -34,7 +35,7 @@ class ModelServer:
         self.log_path = tempfile.mkstemp(prefix='model_server_', suffix='.log')[1]
         self._flags = [f'--port={self.grpc_port}', f'--rest_api_port={self.rest_port}', *flags]
         self._startup_seconds = startup_seconds
-        self.process = None
+        self.process: Optional[subprocess.Popen] = None
 
     @property
     def target(self) -> str:
@@ -55,25 +56,30 @@ class ModelServer:
 
     def __enter__(self):
         with open(self.log_path, 'w') as log:
-            self.process = subprocess.Popen(
+            process = self.process = subprocess.Popen(
                 [sys.executable, '-m', 'serving.server', *self._flags],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.time() + self._startup_seconds
         with self.channel() as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while time.time() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f'model server exited {self.process.returncode}:\n'
+                if process.poll() is not None:
+                    raise RuntimeError(f'model server exited {process.returncode}:\n'
                                        + self.log()[-3000:])
-                try:
-                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    if status == health_pb2.HealthCheckResponse.SERVING:
-                        return self
-                except grpc.RpcError:
-                    pass
+                if self._serving(health):
+                    return self
                 time.sleep(0.2)
         self.__exit__()
         raise TimeoutError('model server did not start:\n' + self.log()[-3000:])
+
+    @staticmethod
+    def _serving(health: health_pb2_grpc.HealthStub) -> bool:
+        """Whether the server says SERVING; not yet listening counts as not."""
+        try:
+            status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+        except grpc.RpcError:
+            return False
+        return status == health_pb2.HealthCheckResponse.SERVING
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:
@@ -83,7 +89,7 @@ class ModelServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def rest(self, method: str, path: str, body=None, raw: bytes = None):
+    def rest(self, method: str, path: str, body=None, raw: Optional[bytes] = None):
         """(HTTP status, parsed JSON or text) of one REST call."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.rest_url + path, data=data, method=method)

@@ -28,7 +28,6 @@ from serving.servable import Servable
 
 log = logging.getLogger(__name__)
 
-MAX_VERSION = (1 << 63) - 1      # versions are int64
 
 # GetModelStatus states (tensorflow_serving/apis/get_model_status.proto).
 START, LOADING, AVAILABLE, UNLOADING, END = 'START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'
@@ -188,8 +187,6 @@ class ModelManager:
 
     def _sync_model(self, name: str, model) -> None:
         on_disk = _servable_versions(model.base_path, self._warned)
-        if on_disk is None:
-            return
         failed = self._failed.setdefault(name, {})
         for version in [v for v in failed if v in on_disk]:
             if _mtime(on_disk[version]) != failed[version]:
@@ -261,26 +258,17 @@ class ModelManager:
         self._stopping.set()
 
 
-def _servable_versions(base_path: str, warned: set) -> Optional[Dict[int, str]]:
+def _servable_versions(base_path: str, warned: set) -> Dict[int, str]:
     """The version directories a server may load: numbers that fit in int64, as
     versions travel in ModelSpec and GetModelStatus (a directory named
-    99999999999999999999 is left alone, with a warning). None when the directory
-    cannot be read as versions at all (a name of more digits than Python converts):
-    the model then keeps what it has loaded. Each problem is logged once."""
-    try:
-        found = version_dirs(base_path)
-    except ValueError as error:
-        if (base_path, None) not in warned:
-            warned.add((base_path, None))
-            log.warning('Model base path %s: cannot read its versions (%s); keeping the '
-                        'loaded ones', escaped(base_path), escaped(error))
-        return None
-    for version in [v for v in found if v > MAX_VERSION]:
-        if (base_path, version) not in warned:
-            warned.add((base_path, version))
+    99999999999999999999 is left alone, with a warning logged once)."""
+    ignored: List[str] = []
+    found = version_dirs(base_path, ignored)
+    for name in ignored:
+        if (base_path, name) not in warned:
+            warned.add((base_path, name))
             log.warning('Model base path %s: ignoring version directory %s (versions are '
-                        '64-bit)', escaped(base_path), escaped(version, 40))
-        del found[version]
+                        '64-bit)', escaped(base_path), escaped(name, 40))
     return found
 
 

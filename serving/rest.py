@@ -31,11 +31,11 @@ from tensorflow_serving.apis import (
 )
 
 from common import examples
+from common.tf_serving import version_number
 from serving import tensors
 from serving.admission import json_cost
 from serving.api import ServingApi, _signature_name, reply_too_large
 from serving.errors import ServingError, escaped, invalid_argument
-from serving.manager import MAX_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,11 @@ def _excerpt(value, limit: int = 80) -> str:
 def _model_spec(name: str, version: Optional[str], label: Optional[str]) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=name)
     if version is not None:
-        # Compared as text first: int() refuses more than 4,300 digits (a ValueError).
-        if len(version.lstrip('0')) > 19 or int(version) > MAX_VERSION:
+        number = version_number(version)
+        if number is None:
             raise invalid_argument(f'Invalid version: {escaped(version, 30)} is not a 64-bit '
                                    'integer')
-        spec.version.value = int(version)
+        spec.version.value = number
     elif label is not None:
         spec.version_label = label
     return spec

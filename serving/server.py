@@ -4,7 +4,7 @@ Flags are tensorflow_model_server's (see serving/options.py); `build` turns a
 ServerOptions into a loaded ServingApi, which the pipeline's canary also uses.
 """
 
-import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
+import common.bootstrap  # first: the environment before TensorFlow loads
 
 # isort: split
 
@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import List, Optional
 
+from common.exit_status import ExitStatus
 from common.tf_serving import is_url
 from serving.options import ServerOptions, parse_flags
 
@@ -160,7 +161,7 @@ def serve(options: ServerOptions) -> int:
         rest_server.shutdown()
     grpc_server.stop(grace=0.5).wait()
     api.close()
-    return 0
+    return ExitStatus.DONE
 
 
 class StartError(Exception):
@@ -182,34 +183,22 @@ def check_paths(options: ServerOptions) -> None:
                          'numbered versions of the model)')
 
 
-# The model server's own process setting, made in main() before TensorFlow loads
-# (imports above load none of it). oneDNN's kernels keep what a large batch
-# allocated: measured on the taxi model, 14 concurrent batches of 100k examples left
-# the process at 1.7-2.3 GB after malloc_trim, against 0.8-0.95 GB without oneDNN
-# (start: 0.57 GB), at 0-20% more time per batch. A value already set wins.
-SERVER_ENVIRONMENT = {'TF_ENABLE_ONEDNN_OPTS': '0'}
-
-
-def _set_server_environment() -> None:
-    if 'tensorflow' in sys.modules:
-        log.warning('TensorFlow already loaded: %s not applied', ', '.join(SERVER_ENVIRONMENT))
-        return
-    for name, value in SERVER_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit codes as the runner's: 0 done, 2 bad flags, paths or ports (one error: line)."""
     options = parse_flags(argv)
-    _set_server_environment()
+    # Before TensorFlow loads (the imports above load none of it).
+    environment_set = common.bootstrap.for_model_server()
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    if not environment_set:
+        log.warning('TensorFlow already loaded: %s not applied',
+                    ', '.join(common.bootstrap.MODEL_SERVER_ENVIRONMENT))
     try:
         check_paths(options)
         return serve(options)
     except (StartError, ValueError) as error:     # ValueError: a config file that does not parse
         print(f'error: {error}', file=sys.stderr, flush=True)
-        return 2
+        return ExitStatus.USAGE
 
 
 if __name__ == '__main__':
