@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import Any, Optional, Sequence, Tuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -45,10 +45,11 @@ class ModelServer:
     def rest_url(self) -> str:
         return f'http://127.0.0.1:{self.rest_port}'
 
-    def channel(self) -> grpc.Channel:
+    def channel(self, options: Sequence[Tuple[str, Any]] = ()) -> grpc.Channel:
         if self.ca:
-            return grpc.secure_channel(self.target, grpc.ssl_channel_credentials(self.ca))
-        return grpc.insecure_channel(self.target)
+            return grpc.secure_channel(self.target, grpc.ssl_channel_credentials(self.ca),
+                                       options=options)
+        return grpc.insecure_channel(self.target, options=options)
 
     def log(self) -> str:
         with open(self.log_path, errors='replace') as f:

@@ -15,6 +15,7 @@ from tests.support import (
     read_rows,
     run_pipeline,
     runs,
+    service_stubs,
     to_instance,
     write_csv,
 )
@@ -102,9 +103,7 @@ def rerun_home(pipeline_home, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def stubs(server):
-    """(PredictionService, ModelService) stubs on the test module's `server` fixture."""
-    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+    """(PredictionService, ModelService, Health) stubs on the test module's `server`."""
     channel = server.channel()
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
+    yield service_stubs(channel)
     channel.close()

@@ -78,18 +78,61 @@ def component_states(run):
     return {node: component.state for node, component in run.components.items()}
 
 
+MODEL = 'chicago_taxi'
+
+
+def service_stubs(channel):
+    """(PredictionService, ModelService, Health) stubs on a gRPC channel."""
+    from grpc_health.v1 import health_pb2_grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+    return (prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+            health_pb2_grpc.HealthStub(channel))
+
+
+def predict_request(rows, **spec):
+    """A PredictRequest of serialized tf.Examples rows; spec sets ModelSpec fields
+    (name, default chicago_taxi; version; version_label; signature_name)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = spec.pop('name', MODEL)
+    for key, value in spec.items():
+        if key == 'version':
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, key, value)
+    request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
+    return request
+
+
+def predict(stub, rows, **spec):
+    """The PredictResponse to serialized tf.Examples rows (predict_request's spec)."""
+    return stub.Predict(predict_request(rows, **spec), timeout=30)
+
+
 def served_version(target, rows):
     """The version of chicago_taxi at target that answers a Predict of the serialized
     tf.Examples rows."""
     import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
     with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-        return stub.Predict(request, timeout=30).model_spec.version.value
+        return predict(service_stubs(channel)[0], rows).model_spec.version.value
+
+
+def reload_config(stub, config, timeout=120):
+    """ModelService.HandleReloadConfigRequest with config; its response."""
+    from tensorflow_serving.apis import model_management_pb2
+    return stub.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=timeout)
+
+
+def refused(call, *args, timeout=60):
+    """(status code, details) of a gRPC call (with a deadline) that must fail."""
+    import grpc
+    import pytest
+    with pytest.raises(grpc.RpcError) as raised:
+        call(*args, timeout=timeout)
+    return raised.value.code(), raised.value.details()
 
 
 def copy_home(home, target):

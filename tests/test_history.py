@@ -13,13 +13,14 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from pipeline import mlmd
 from serving.local_server import REPO, ModelServer
 from tests.support import (
     PIPELINE_TRAIN_STEPS,
     copy_home,
+    predict,
     read_rows,
     run_pipeline,
     runs,
@@ -127,15 +128,6 @@ def test_lineage_leads_from_a_version_to_its_data_and_code(two_models):
     assert 'canary     passed' in out
 
 
-def _predict(stub, rows, version=None):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = 'chicago_taxi'
-    if version is not None:
-        request.model_spec.version.value = version
-    request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-    return stub.Predict(request, timeout=30)
-
-
 def test_rollback_serves_the_earlier_model_as_a_new_version(two_models, schema, tmp_path):
     home = copy_home(two_models[0], tmp_path / 'home')
     _, a, b = two_models
@@ -144,7 +136,7 @@ def test_rollback_serves_the_earlier_model_as_a_new_version(two_models, schema, 
     with ModelServer('--model_name=chicago_taxi', f'--model_base_path={base}',
                      '--file_system_poll_wait_seconds=1', rest=False) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel())
-        before = _predict(stub, rows)
+        before = predict(stub, rows)
         assert before.model_spec.version.value == int(b.pushed_version)
         result = runner('rollback', '--home', home)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -155,7 +147,7 @@ def test_rollback_serves_the_earlier_model_as_a_new_version(two_models, schema, 
         assert f'version {new_version} serves the model of version {a.pushed_version}' \
             in result.stdout
         for _ in range(60):    # the server polls the directory every second
-            after = _predict(stub, rows)
+            after = predict(stub, rows)
             if after.model_spec.version.value == new_version:
                 break
             time.sleep(0.5)

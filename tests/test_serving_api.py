@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.local_server import ModelServer
-from tests.support import to_example
+from tests.support import predict_request, to_example
 
 pytestmark = pytest.mark.e2e
 
@@ -62,18 +62,6 @@ def expected(exported_model, serialized):
     return serve(examples=tf.constant(serialized))['probabilities'].numpy()
 
 
-def _predict_request(serialized, **spec):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = spec.pop('name', MODEL)
-    for key, value in spec.items():
-        if key == 'version':
-            request.model_spec.version.value = value
-        else:
-            setattr(request.model_spec, key, value)
-    request.inputs['examples'].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
-    return request
-
-
 def _error(call, request):
     with pytest.raises(grpc.RpcError) as raised:
         call(request)
@@ -88,7 +76,7 @@ def _examples_input(target, serialized):
 # --- gRPC: Predict -------------------------------------------------------------------
 
 def test_predict_matches_the_in_process_saved_model(stubs, serialized, expected):
-    response = stubs[0].Predict(_predict_request(serialized))
+    response = stubs[0].Predict(predict_request(serialized))
     np.testing.assert_allclose(tf.make_ndarray(response.outputs['probabilities']), expected,
                                atol=1e-6)
     assert response.model_spec.name == MODEL
@@ -97,7 +85,7 @@ def test_predict_matches_the_in_process_saved_model(stubs, serialized, expected)
 
 
 def test_predict_by_version_and_output_filter(stubs, serialized, expected):
-    request = _predict_request(serialized[:3], version=VERSION)
+    request = predict_request(serialized[:3], version=VERSION)
     request.output_filter.append('probabilities')
     response = stubs[0].Predict(request)
     assert list(response.outputs) == ['probabilities']
@@ -108,7 +96,7 @@ def test_predict_by_version_and_output_filter(stubs, serialized, expected):
 def test_predict_over_the_unix_socket(server, socket_path, serialized, expected):
     with grpc.insecure_channel(f'unix:{socket_path}') as channel:
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-            _predict_request(serialized[:3]))
+            predict_request(serialized[:3]))
     np.testing.assert_allclose(tf.make_ndarray(response.outputs['probabilities']), expected[:3],
                                atol=1e-6)
 
@@ -123,7 +111,7 @@ def test_predict_over_the_unix_socket(server, socket_path, serialized, expected)
      'Serving signature key "nope" not found.'),
 ])
 def test_predict_model_spec_errors(stubs, serialized, spec, code, message):
-    assert _error(stubs[0].Predict, _predict_request(serialized[:1], **spec)) == (code, message)
+    assert _error(stubs[0].Predict, predict_request(serialized[:1], **spec)) == (code, message)
 
 
 def test_predict_input_errors(stubs, serialized):
@@ -135,7 +123,7 @@ def test_predict_input_errors(stubs, serialized):
     assert message == ('input size does not match signature: 0!=1 len({}) != len({examples}). '
                        'Sent extra: {}. Missing but required: {examples}.')
 
-    extra = _predict_request(serialized[:1])
+    extra = predict_request(serialized[:1])
     extra.inputs['bogus'].CopyFrom(tf.make_tensor_proto([1.0]))
     code, message = _error(predict, extra)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and 'Sent extra: {bogus}' in message
@@ -154,11 +142,11 @@ def test_predict_input_errors(stubs, serialized):
     assert _error(predict, wrong_type) == (
         grpc.StatusCode.INVALID_ARGUMENT, 'Expects arg[0] to be string but float is provided')
 
-    wrong_shape = _predict_request([serialized[:2]])
+    wrong_shape = predict_request([serialized[:2]])
     code, message = _error(predict, wrong_shape)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and 'shape [1, 2]' in message
 
-    bad_filter = _predict_request(serialized[:1])
+    bad_filter = predict_request(serialized[:1])
     bad_filter.output_filter.append('logits')
     assert _error(predict, bad_filter) == (
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -168,11 +156,11 @@ def test_predict_input_errors(stubs, serialized):
 
 def test_garbage_examples_are_an_invalid_argument(stubs, serialized, expected):
     code, message = _error(stubs[0].Predict,
-                           _predict_request([b'\x00\xffnot a tf.Example'] + serialized[:1]))
+                           predict_request([b'\x00\xffnot a tf.Example'] + serialized[:1]))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert 'Could not parse example input' in message
     # ... and the server is still answering.
-    response = stubs[0].Predict(_predict_request(serialized[:1]))
+    response = stubs[0].Predict(predict_request(serialized[:1]))
     np.testing.assert_allclose(tf.make_ndarray(response.outputs['probabilities']), expected[:1],
                                atol=1e-6)
 
@@ -269,7 +257,7 @@ def test_malformed_and_oversized_requests_leave_the_server_up(server, stubs, ser
             raw(b'\xff\x00\x12garbage that is not a PredictRequest')
         assert garbage.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
 
-    huge = _predict_request([b'x' * (MAX_MESSAGE_BYTES + 1)])
+    huge = predict_request([b'x' * (MAX_MESSAGE_BYTES + 1)])
     code, _ = _error(stubs[0].Predict, huge)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -280,7 +268,7 @@ def test_malformed_and_oversized_requests_leave_the_server_up(server, stubs, ser
         status, body = server.rest('POST', f'/v1/models/{MODEL}:predict', raw=raw_body)
         assert status == 400 and body['error']
 
-    response = stubs[0].Predict(_predict_request(serialized[:2]))
+    response = stubs[0].Predict(predict_request(serialized[:2]))
     assert tf.make_ndarray(response.outputs['probabilities']).shape == (2, 1)
 
 
@@ -368,7 +356,7 @@ def _count(text, model, status):
 
 
 def test_prometheus_metrics(server, stubs, serialized):
-    stubs[0].Predict(_predict_request(serialized[:1]))
+    stubs[0].Predict(predict_request(serialized[:1]))
     status, text = server.rest('GET', METRICS_PATH)
     assert status == 200
     assert _count(text, MODEL, 'OK') >= 1

@@ -22,14 +22,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.local_server import ModelServer
-from tests.support import to_example
+from tests.support import refused, reload_config, service_stubs, to_example
 
 pytestmark = pytest.mark.e2e
 MODEL = 'chicago_taxi'
@@ -179,12 +177,6 @@ def test_a_burst_of_64_clients_gets_no_reset(server, rows):
     assert failures == [] and answered == [200] * 64 * 20
 
 
-def _stubs(server):
-    channel = server.channel()
-    return (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-            model_service_pb2_grpc.ModelServiceStub(channel))
-
-
 def _rss(server):
     return psutil.Process(server.process.pid).memory_info().rss
 
@@ -199,14 +191,14 @@ def test_a_small_request_cannot_ask_for_a_huge_tensor(server, size):
     tensor.string_val.append(b'x' * 100)
     before = _rss(server)
     with pytest.raises(grpc.RpcError) as raised:
-        _stubs(server)[0].Predict(request, timeout=30)
+        service_stubs(server.channel())[0].Predict(request, timeout=30)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details().startswith(f'Input examples: shape [{size}] asks for')
     assert _rss(server) - before < 20 << 20
 
 
 def test_garbage_examples_are_invalid_argument_logged_without_traceback(server):
-    predict = _stubs(server)[0]
+    predict = service_stubs(server.channel())[0]
     for length in range(1, 21):              # never a valid tf.Example: varints run on
         request = predict_pb2.PredictRequest()
         request.model_spec.name = MODEL
@@ -251,7 +243,7 @@ def _count_lines(text, prefix):
 
 
 def test_made_up_model_names_do_not_grow_the_metrics(server, rows):
-    predict = _stubs(server)[0]
+    predict = service_stubs(server.channel())[0]
     before = len(server.rest('GET', METRICS)[1])
     for _ in range(300):
         name = ''.join(random.choices(string.ascii_letters, k=65536))
@@ -272,17 +264,10 @@ def test_the_reload_rpc_is_refused_unless_enabled(server, base):
     config.model_config_list.config.add(name=MODEL, base_path=str(base),
                                         model_platform='tensorflow')
     with pytest.raises(grpc.RpcError) as raised:
-        _stubs(server)[1].HandleReloadConfigRequest(
+        service_stubs(server.channel())[1].HandleReloadConfigRequest(
             model_management_pb2.ReloadConfigRequest(config=config), timeout=30)
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert '--allow_model_config_reload' in raised.value.details()
-
-
-def _reload(stub, config):
-    with pytest.raises(grpc.RpcError) as raised:
-        stub.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config),
-                                       timeout=30)
-    return raised.value.code(), raised.value.details()
 
 
 def test_an_enabled_reload_may_only_name_the_allowed_places(base, rows, tmp_path):
@@ -294,20 +279,20 @@ def test_an_enabled_reload_may_only_name_the_allowed_places(base, rows, tmp_path
                        sampling_config {{ sampling_rate: 1.0 }} }} }} }}''')
     with ModelServer(f'--model_config_file={config_file}', '--allow_model_config_reload',
                      rest=False) as server:
-        predict, models = _stubs(server)
+        predict, models, _ = service_stubs(server.channel())
         elsewhere = model_server_config_pb2.ModelServerConfig()
         elsewhere.model_config_list.config.add(name=MODEL, base_path='/etc',
                                                model_platform='tensorflow')
-        code, details = _reload(models, elsewhere)
+        code, details = refused(reload_config, models, elsewhere)
         assert code == grpc.StatusCode.PERMISSION_DENIED and '/etc is outside' in details
         logs_elsewhere = model_server_config_pb2.ModelServerConfig()
         model = logs_elsewhere.model_config_list.config.add(
             name=MODEL, base_path=str(base), model_platform='tensorflow')
         model.logging_config.log_collector_config.filename_prefix = '/root/.ssh/x'
         model.logging_config.sampling_config.sampling_rate = 1.0
-        code, details = _reload(models, logs_elsewhere)
+        code, details = refused(reload_config, models, logs_elsewhere)
         assert code == grpc.StatusCode.PERMISSION_DENIED and '/root/.ssh/x is outside' in details
-        code, details = _reload(models, model_server_config_pb2.ModelServerConfig(
+        code, details = refused(reload_config, models, model_server_config_pb2.ModelServerConfig(
             model_config_list=model_server_config_pb2.ModelConfigList()))
         assert code == grpc.StatusCode.FAILED_PRECONDITION and 'unload every model' in details
         request = predict_pb2.PredictRequest()
@@ -333,7 +318,7 @@ def test_version_swaps_do_not_grow_memory(exported_model, tmp_path):
     shutil.copytree(exported_model[0], base / '1')
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      '--file_system_poll_wait_seconds=1', rest=False) as server:
-        models = _stubs(server)[1]
+        models = service_stubs(server.channel())[1]
 
         def swap_to(version):
             shutil.copytree(exported_model[0], base / str(version),
@@ -362,7 +347,7 @@ def test_sigterm_drains_then_exits(base, rows, tmp_path):
                         ' num_batch_threads { value: 1 }\n')
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}', '--enable_batching',
                      f'--batching_parameters_file={batching}', rest=False) as server:
-        predict, _ = _stubs(server)
+        predict = service_stubs(server.channel())[0]
         waiting = predict_pb2.PredictRequest()
         waiting.model_spec.name = MODEL
         waiting.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
@@ -404,7 +389,7 @@ def test_a_dead_request_log_never_blocks_shutdown(base, rows, tmp_path):
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS}" }}\n')
     with ModelServer(f'--model_config_file={config_file}',
                      f'--monitoring_config_file={monitoring}') as server:
-        predict, _ = _stubs(server)
+        predict = service_stubs(server.channel())[0]
         request = predict_pb2.PredictRequest()
         request.model_spec.name = MODEL
         request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))

@@ -19,19 +19,17 @@ import grpc
 import psutil
 import pytest
 import tensorflow as tf
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
     prediction_log_pb2,
-    prediction_service_pb2_grpc,
 )
 
 from serving.local_server import ModelServer
 from serving.request_log import RequestLogger
-from tests.support import to_example
+from tests.support import predict_request, refused, service_stubs, to_example
 
 pytestmark = pytest.mark.e2e
 MODEL = 'chicago_taxi'
@@ -59,21 +57,6 @@ def rows(raw_instances):
     return [to_example(r) for r in raw_instances[:50]]
 
 
-def _stubs(server):
-    channel = grpc.insecure_channel(server.target, options=BIG)
-    return (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-            model_service_pb2_grpc.ModelServiceStub(channel),
-            health_pb2_grpc.HealthStub(channel))
-
-
-def _examples(records, signature='serving_default'):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL
-    request.model_spec.signature_name = signature
-    request.inputs['examples'].CopyFrom(tf.make_tensor_proto(records, dtype=tf.string))
-    return request
-
-
 def _empty_examples(count, signature='serving_default'):
     """`count` empty serialized tf.Examples: 2 bytes each on the wire."""
     request = predict_pb2.PredictRequest()
@@ -84,12 +67,6 @@ def _empty_examples(count, signature='serving_default'):
     tensor.tensor_shape.dim.add(size=count)
     tensor.string_val.extend([b''] * count)
     return request
-
-
-def _refused(call, request, timeout=60):
-    with pytest.raises(grpc.RpcError) as raised:
-        call(request, timeout=timeout)
-    return raised.value.code(), raised.value.details()
 
 
 def _post(server, path, body: bytes, timeout=60):
@@ -115,9 +92,9 @@ def _rss(server):
 def test_a_request_of_tiny_examples_is_refused_before_it_expands(server):
     """1M empty tf.Examples in 2 MB: 18M elements once parsed (18 features each),
     refused without a tensor built."""
-    predict = _stubs(server)[0]
+    predict = service_stubs(server.channel(BIG))[0]
     before = _rss(server)
-    code, details = _refused(predict.Predict, _empty_examples(1_000_000))
+    code, details = refused(predict.Predict, _empty_examples(1_000_000))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert '--max_request_elements' in details and '\n' not in details
     assert _rss(server) - before < 1 << 30
@@ -135,7 +112,7 @@ def test_a_tensor_shape_asking_for_too_many_elements_is_refused(server):
     tensor.dtype = types_pb2.DT_STRING
     tensor.tensor_shape.dim.add(size=200_000)
     tensor.string_val.extend([b''] * 200_000)
-    code, details = _refused(_stubs(server)[0].Predict, request)
+    code, details = refused(service_stubs(server.channel(BIG))[0].Predict, request)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details.startswith('The request expands to 3600000 elements')
 
@@ -145,7 +122,7 @@ def test_a_tensor_shape_asking_for_too_many_elements_is_refused(server):
 def test_replies_over_the_message_limit_are_refused(server):
     """transform_features of 100k empty examples: a 0.2 MB request whose reply would
     pass the 2 MiB limit."""
-    code, details = _refused(_stubs(server)[0].Predict,
+    code, details = refused(service_stubs(server.channel(BIG))[0].Predict,
                              _empty_examples(100_000, 'transform_features'))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and '--max_message_bytes' in details
 
@@ -177,7 +154,7 @@ def _tensor(dims, dtype=types_pb2.DT_STRING, **values):
     _tensor([1], dtype=types_pb2.DT_FLOAT, tensor_content=b'abc'),
 ], ids=['33 dims', 'dims [0, 2^62]', 'dims past int64', 'dtype 9999', 'partial value'])
 def test_malformed_tensors_are_invalid_argument(server, request_):
-    code, details = _refused(_stubs(server)[0].Predict, request_)
+    code, details = refused(service_stubs(server.channel(BIG))[0].Predict, request_)
     assert code == grpc.StatusCode.INVALID_ARGUMENT, details
     assert '\n' not in details and len(details) <= 1000
 
@@ -198,9 +175,9 @@ def test_a_version_of_thousands_of_digits_is_400(server, method, path):
 
 
 def test_control_characters_are_escaped_in_replies_and_logs(server, rows):
-    request = _examples(rows[:1])
+    request = predict_request(rows[:1])
     request.model_spec.name = 'taxi\x1b[2J\x07\n' + 'x' * 5000
-    code, details = _refused(_stubs(server)[0].Predict, request)
+    code, details = refused(service_stubs(server.channel(BIG))[0].Predict, request)
     assert code == grpc.StatusCode.NOT_FOUND
     assert '\\x1b[2J\\x07' in details and '\x1b' not in details and len(details) <= 1000
     time.sleep(0.5)
@@ -214,7 +191,7 @@ def test_a_version_directory_past_int64_leaves_model_status_working(exported_mod
     shutil.copytree(exported_model[0], base / '99999999999999999999')
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      '--file_system_poll_wait_seconds=1') as running:
-        models = _stubs(running)[1]
+        models = service_stubs(running.channel(BIG))[1]
         time.sleep(2.5)                                  # two polls have seen it
         response = models.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
             model_spec={'name': MODEL}), timeout=30)
@@ -255,9 +232,9 @@ def _in_background(call, *args):
 
 
 def test_health_and_status_answer_while_every_inference_thread_is_busy(busy_server, rows):
-    predict, models, health = _stubs(busy_server)
+    predict, models, health = service_stubs(busy_server.channel(BIG))
     body = json.dumps({'instances': [{'b64': base64.b64encode(rows[0]).decode()}]}).encode()
-    calls = [_in_background(predict.Predict, _examples(rows[:1]), 60) for _ in range(4)]
+    calls = [_in_background(predict.Predict, predict_request(rows[:1]), 60) for _ in range(4)]
     calls += [_in_background(_post, busy_server, f'/v1/models/{MODEL}:predict', body)
               for _ in range(4)]
     time.sleep(1)                                  # every inference thread waits for its batch
@@ -277,16 +254,16 @@ def test_health_and_status_answer_while_every_inference_thread_is_busy(busy_serv
 def test_the_in_flight_budget_refuses_at_once_and_frees_when_done(busy_server, rows):
     """50 examples of 18 features: 900 of the 1,000 elements in flight; a second such
     request is refused while the first waits for its batch, served after."""
-    predict = _stubs(busy_server)[0]
-    first, result = _in_background(predict.Predict, _examples(rows), 60)
+    predict = service_stubs(busy_server.channel(BIG))[0]
+    first, result = _in_background(predict.Predict, predict_request(rows), 60)
     time.sleep(1)
-    code, details = _refused(predict.Predict, _examples(rows))
+    code, details = refused(predict.Predict, predict_request(rows))
     assert first.is_alive()                        # refused while the first is in flight
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert '--max_elements_in_flight' in details and 'retry later' in details
     first.join()
     assert tf.make_ndarray(result['value'].outputs['probabilities']).shape == (50, 1)
-    assert predict.Predict(_examples(rows), timeout=60).model_spec.version.value == 1
+    assert predict.Predict(predict_request(rows), timeout=60).model_spec.version.value == 1
 
 
 def test_rest_answers_while_hundreds_of_connections_trickle_headers(server, rows):
@@ -313,8 +290,8 @@ def test_memory_comes_back_after_a_burst(base, rows):
     """Ten concurrent Predicts of 20k taxi examples (360k elements each; all admitted
     under the default limits): what the burst took is mostly handed back after it."""
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}', rest=False) as server:
-        predict = _stubs(server)[0]
-        request = _examples((rows * 400)[:20_000])
+        predict = service_stubs(server.channel(BIG))[0]
+        request = predict_request((rows * 400)[:20_000])
         predict.Predict(request, timeout=120)           # first-use costs of this batch size
         time.sleep(2)
         before = _rss(server)

@@ -8,12 +8,11 @@ import time
 
 import grpc
 import pytest
-import tensorflow as tf
-from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, predict_pb2
+from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.local_server import ModelServer
-from tests.support import to_example
+from tests.support import predict, reload_config, to_example, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -51,29 +50,11 @@ def request_rows(raw_instances):
     return [to_example(r) for r in raw_instances[:8]]
 
 
-def _predict(stub, rows, **spec):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = spec.get('name', MODEL)
-    if 'label' in spec:
-        request.model_spec.version_label = spec['label']
-    request.inputs['examples'].CopyFrom(tf.make_tensor_proto(rows, dtype=tf.string))
-    return stub.Predict(request, timeout=30)
-
-
 def _states(stub, name=MODEL):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = name
     return {s.version: (States.State.Name(s.state), s.status.error_message)
             for s in stub.GetModelStatus(request).model_version_status}
-
-
-def _wait_for(condition, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_version_swap_under_load_fails_no_call(stubs, base, exported_model, request_rows):
@@ -82,7 +63,7 @@ def test_version_swap_under_load_fails_no_call(stubs, base, exported_model, requ
     def client():
         while not stop.is_set():
             try:
-                seen.append(_predict(stubs[0], request_rows).model_spec.version.value)
+                seen.append(predict(stubs[0], request_rows).model_spec.version.value)
             except grpc.RpcError as error:
                 errors.append(f'{error.code()}: {error.details()}')
 
@@ -90,11 +71,11 @@ def test_version_swap_under_load_fails_no_call(stubs, base, exported_model, requ
     for thread in threads:
         thread.start()
     try:
-        assert _wait_for(lambda: len(seen) > 20)
+        assert wait_for(lambda: len(seen) > 20)
         _push(exported_model[0], str(base / '2'))
-        assert _wait_for(lambda: seen and seen[-1] == 2), 'version 2 never took traffic'
+        assert wait_for(lambda: seen and seen[-1] == 2), 'version 2 never took traffic'
         count = len(seen)
-        assert _wait_for(lambda: len(seen) > count + 50)
+        assert wait_for(lambda: len(seen) > count + 50)
     finally:
         stop.set()
         for thread in threads:
@@ -108,24 +89,18 @@ def test_version_without_saved_model_pb_is_not_picked_up(stubs, base, exported_m
     shutil.copytree(exported_model[0], base / '5', ignore=shutil.ignore_patterns('saved_model.pb'))
     time.sleep(3)   # three polls
     assert 5 not in _states(stubs[1])
-    assert _predict(stubs[0], request_rows).model_spec.version.value == 2
+    assert predict(stubs[0], request_rows).model_spec.version.value == 2
 
 
 def test_broken_version_is_reported_and_never_serves(stubs, base, exported_model, request_rows):
     broken = base / '9'
     shutil.copytree(exported_model[0], broken, ignore=shutil.ignore_patterns('saved_model.pb'))
     (broken / 'saved_model.pb').write_bytes(b'this is not a SavedModel')
-    assert _wait_for(lambda: _states(stubs[1]).get(9, ('',))[0] == 'END')
+    assert wait_for(lambda: _states(stubs[1]).get(9, ('',))[0] == 'END')
     state, message = _states(stubs[1])[9]
     assert 'Loading servable: {name: chicago_taxi version: 9} failed' in message
     assert _states(stubs[1])[2] == ('AVAILABLE', '')
-    assert _predict(stubs[0], request_rows).model_spec.version.value == 2
-
-
-def _reload(stub, config):
-    request = model_management_pb2.ReloadConfigRequest()
-    request.config.CopyFrom(config)
-    return stub.HandleReloadConfigRequest(request, timeout=120)
+    assert predict(stubs[0], request_rows).model_spec.version.value == 2
 
 
 def test_reload_config_with_versions_labels_and_a_new_model(stubs, base, exported_model,
@@ -140,15 +115,15 @@ def test_reload_config_with_versions_labels_and_a_new_model(stubs, base, exporte
     config.model_config_list.config.add(name='taxi_copy', base_path=str(tmp_path / 'copy'),
                                         model_platform='tensorflow')
 
-    assert _reload(stubs[1], config).status.error_code == 0
+    assert reload_config(stubs[1], config).status.error_code == 0
     assert _states(stubs[1])[1] == ('AVAILABLE', '') and _states(stubs[1])[2] == ('AVAILABLE', '')
-    assert _predict(stubs[0], request_rows, label='stable').model_spec.version.value == 1
-    assert _predict(stubs[0], request_rows, label='canary').model_spec.version.value == 2
-    assert _predict(stubs[0], request_rows, name='taxi_copy').model_spec.version.value == 3
+    assert predict(stubs[0], request_rows, version_label='stable').model_spec.version.value == 1
+    assert predict(stubs[0], request_rows, version_label='canary').model_spec.version.value == 2
+    assert predict(stubs[0], request_rows, name='taxi_copy').model_spec.version.value == 3
 
     taxi.version_labels['canary'] = 42
     with pytest.raises(grpc.RpcError) as raised:
-        _reload(stubs[1], config)
+        reload_config(stubs[1], config)
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert 'version 42 of model chicago_taxi, which is not currently available' in \
         raised.value.details()
