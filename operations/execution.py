@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Iterator, List, NoReturn, Optional, Protocol, Tuple
 
 from common import interruption
 from common.exit_status import ProblemFound
@@ -243,25 +243,34 @@ def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str
                           run_id, state)
 
 
+def _stopped(watch: ComponentWatch, metadata_path: str, run_id: str, signum: int,
+             cause: BaseException) -> NoReturn:
+    """The run was stopped by signum: the component under way is told STOPPED, the run's
+    executions CANCELED; RunStopped."""
+    from pipeline import mlmd
+    interruption.acknowledge()
+    watch.stopped()
+    _record_end(metadata_path, run_id, 'CANCELED',
+                ended=mlmd.INTERRUPTED if signum == signal.SIGINT else mlmd.TERMINATED)
+    raise RunStopped(signum, watch.current) from cause
+
+
 def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLock,
                 progress: Progress, deterministic: bool = True) -> None:
     """run_pipeline, telling progress of each component and the home's lock which run
     is under way; ComponentFailed naming the component that failed and why;
     RunStopped when a signal stopped it. Either way, how it ended is recorded on
     the run's executions (and a failure in the lock, should the store be full)."""
-    from pipeline import mlmd
     lock.working_on(run_id)
     with watching(progress) as watch:
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:
-            interruption.acknowledge()
-            watch.stopped()
-            _record_end(metadata_path, run_id, 'CANCELED',
-                        ended=mlmd.INTERRUPTED if stop.signum == signal.SIGINT
-                        else mlmd.TERMINATED)
-            raise RunStopped(stop.signum, watch.current) from stop
+            _stopped(watch, metadata_path, run_id, stop.signum, stop)
         except Exception as error:  # reported naming the component and the cause
+            signum = interruption.requested()
+            if signum is not None:     # the stop, as a library wrapped it (pybind11, in TF)
+                _stopped(watch, metadata_path, run_id, signum, error)
             watch.failed()
             component = watch.current or 'set-up'
             failure = ComponentFailed(component, failure_message(component, error))
