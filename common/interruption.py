@@ -6,7 +6,7 @@ it: a run went on and pushed after Ctrl-C. So the stop is also kept here, and
 the places that must not go on after it ask: before a component starts
 (operations.execution) and before a pushed version is made visible
 (pipeline.pusher). The command line raises the stop again until the code that
-handles it acknowledges it (runner/cli.py).
+handles it acknowledges it (runner/stopping.py).
 """
 
 import signal
@@ -28,6 +28,12 @@ class Interrupted(BaseException):
     def exit_status(self) -> int:
         """128 + the signal's number, as shells report a process a signal ended."""
         return 128 + self.signum
+
+
+def reset() -> None:
+    """No stop asked for (a new command in this process)."""
+    global _requested, _acknowledged
+    _requested, _acknowledged = None, False
 
 
 def request(signum: int) -> None:

@@ -55,6 +55,8 @@ class RunLock(Protocol):
 
     def failed(self, run_id: str, cause: str) -> None: ...
 
+    def failure_recorded(self, run_id: str) -> None: ...
+
 
 class Progress(Protocol):
     """What a run tells the person waiting for it."""
@@ -70,28 +72,6 @@ class Progress(Protocol):
     def component_failed(self, name: str) -> None: ...
 
     def component_stopped(self, name: str) -> None: ...
-
-
-class Silent:
-    """A Progress that tells nobody (library callers, tests)."""
-
-    def run_started(self, pipeline: str, run_id: str, home: str) -> None:
-        pass
-
-    def note(self, line: str) -> None:
-        pass
-
-    def component_started(self, name: str) -> None:
-        pass
-
-    def component_finished(self, name: str, seconds: float, cached: bool) -> None:
-        pass
-
-    def component_failed(self, name: str) -> None:
-        pass
-
-    def component_stopped(self, name: str) -> None:
-        pass
 
 
 _RUNNING = 'Component %s is running.'
@@ -191,13 +171,19 @@ _REAL_CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ERO
 
 
 def real_cause(error: BaseException) -> BaseException:
-    """The OSError (no space left, permission denied...) behind an error, else the error."""
+    """The OSError (no space left, permission denied...) behind an error; else, when
+    TFX failed to record a component's failure in ML Metadata (a full disk), the
+    component's own failure; else the error."""
+    from pipeline import mlmd
+    chain = []
     seen: Optional[BaseException] = error
-    while seen is not None:
+    while seen is not None and seen not in chain:
         if isinstance(seen, OSError) and seen.errno in _REAL_CAUSES:
             return seen
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    return error
+    first_of_ours = [e for e in chain if not mlmd.is_store_error(e)]
+    return first_of_ours[-1] if mlmd.is_store_error(error) and first_of_ours else error
 
 
 def failure_message(component: str, error: BaseException) -> str:
@@ -218,29 +204,34 @@ class ComponentFailed(ProblemFound):
         self.component = component
 
 
-class RunStopped(interruption.Interrupted):
-    """A signal stopped a run; `component` names the one that was running, if any."""
+RESUMES = 'the next run on this home resumes from the cache'
 
-    def __init__(self, signum: int, component: Optional[str]):
+
+class RunStopped(interruption.Interrupted):
+    """A signal stopped a run: where (at its component, between components, before
+    the first) and what to do next."""
+
+    def __init__(self, signum: int, where: str, next_step: str = RESUMES):
         super().__init__(signum)
-        self.component = component
+        self.where, self.next_step = where, next_step
 
     def __str__(self) -> str:
-        where = f'at {self.component}' if self.component else 'between components'
-        return (f'{super().__str__()} {where}; nothing was pushed after the stop, and the '
-                'next run on this home resumes from the cache')
+        return (f'{super().__str__()} {self.where}; nothing was pushed after the stop, and '
+                f'{self.next_step}')
 
 
 def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
-                cause: Optional[str] = None) -> None:
-    """How the run ended, on its executions that TFX left RUNNING; a store that cannot
-    be written now (a full disk) is logged, and the next run records it."""
+                cause: Optional[str] = None) -> bool:
+    """How the run ended, on its executions that TFX left RUNNING; False (logged) when
+    the store cannot take it now (a full disk): the next run records it."""
     from pipeline import mlmd
     try:
         mlmd.end_run(metadata_path, run_id, state, ended, cause)
     except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
         logging.exception('could not record in %s that run %s ended %s', metadata_path,
                           run_id, state)
+        return False
+    return True
 
 
 def _stopped(watch: ComponentWatch, metadata_path: str, run_id: str, signum: int,
@@ -252,7 +243,33 @@ def _stopped(watch: ComponentWatch, metadata_path: str, run_id: str, signum: int
     watch.stopped()
     _record_end(metadata_path, run_id, 'CANCELED',
                 ended=mlmd.INTERRUPTED if signum == signal.SIGINT else mlmd.TERMINATED)
-    raise RunStopped(signum, watch.current) from cause
+    where = f'at {watch.current}' if watch.current else 'between components'
+    raise RunStopped(signum, where) from cause
+
+
+def close_unfinished_runs(metadata_path: str, lock: RunLock) -> List[str]:
+    """Before a run (the caller holds the home's lock, so no other run is under way):
+    runs of any pipeline of the home whose executions are still RUNNING are
+    recorded as ended, once: FAILED with the cause the lock kept (the store could
+    not take it then), else abandoned (their process is gone). Lines for people."""
+    from pipeline import mlmd
+    if not os.path.exists(metadata_path):
+        return []
+    previous, lines = lock.previous, []
+    for record in mlmd.load_runs(mlmd.connect(metadata_path)):
+        if not record.state.startswith('running at '):
+            continue
+        where = record.state[len('running at '):]
+        if record.run_id == previous.failed_run:
+            mlmd.end_run(metadata_path, record.run_id, 'FAILED', cause=previous.failure)
+            lines.append(f'Run {record.run_id} failed at {where}: {previous.failure}')
+        else:
+            mlmd.end_run(metadata_path, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
+            lines.append(f'Run {record.run_id} was abandoned at {where} (its process is '
+                         'gone); this run starts afresh from the cache')
+    if previous.failed_run:     # in ML Metadata now, by TFX or above
+        lock.failure_recorded(previous.failed_run)
+    return lines
 
 
 def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLock,
@@ -260,7 +277,10 @@ def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLoc
     """run_pipeline, telling progress of each component and the home's lock which run
     is under way; ComponentFailed naming the component that failed and why;
     RunStopped when a signal stopped it. Either way, how it ended is recorded on
-    the run's executions (and a failure in the lock, should the store be full)."""
+    the run's executions (and a failure in the lock, should the store be full).
+    Runs that did not end before are recorded first (close_unfinished_runs)."""
+    for line in close_unfinished_runs(metadata_path, lock):
+        progress.note(line)
     lock.working_on(run_id)
     with watching(progress) as watch:
         try:
@@ -275,5 +295,6 @@ def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLoc
             component = watch.current or 'set-up'
             failure = ComponentFailed(component, failure_message(component, error))
             lock.failed(run_id, str(failure))
-            _record_end(metadata_path, run_id, 'FAILED', cause=str(failure))
+            if _record_end(metadata_path, run_id, 'FAILED', cause=str(failure)):
+                lock.failure_recorded(run_id)
             raise failure from error

@@ -15,7 +15,7 @@ import csv
 import glob
 import os
 import sys
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 # The field size Python's csv module takes by default, which TFX's CSV decoder uses.
 CSV_FIELD_LIMIT = 131072
@@ -29,6 +29,7 @@ def _undecodable_line(path: str) -> Optional[str]:
     """A byte order mark, or the first line whose bytes are not UTF-8."""
     with open(path, 'rb') as f:
         decoder = codecs.getincrementaldecoder('utf-8')()
+        number = 0
         for number, raw in enumerate(f, start=1):
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 return (f'{path} line 1: a UTF-8 byte order mark (BOM) before the header, which '
@@ -40,6 +41,10 @@ def _undecodable_line(path: str) -> Optional[str]:
                 return (f'{path} line {number}: bytes that are not UTF-8 '
                         f'({raw[error.start:error.start + 4]!r} at byte {error.start} of the '
                         'line)')
+        try:
+            decoder.decode(b'', final=True)
+        except UnicodeDecodeError:
+            return f'{path} line {max(number, 1)}: ends in the middle of a UTF-8 character'
     return None
 
 
@@ -60,9 +65,7 @@ def _first_bad_record(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
     Records may span lines (quoted newlines): each is named by its first line."""
     header = None
     with open(path, newline='', encoding='utf-8') as f, _any_field_size():
-        reader = csv.reader(f)
-        line = 1
-        for row in reader:
+        for line, row in _records(csv.reader(f), path):
             longest = max((len(field) for field in row), default=0)
             if longest > CSV_FIELD_LIMIT:
                 return (f'{path} line {line}: a field of {longest} characters, over the '
@@ -72,8 +75,26 @@ def _first_bad_record(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
             elif row and len(row) != len(header):
                 return (f'{path} line {line}: {len(row)} fields where the header has '
                         f'{len(header)}'), header
-            line = reader.line_num + 1
     return (None if header is not None else f'{path}: empty, not even a header line'), header
+
+
+def _records(reader: Any, path: str) -> Iterator[Tuple[int, List[str]]]:
+    """(first line, record) of each record; one the reader refuses (a NUL byte, say)
+    is CsvProblem naming its line."""
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise CsvProblem(f'{path} line {line}: {error}') from None
+        yield line, row
+        line = reader.line_num + 1
+
+
+class CsvProblem(ValueError):
+    """A record Python's CSV reader refuses; the message names the file and line."""
 
 
 def _first_bad_line(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
@@ -81,16 +102,22 @@ def _first_bad_line(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
     undecodable = _undecodable_line(path)
     if undecodable:
         return undecodable, None
-    return _first_bad_record(path)
+    try:
+        return _first_bad_record(path)
+    except CsvProblem as problem:
+        return str(problem), None
 
 
 def byte_order_marks(input_base: str, pattern: str) -> List[str]:
     """The input files that start with a UTF-8 byte order mark."""
     found = []
     for path in input_files(input_base, pattern):
-        with open(path, 'rb') as f:
-            if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
-                found.append(path)
+        try:
+            with open(path, 'rb') as f:
+                if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+                    found.append(path)
+        except OSError:
+            continue       # unreadable: not this question's to answer
     return found
 
 

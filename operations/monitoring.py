@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from common.exit_status import UsageError
 from common.tf_serving import newest_version
+from operations import training_run
+from operations.execution import Progress, RunLock
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
 
@@ -125,3 +127,19 @@ def monitor(config: PipelineConfig, settings: MonitorSettings) -> Monitoring:
                                                         settings.max_p99_ms)
     path = write_report(report, config.paths.monitoring_dir)
     return Monitoring(report, path, len(paths), len(windows))
+
+
+Retrained = Tuple[Monitoring, Optional[training_run.TrainingRun]]
+
+
+def monitor_and_retrain(config: PipelineConfig, settings: MonitorSettings,
+                        retrain: Optional[PipelineConfig], lock: RunLock,
+                        progress: Progress) -> Retrained:
+    """monitor(); on findings, with a config to retrain on, the report's lines to
+    progress and a training run on it: (the report, the run if there was one)."""
+    result = monitor(config, settings)
+    if not result.findings or retrain is None:
+        return result, None
+    for line in result.lines + ['Anomalies found: retraining']:
+        progress.note(line)
+    return result, training_run.train(retrain, lock, progress)

@@ -124,6 +124,10 @@ def reproduce(reproduction: Reproduction, lock: execution.RunLock,
               progress: execution.Progress) -> Reproduced:
     """Runs the planned reproduction; what differs from the recorded run."""
     config = reproduction.config
-    run = training_run.train(config, lock, progress,
-                             staged_input=reproduction.staged_input)
+    try:
+        run = training_run.train(config, lock, progress,
+                                 staged_input=reproduction.staged_input)
+    except execution.RunStopped as stop:     # its home is not for another run
+        raise execution.RunStopped(stop.signum, stop.where, 'a new `runner reproduce` starts '
+                                   'afresh in a new home') from stop
     return Reproduced(run, differences(reproduction.record, run.record))

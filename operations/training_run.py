@@ -6,8 +6,9 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import Any, List, Optional
+from typing import Any, Optional, Tuple
 
+from common import interruption
 from operations import execution, inputs, run_history, spans
 from pipeline import component_ids as ids
 from pipeline import mlmd
@@ -79,31 +80,6 @@ def push_outcome(record: mlmd.RunRecord) -> str:
     return 'nothing pushed'
 
 
-def close_unfinished_runs(config: PipelineConfig, lock: execution.RunLock) -> List[str]:
-    """Before a run (the caller holds the home's lock, so no other run is under way):
-    a store a failed first run left empty is recreated; runs whose executions are
-    still RUNNING are recorded as ended, once: FAILED with the cause the lock kept
-    (the store could not take it then), else abandoned (their process is gone).
-    Lines for people on what was found."""
-    recreated = mlmd.prepare_store(config.metadata_path)
-    if recreated or not os.path.exists(config.metadata_path):
-        return [recreated] if recreated else []
-    lines = []
-    for record in mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name):
-        if not record.state.startswith('running at '):
-            continue
-        where = record.state[len('running at '):]
-        if record.run_id == lock.previous.failed_run:
-            mlmd.end_run(config.metadata_path, record.run_id, 'FAILED',
-                         cause=lock.previous.failure)
-            lines.append(f'Run {record.run_id} failed at {where}: {lock.previous.failure}')
-        else:
-            mlmd.end_run(config.metadata_path, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
-            lines.append(f'Run {record.run_id} was abandoned at {where} (its process is '
-                         'gone); this run starts afresh from the cache')
-    return lines
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainingRun:
     """A finished training run: its record, and what to tell of it."""
@@ -127,7 +103,7 @@ def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
     pattern = SPAN_PATTERN if config.spans else '*.csv'
     message = None
     if failure.component == ids.EXAMPLE_GEN:
-        problem = inputs.diagnose(setup.input_base(config), pattern)
+        problem = inputs.diagnose(setup.input_base(config), pattern)   # never raises
         message = f'{ids.EXAMPLE_GEN} failed: {problem}' if problem else None
     elif failure.component == ids.VALIDATION_GATE:
         marked = inputs.byte_order_marks(setup.input_base(config), pattern)
@@ -141,21 +117,35 @@ def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
     return diagnosed
 
 
+def _set_up(config: PipelineConfig, progress: execution.Progress, staged_input: Optional[str],
+            image: str) -> Tuple[Any, RunSetup]:
+    """(the TFX pipeline to run, its RunSetup): the store recreated if a first run left
+    it empty, the setup prepared, the pipeline built."""
+    recreated = mlmd.recreate_if_empty(config.metadata_path)
+    if recreated:
+        progress.note(recreated)
+    from pipeline.training_pipeline import create_training_pipeline  # TFX: seconds to import
+    setup = prepare(config, staged_input, image)
+    return create_training_pipeline(config, setup), setup
+
+
 def train(config: PipelineConfig, lock: execution.RunLock, progress: execution.Progress, *,
           staged_input: Optional[str] = None, image: str = '') -> TrainingRun:
     """Runs the training pipeline from this machine (prepare()'s arguments:
     staged_input, image); raises ComponentFailed naming the component that
-    failed and why."""
+    failed and why, RunStopped when a signal stopped it."""
     run_id = execution.new_run_id()
     progress.run_started(config.pipeline_name, run_id, config.home)
-    for line in close_unfinished_runs(config, lock):
-        progress.note(line)
     started = time.time()
-    from pipeline.training_pipeline import create_training_pipeline  # TFX: seconds to import
-    setup = prepare(config, staged_input, image)
     try:
-        execution.run_tracked(create_training_pipeline(config, setup), run_id,
-                              config.metadata_path, lock, progress, config.deterministic)
+        tfx_pipeline, setup = _set_up(config, progress, staged_input, image)
+    except execution.RunStopped:
+        raise
+    except interruption.Interrupted as stop:
+        raise execution.RunStopped(stop.signum, 'before its first component') from stop
+    try:
+        execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress,
+                              config.deterministic)
     except execution.ComponentFailed as failure:
         raise _diagnosed(failure, config, setup) from failure.__cause__
     runs = mlmd.load_runs(mlmd.connect(config.metadata_path))
@@ -163,3 +153,19 @@ def train(config: PipelineConfig, lock: execution.RunLock, progress: execution.P
     return TrainingRun(record, time.time() - started,
                        run_history.hyperparameter_source(record, runs), push_outcome(record))
 
+
+def watch(config: PipelineConfig, lock: execution.RunLock, progress: execution.Progress,
+          interval: float, once: bool = False) -> int:
+    """Trains whenever a new span-<N>/ appears in the config's data root, checking
+    every `interval` seconds (once: one check); how many runs it made. Stops at the
+    first failed run (ComponentFailed)."""
+    made = 0
+    while True:
+        span = spans.new_span(config.data_root, config.metadata_path, config.pipeline_name)
+        if span is not None:
+            progress.note(f'New span {span} in {config.data_root}: running the pipeline')
+            progress.note(train(config, lock, progress).summary)
+            made += 1
+        if once:
+            return made
+        time.sleep(interval)

@@ -96,6 +96,11 @@ class StoreNotWritten(ProblemFound):
     """The store could not take a write (a full disk, a read-only file)."""
 
 
+class StoreUnavailable(ProblemFound):
+    """The store cannot be opened now, though it is not damaged (locked, or a hot
+    journal on a home that cannot be written)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Artifact:
     id: int
@@ -286,7 +291,7 @@ class RunRecord:
         return self.infra_blessing.get(INFRA_REASON) if self.infra_blessing is not None else None
 
 
-MISSING, EMPTY, DAMAGED, READY = 'missing', 'empty', 'damaged', 'ready'
+MISSING, EMPTY, DAMAGED, UNAVAILABLE, READY = 'missing', 'empty', 'damaged', 'unavailable', 'ready'
 # What a store with runs holds: MLMD's schema version, the runs and their executions.
 _RECORD_TABLES = ('MLMDEnv', 'Context', 'Execution')
 
@@ -295,17 +300,41 @@ def _read_only(metadata_path: str) -> sqlite3.Connection:
     return sqlite3.connect(f'file:{urllib.parse.quote(metadata_path)}?mode=ro', uri=True)
 
 
+# SQLite's words for a file that is no database, or one whose pages are damaged.
+_DAMAGE = ('not a database', 'malformed', 'encrypted', 'corrupt')
+
+
+def _roll_back_journal(metadata_path: str) -> None:
+    """A run killed mid-write leaves a hot journal, which SQLite rolls back only for
+    a connection that may write: open one, where the home allows it."""
+    home = os.path.dirname(metadata_path) or '.'
+    if os.path.exists(metadata_path + '-journal') and os.access(home, os.W_OK):
+        with contextlib.closing(sqlite3.connect(metadata_path)) as db:
+            db.execute('SELECT COUNT(*) FROM sqlite_master').fetchone()
+
+
+def is_store_error(error: BaseException) -> bool:
+    """Whether ML Metadata raised it (a write the store refused, say)."""
+    return isinstance(error, errors.StatusError)
+
+
 def store_condition(metadata_path: str) -> Tuple[str, str]:
     """(condition, detail) of the SQLite file at metadata_path: MISSING; EMPTY
     when it records no run (0 bytes, or MLMD's tables never finished or still
     empty: what a first run that failed early leaves); DAMAGED when it is no
-    SQLite database, or not MLMD's (detail: SQLite's words); else READY."""
+    SQLite database or its pages fail SQLite's check (detail: SQLite's words);
+    UNAVAILABLE when it cannot be read now (locked, a hot journal the home does
+    not let SQLite roll back); else READY."""
     if not os.path.isfile(metadata_path):
         return MISSING, ''
     if os.path.getsize(metadata_path) == 0:
         return EMPTY, '0 bytes'
     try:
+        _roll_back_journal(metadata_path)
         with contextlib.closing(_read_only(metadata_path)) as db:
+            check = db.execute('PRAGMA quick_check').fetchone()[0]
+            if check != 'ok':
+                return DAMAGED, f'SQLite\'s check: {check}'
             tables = {name for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not set(_RECORD_TABLES) <= tables:
@@ -313,7 +342,8 @@ def store_condition(metadata_path: str) -> Tuple[str, str]:
             if not db.execute('SELECT COUNT(*) FROM Context').fetchone()[0]:
                 return EMPTY, 'no runs recorded'
     except sqlite3.Error as error:
-        return DAMAGED, str(error)
+        damaged = any(word in str(error) for word in _DAMAGE)
+        return (DAMAGED if damaged else UNAVAILABLE), str(error)
     return READY, ''
 
 
@@ -339,6 +369,14 @@ def check_store(metadata_path: str) -> None:
                                       'left by a first run that stopped early)')
     if condition == DAMAGED:
         raise _damaged(metadata_path, detail)
+    if condition == UNAVAILABLE:
+        raise _unavailable(metadata_path, detail)
+
+
+def _unavailable(metadata_path: str, detail: str) -> StoreUnavailable:
+    return StoreUnavailable(f'ML Metadata at {metadata_path} cannot be opened now ({detail}): '
+                            'if a run was killed while writing it, run `runner runs` where the '
+                            'home can be written, which repairs it')
 
 
 def connect(metadata_path: str) -> metadata_store.MetadataStore:
@@ -354,24 +392,29 @@ def _open(metadata_path: str, mode: int) -> metadata_store.MetadataStore:
     config.sqlite.connection_mode = mode
     try:
         return metadata_store.MetadataStore(config)
-    except RuntimeError as error:     # MLMD's own check of its schema failed
-        raise _damaged(metadata_path, str(error).split(' query:')[0]) from None
+    except RuntimeError as error:     # MLMD's own check of its schema, or SQLite, refused
+        detail = str(error).split(' query:')[0]
+        if any(word in detail for word in _DAMAGE):
+            raise _damaged(metadata_path, detail) from None
+        raise _unavailable(metadata_path, detail) from None
 
 
-def refuse_damaged(metadata_path: str) -> None:
-    """DamagedMetadataError if a store is there and cannot be read (before a run
-    that would write it)."""
+def refuse_unreadable(metadata_path: str) -> None:
+    """DamagedMetadataError or StoreUnavailable if a store is there and cannot be
+    read (before a run that would write it)."""
     condition, detail = store_condition(metadata_path)
     if condition == DAMAGED:
         raise _damaged(metadata_path, detail)
+    if condition == UNAVAILABLE:
+        raise _unavailable(metadata_path, detail)
 
 
-def prepare_store(metadata_path: str) -> Optional[str]:
+def recreate_if_empty(metadata_path: str) -> Optional[str]:
     """Before a run writes the store: one that records no run (a first run left it
     empty or unfinished) is removed, for the run to create afresh, and a line
-    says so; a damaged one is DamagedMetadataError. A store with runs is never
-    touched."""
-    refuse_damaged(metadata_path)
+    says so; one that cannot be read is refused (refuse_unreadable). A store with
+    runs is never touched."""
+    refuse_unreadable(metadata_path)
     condition, detail = store_condition(metadata_path)
     if condition != EMPTY:
         return None

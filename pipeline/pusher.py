@@ -21,6 +21,7 @@ so that a reader never takes a half-written version for a whole one.
 import json
 import os
 import shutil
+import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -115,7 +116,9 @@ def push_version(source: str, base_directory: str, version: int) -> str:
         raise FileExistsError(f'{target} exists already')
     if is_url(base_directory):
         io_utils.copy_dir(source, target, deny_regex_patterns=[r'saved_model\.pb'])
-        interruption.check()     # a stop asked for: the version never becomes one
+        if interruption.requested() is not None:    # a stop asked for: never a version
+            _remove(target)
+            interruption.check()
         io_utils.copy_file(os.path.join(source, SAVED_MODEL_FILE),
                            os.path.join(target, SAVED_MODEL_FILE))
         staging = target
@@ -131,10 +134,16 @@ def push_version(source: str, base_directory: str, version: int) -> str:
         _remove(staging)
         raise IOError(f'the copy of {source} at {staging} differs from it; removed')
     if staging != target:
-        if interruption.requested() is not None:    # a stop asked for: never made visible
-            _remove(staging)
-            interruption.check()
-        os.rename(staging, target)
+        # A stop asked for: never made visible. One that comes during the check and the
+        # rename waits until the rename is done: the version was pushed before the stop.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+        try:
+            if interruption.requested() is not None:
+                _remove(staging)
+                interruption.check()
+            os.rename(staging, target)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return target
 
 

@@ -66,7 +66,7 @@ def home_for_writing(path: str) -> Home:
     """A home a run may create or write to."""
     home = Home(os.path.abspath(path))
     _writable(home.root)
-    mlmd.refuse_damaged(home.metadata_path)
+    mlmd.refuse_unreadable(home.metadata_path)
     return home
 
 

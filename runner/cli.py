@@ -13,21 +13,18 @@ import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
-import signal
 import sys
-import threading
-import time
 import traceback
-from types import FrameType
-from typing import ContextManager, Iterator, List, Optional, Tuple
+from typing import ContextManager, List, Optional
 
 from common import interruption
 from common.argument_parser import ArgumentParser
 from common.exit_status import ExitStatus, ProblemFound, UsageError
 from operations.execution import RunLock
-from runner import commands, home_lock, logs
+from runner import commands, home_lock, logs, stopping
 from runner.command import Command, Context, Plan
 from runner.progress import TerminalProgress
 
@@ -60,109 +57,110 @@ def _lock(plan: Plan, command: str) -> ContextManager[RunLock]:
 
 
 def _error(status: int, message: str) -> int:
-    print(f'error: {message}', file=sys.stderr, flush=True)
+    """One `error:` line: whatever a library's message spans (TensorFlow's run over
+    several lines) is put on one."""
+    print('error: ' + ' '.join(message.split()), file=sys.stderr, flush=True)
     return status
 
 
-# How often a stop no one has acknowledged is raised again in the main thread.
-RESTOP_SECONDS = 1.0
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a command ended: its exit status, the failure to name on one line (if any),
+    a traceback for --debug, and whether its log lost its end (a full disk)."""
+
+    status: int
+    failure: Optional[BaseException] = None
+    trace: str = ''
+    log_incomplete: Optional[str] = None
 
 
-def _stop(signum: int, frame: Optional[FrameType]) -> None:
-    """SIGINT and SIGTERM: the stop is recorded for the whole process (see
-    common/interruption.py) and raised where the main thread is, again every
-    RESTOP_SECONDS until the code that handles it acknowledges it: library code
-    that catches too much cannot keep the run going."""
-    first = interruption.requested() is None
-    interruption.request(signum)
-    if interruption.acknowledged():
-        return
-    if first:
-        threading.Thread(target=_restop, args=(signum,), daemon=True,
-                         name='stop-again').start()
-    raise interruption.Interrupted(signum)
-
-
-def _restop(signum: int) -> None:
-    main = threading.main_thread()
-    while main.is_alive() and main.ident is not None and not interruption.acknowledged():
-        time.sleep(RESTOP_SECONDS)
-        if not interruption.acknowledged():
-            signal.pthread_kill(main.ident, signum)
-
-
-@contextlib.contextmanager
-def _stoppable() -> Iterator[None]:
-    """SIGINT and SIGTERM stop the command (see _stop) while the block runs."""
-    previous = {signum: signal.signal(signum, _stop)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+def _outcome(command: Command, plan: Plan, context: Context) -> Outcome:
     try:
-        yield
-    finally:
+        status = command.run(plan, context)
+        interruption.acknowledge()    # done: a late stop no longer interrupts
+        return Outcome(status)
+    except (UsageError, ProblemFound) as error:
+        logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
+        return Outcome(error.status, error)
+    except interruption.Interrupted as stop:
         interruption.acknowledge()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-Outcome = Tuple[int, Optional[BaseException], str]     # exit status, failure, traceback
+        logging.info('%s', stop, exc_info=True)
+        return Outcome(stop.exit_status, stop)
+    except BrokenPipeError:      # the reader went away (`| head`): done
+        return Outcome(ExitStatus.DONE)
+    except Exception as error:  # unexpected: the traceback goes to the log
+        logging.exception('%s failed', command.NAME)
+        problem = ProblemFound(f'{command.NAME} failed: {type(error).__name__}: {error} '
+                               f'(traceback in {context.log_path})')
+        return Outcome(ExitStatus.PROBLEM, problem, traceback.format_exc())
 
 
 def _run(command: Command, plan: Plan, log_path: str) -> Outcome:
-    """Runs the command with its output in the log."""
-    with _lock(plan, command.NAME) as lock:
-        context = Context(log_path, lock, TerminalProgress(sys.stdout, log_path))
-        with logs.capture(log_path):
-            try:
-                return command.run(plan, context), None, ''
-            except (UsageError, ProblemFound) as error:
-                logging.info('%s: %s', type(error).__name__, error, exc_info=error.__cause__)
-                return error.status, error, ''
-            except interruption.Interrupted as stop:
-                interruption.acknowledge()
-                logging.info('%s', stop, exc_info=True)
-                return stop.exit_status, stop, ''
-            except BrokenPipeError:      # the reader went away (`| head`): done
-                return ExitStatus.DONE, None, ''
-            except Exception as error:  # unexpected: the traceback goes to the log
-                logging.exception('%s failed', command.NAME)
-                return ExitStatus.PROBLEM, error, traceback.format_exc()
-
-
-def _checked_and_run(command: Command, args: argparse.Namespace) -> Outcome:
-    plan = command.check(args)     # before anything is written: a refusal leaves no trace
-    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
+    """Runs the command with its output in the log, holding the home if it names one."""
     try:
-        code, failure, trace = _run(command, plan, log_path)
+        with _lock(plan, command.NAME) as lock:
+            context = Context(log_path, lock, TerminalProgress(sys.stdout, log_path))
+            with logs.capture(log_path) as captured:
+                outcome = _outcome(command, plan, context)
     except OSError as error:        # the log or the lock could not be written
         raise UsageError(f'cannot write {error.filename or log_path}: {error.strerror}') \
             from error
-    if failure is not None and not isinstance(failure, (UsageError, ProblemFound,
-                                                       interruption.Interrupted)):
-        failure = ProblemFound(f'{command.NAME} failed: {type(failure).__name__}: {failure} '
-                               f'(traceback in {log_path})')
-    return code, failure, trace
+    return dataclasses.replace(outcome, log_incomplete=captured.incomplete)
+
+
+def _checked(command: Command, args: argparse.Namespace) -> Plan:
+    """The command's plan; library output while it is worked out goes to a log of its
+    own (not kept when empty), with the traceback of an unexpected failure."""
+    log_path = logs.log_path(command.NAME + '-check', None)
+    try:
+        with logs.capture(log_path):
+            try:
+                return command.check(args)   # writes nothing: a refusal leaves no trace
+            except (UsageError, ProblemFound, interruption.Interrupted):
+                raise
+            except Exception as error:
+                logging.exception('checking %s failed', command.NAME)
+                raise ProblemFound(f'{command.NAME} failed: {type(error).__name__}: {error} '
+                                   f'(traceback in {log_path})') from error
+    finally:
+        logs.remove_if_empty(log_path)
+
+
+def _checked_and_run(command: Command, args: argparse.Namespace) -> Outcome:
+    plan = _checked(command, args)
+    log_path = logs.log_path(command.NAME, plan.log_home and os.path.join(plan.log_home, 'logs'))
+    return _run(command, plan, log_path)
+
+
+def _ended(command: Command, args: argparse.Namespace) -> Outcome:
+    """The command checked and run, under stoppable signals; how it ended."""
+    with stopping.stoppable():
+        try:
+            outcome = _checked_and_run(command, args)
+        except (UsageError, ProblemFound) as error:
+            outcome = Outcome(error.status, error)
+        except interruption.Interrupted as stop:
+            interruption.acknowledge()
+            outcome = Outcome(stop.exit_status, stop)
+    signum = interruption.requested()
+    if outcome.failure is None and signum is not None:   # a stop as the work ended
+        late = interruption.Interrupted(signum)
+        outcome = dataclasses.replace(outcome, status=late.exit_status, failure=late)
+    return outcome
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    command: Command = args.command
-    with _stoppable():
-        try:
-            code, failure, trace = _checked_and_run(command, args)
-        except (UsageError, ProblemFound) as error:
-            code, failure, trace = error.status, error, ''
-        except interruption.Interrupted as stop:
-            interruption.acknowledge()
-            code, failure, trace = stop.exit_status, stop, ''
-    signum = interruption.requested()
-    if failure is None and signum is not None:     # a stop that came as the work ended
-        failure = interruption.Interrupted(signum)
-        code = failure.exit_status
-    if failure is None:
-        return code
+    outcome = _ended(args.command, args)
+    if outcome.failure is None:
+        if outcome.log_incomplete:
+            print(f'warning: the log lost its end: {outcome.log_incomplete}', file=sys.stderr)
+        return outcome.status
     if args.debug:
-        print(trace or ''.join(traceback.format_exception(failure)), file=sys.stderr, end='')
-    return _error(code, str(failure))
+        print(outcome.trace or ''.join(traceback.format_exception(outcome.failure)),
+              file=sys.stderr, end='')
+    note = f' (the log lost its end: {outcome.log_incomplete})' if outcome.log_incomplete else ''
+    return _error(outcome.status, f'{outcome.failure}{note}')
 
 
 def entry_point() -> None:

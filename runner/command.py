@@ -14,7 +14,7 @@ plans that name one, and sends library output to the log file.
 
 import argparse
 import dataclasses
-from typing import Any, Optional, Protocol
+from typing import Optional, Protocol, TypeVar
 
 from common.exit_status import ExitStatus
 from operations.execution import Progress, RunLock
@@ -38,13 +38,23 @@ class Context:
     progress: Progress
 
 
-class Command(Protocol):
+PlanT = TypeVar('PlanT', bound=Plan)
+
+
+class Command(Protocol[PlanT]):
+    """A command module; run() takes the plan its check() returns."""
+
     NAME: str
     HELP: str
     EXAMPLES: str
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def check(self, args: argparse.Namespace) -> Plan: ...
+    def check(self, args: argparse.Namespace) -> PlanT: ...
 
-    def run(self, plan: Any, context: Context) -> ExitStatus: ...
+    def run(self, plan: PlanT, context: Context) -> ExitStatus: ...
+
+
+def command(module: Command[PlanT]) -> Command[PlanT]:
+    """A command module, checked by mypy to follow the protocol with one plan type."""
+    return module

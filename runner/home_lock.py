@@ -15,7 +15,9 @@ import contextlib
 import datetime
 import fcntl
 import json
+import logging
 import os
+import time
 from typing import IO, Any, Dict, Iterator
 
 from common.exit_status import UsageError
@@ -37,31 +39,44 @@ def _holder(handle: IO[str]) -> Dict[str, Any]:
 
 
 def _activity(live: bool, recorded: Dict[str, Any]) -> Activity:
-    run_id = recorded.get('run_id') or None
-    failure = recorded.get('failed') or None
-    return Activity(live_run=run_id if live else None,
-                    failed_run=run_id if failure else None, failure=failure)
+    return Activity(live_run=(recorded.get('run_id') or None) if live else None,
+                    failed_run=recorded.get('failed_run') or None,
+                    failure=recorded.get('failed') or None)
 
 
 class HeldLock:
     """The home's lock, held by this process: records which run is under way, and a
-    run's failure (a store on a full disk may not take it; the next run does)."""
+    run's failure until ML Metadata holds it (a store on a full disk may not take
+    it then; the next run records it there)."""
 
     def __init__(self, handle: IO[str], holder: Dict[str, Any], previous: Dict[str, Any]):
         self._handle, self._holder = handle, holder
         self.previous = _activity(False, previous)     # what the last holder left
+        self._failure = {key: previous[key] for key in ('failed_run', 'failed')
+                         if previous.get('failed')}
 
-    def _record(self, **values: str) -> None:
+    def _record(self, run_id: str) -> None:
+        """Overwritten in place, then cut to length: never an empty file meanwhile,
+        and no new block needed on a full disk."""
         self._handle.seek(0)
+        self._handle.write(json.dumps({**self._holder, 'run_id': run_id, **self._failure}))
         self._handle.truncate()
-        self._handle.write(json.dumps({**self._holder, **values}))
         self._handle.flush()
 
     def working_on(self, run_id: str) -> None:
-        self._record(run_id=run_id)
+        self._record(run_id)
 
     def failed(self, run_id: str, cause: str) -> None:
-        self._record(run_id=run_id, failed=cause)
+        self._failure = {'failed_run': run_id, 'failed': cause}
+        try:
+            self._record(run_id)
+        except OSError:
+            logging.exception('could not keep the failure of run %s in the home lock', run_id)
+
+    def failure_recorded(self, run_id: str) -> None:
+        if self._failure.get('failed_run') == run_id:
+            self._failure = {}
+            self._record(run_id)
 
 
 class NoLock:
@@ -75,14 +90,36 @@ class NoLock:
     def failed(self, run_id: str, cause: str) -> None:
         pass
 
+    def failure_recorded(self, run_id: str) -> None:
+        pass
+
 
 def _open(home: str) -> IO[str]:
     try:
         os.makedirs(home, exist_ok=True)
-        return open(_path(home), 'a+')
+        # Read and written in place (not appended to): os.open creates it if needed.
+        return os.fdopen(os.open(_path(home), os.O_RDWR | os.O_CREAT, 0o644), 'r+')
     except OSError as error:
         raise UsageError(f'--home {home}: cannot write {_path(home)}: '
                          f'{error.strerror}') from None
+
+
+# How long a run waits for readers of the lock file (runs, report) to let go of it.
+READERS_SECONDS = 1.0
+
+
+def _locked(handle: IO[str]) -> bool:
+    """Takes the lock; False when another process holds it (readers, which hold it
+    shared for an instant, are waited for)."""
+    deadline = time.monotonic() + READERS_SECONDS
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -90,9 +127,7 @@ def hold(home: str, command: str) -> Iterator[HeldLock]:
     """Holds the home's lock for the block; UsageError when another process holds it."""
     handle = _open(home)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _locked(handle):
             other = _holder(handle)
             raise UsageError(
                 f'home {home} is in use by pid {other.get("pid", "?")} (runner '

@@ -8,12 +8,15 @@ file; stdout stays the terminal's, for progress and results.
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
-from typing import Iterator, Optional
+from typing import IO, Callable, Iterator, Optional
 
 from absl import logging as absl_logging
+
+from runner.stopping import SIGNALS
 
 _FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 
@@ -24,14 +27,25 @@ def log_path(command: str, logs_dir: Optional[str]) -> str:
     return os.path.join(directory, f'{command}-{time.strftime("%Y%m%d-%H%M%S")}.log')
 
 
+class Capture:
+    """A log being written; `incomplete` says why its end was lost, if it was (a
+    full disk: the command's own outcome says more)."""
+
+    def __init__(self) -> None:
+        self.incomplete: Optional[str] = None
+
+
 @contextlib.contextmanager
-def capture(path: str) -> Iterator[None]:
-    """Sends logging, warnings and native stderr to `path` until the block ends."""
+def capture(path: str) -> Iterator[Capture]:
+    """Sends logging, warnings and native stderr to `path` until the block ends;
+    lines go to the file as they come."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     saved_stderr = os.dup(2)
-    with open(path, 'a') as log_file:
+    captured = Capture()
+    log_file = open(path, 'a', buffering=1)
+    try:
         sys.stderr.flush()
         os.dup2(log_file.fileno(), 2)
         handler = logging.StreamHandler(log_file)
@@ -44,11 +58,35 @@ def capture(path: str) -> Iterator[None]:
         absl_logging.set_verbosity(absl_logging.INFO)
         logging.captureWarnings(True)
         try:
-            yield
+            yield captured
         finally:
+            # A stop (SIGINT, SIGTERM) waits until the terminal has its stderr back.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
             logging.captureWarnings(False)
             absl_logging.set_verbosity(saved_verbosity)
             root.handlers, root.level = saved_handlers, saved_level
-            sys.stderr.flush()
+            _flushed(sys.stderr, captured)
             os.dup2(saved_stderr, 2)
             os.close(saved_stderr)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    finally:
+        _ended(log_file.close, captured)
+
+
+def _flushed(stream: IO[str], captured: Capture) -> None:
+    _ended(stream.flush, captured)
+
+
+def _ended(write: Callable[[], None], captured: Capture) -> None:
+    """Writes what is buffered for the log (a flush, the close); on a full disk the
+    log loses its end, which `captured` records."""
+    try:
+        write()
+    except OSError as error:
+        captured.incomplete = error.strerror
+
+
+def remove_if_empty(path: str) -> None:
+    """A log that received nothing is not kept."""
+    if os.path.exists(path) and os.path.getsize(path) == 0:
+        os.remove(path)

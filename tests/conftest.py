@@ -107,3 +107,11 @@ def stubs(server):
     channel = server.channel()
     yield service_stubs(channel)
     channel.close()
+
+
+@pytest.fixture(autouse=True)
+def no_stop_left_behind():
+    """A test that asks for a stop (common.interruption) leaves none to the next."""
+    yield
+    from common import interruption
+    interruption.reset()

@@ -11,7 +11,7 @@ import sys
 import time
 
 from pipeline import mlmd
-from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
+from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE, REPO_ROOT
 
 DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
 
@@ -61,12 +61,21 @@ def write_csv(rows, directory):
     return directory
 
 
+def runner(*args, cwd=REPO_ROOT, timeout=900):
+    """`python -m runner ARGS`, run to its end: its CompletedProcess (text)."""
+    return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+
+
+def local_args(home, data_root, *extra):
+    """`runner local`'s arguments for a small sample: few steps, a low AUC bar."""
+    return ['local', '--home', home, '--data-root', data_root,
+            '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5', *extra]
+
+
 def run_pipeline(home, data_root, *extra):
     """`python -m runner local` on a small sample with few steps (and a low AUC bar)."""
-    return subprocess.run(
-        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data_root,
-         '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5', *extra],
-        capture_output=True, text=True, timeout=600)
+    return runner(*local_args(home, data_root, *extra), timeout=600)
 
 
 def runs(home, pipeline_name='chicago-taxi'):
@@ -183,3 +192,25 @@ def mounted_tmpfs(mount, options):
         yield mount
     finally:
         subprocess.run(['umount', '--lazy', str(mount)], check=True)
+
+
+def started_run(home, data_root, *extra):
+    """`runner local` on a small sample (local_args) in a process group of its own,
+    stdout and stderr piped: the Popen."""
+    return subprocess.Popen([sys.executable, '-m', 'runner', *local_args(home, data_root, *extra)],
+                            cwd=REPO_ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def read_until(process, text, seconds=600):
+    """What the process printed, up to and including `text` (a component's line
+    begins when the component starts, before its line ends)."""
+    import select
+    out, deadline = b'', time.time() + seconds
+    while text.encode() not in out:
+        ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.time(), 0))
+        chunk = os.read(process.stdout.fileno(), 4096) if ready else b''
+        if not chunk:
+            raise AssertionError(f'{text!r} never came: {out.decode()}')
+        out += chunk
+    return out.decode()

@@ -23,6 +23,7 @@ from tests.support import (
     predict,
     read_rows,
     run_pipeline,
+    runner,
     runs,
     to_example,
     to_instance,
@@ -30,11 +31,6 @@ from tests.support import (
 
 pytestmark = pytest.mark.e2e
 SOURCES = ('common', 'models', 'serving', 'pipeline', 'runner', 'schema')
-
-
-def runner(*args, cwd=REPO):
-    return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=900)
 
 
 @pytest.fixture(scope='module')

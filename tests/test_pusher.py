@@ -187,3 +187,16 @@ def test_a_failing_write_leaves_no_version_and_says_why(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == 'OSError: [Errno 27] File too large'
     assert os.listdir(base) == []                # the staging copy removed too
+
+
+def test_no_version_is_made_visible_after_a_stop(tmp_path):
+    """A stop asked for (Ctrl-C, SIGTERM) before the rename: no version, no staging copy."""
+    from common import interruption
+    from pipeline.pusher import push_version
+    source = tmp_path / 'model'
+    _model_files(str(source), b'weights')
+    base = tmp_path / 'serving_model'
+    interruption.request(signal.SIGINT)
+    with pytest.raises(interruption.Interrupted):
+        push_version(str(source), str(base), 7)
+    assert os.listdir(base) == []

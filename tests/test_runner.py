@@ -143,3 +143,19 @@ def test_reproduce_names_the_data_file_that_changed_or_is_gone(tmp_path):
 def test_tune_trials_needs_tune(tmp_path, capsys):
     assert cli.main(['local', '--home', str(tmp_path), '--tune-trials', '3']) == 2
     assert capsys.readouterr().err == 'error: --tune-trials needs --tune\n'
+
+
+def test_no_component_starts_after_a_stop(capsys):
+    """A stop asked for, and swallowed on the way by library code, is raised again as
+    LocalDagRunner announces the next component."""
+    import signal
+    import sys
+
+    from common import interruption
+    progress = execution.ComponentWatch(TerminalProgress(sys.stdout, 'run.log'))
+    progress.emit(_record('Component %s is running.', 'Transform'))
+    interruption.request(signal.SIGTERM)
+    with pytest.raises(interruption.Interrupted):
+        progress.emit(_record('Component %s is running.', 'Trainer'))
+    assert progress.current == 'Transform'
+    assert 'Trainer' not in capsys.readouterr().out

@@ -67,13 +67,13 @@ def check(args: argparse.Namespace) -> Plan:
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    result = monitoring.monitor(plan.config, plan.settings)
-    print('\n'.join(result.lines))
-    if not result.findings:
+    result, retrained = monitoring.monitor_and_retrain(plan.config, plan.settings, plan.retrain,
+                                                       context.lock, context.progress)
+    if retrained is not None:
+        print(retrained.summary)
         return ExitStatus.DONE
-    if plan.retrain is None:
+    print('\n'.join(result.lines))
+    if result.findings:
         raise ProblemFound(f'findings in served traffic: {", ".join(result.findings)} '
                            f'(see {result.path})')
-    print('Anomalies found: retraining', flush=True)
-    print(training_run.train(plan.retrain, context.lock, context.progress).summary)
     return ExitStatus.DONE

@@ -4,10 +4,9 @@ the last blessed model. Stops at the first failed run (exit 1)."""
 
 import argparse
 import dataclasses
-import time
 
 from common.exit_status import ExitStatus
-from operations import spans, training_run
+from operations import training_run
 from pipeline.config import PipelineConfig
 from runner import arguments
 from runner.command import Context
@@ -47,15 +46,8 @@ def check(args: argparse.Namespace) -> Plan:
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    config = plan.config
-    while True:
-        span = spans.new_span(config.data_root, config.metadata_path, config.pipeline_name)
-        if span is not None:
-            print(f'New span {span} in {config.data_root}: running the pipeline', flush=True)
-            print(training_run.train(config, context.lock, context.progress).summary)
-            if plan.once:
-                return ExitStatus.DONE
-        elif plan.once:
-            print(f'No new span in {config.data_root}')
-            return ExitStatus.DONE
-        time.sleep(plan.interval)
+    made = training_run.watch(plan.config, context.lock, context.progress, plan.interval,
+                              plan.once)
+    if not made:
+        print(f'No new span in {plan.config.data_root}')
+    return ExitStatus.DONE
