@@ -7,7 +7,7 @@ Samples the RSS of the runner's process tree (the runner itself, and Beam's
 worker processes apart) every 0.2 s, and charges each sample to the component
 the run's log says was running then ('Component X is running/finished' lines).
 Printed per component: seconds, peak RSS of the tree, of the runner process and
-of its children (Beam workers), in GB.
+of its children (Beam workers), in GB, and the most child processes seen.
 """
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
@@ -41,15 +41,17 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def sample_tree(process: subprocess.Popen, every: float = 0.2) -> List[Tuple[float, int, int]]:
-    """(time, RSS of the process, RSS of its descendants) until the process ends."""
+def sample_tree(process: subprocess.Popen,
+                every: float = 0.2) -> List[Tuple[float, int, int, int]]:
+    """(time, RSS of the process, RSS of its descendants, how many) until it ends."""
     root, samples = psutil.Process(process.pid), []
     while process.poll() is None:
         try:
             children = root.children(recursive=True)
         except psutil.NoSuchProcess:
             break
-        samples.append((time.time(), _rss(root), sum(_rss(child) for child in children)))
+        samples.append((time.time(), _rss(root), sum(_rss(child) for child in children),
+                        len(children)))
         time.sleep(every)
     return samples
 
@@ -70,11 +72,13 @@ def component_spans(log_path: str) -> List[Tuple[str, float, float]]:
     return sorted(spans, key=lambda span: span[1])
 
 
-def peaks(samples, spans) -> Dict[str, Tuple[int, int, int]]:
-    """Per component: peak (tree, runner, children) RSS among the samples taken while it ran."""
+def peaks(samples, spans) -> Dict[str, Tuple[int, int, int, int]]:
+    """Per component: peak (tree, runner, children) RSS and most child processes among
+    the samples taken while it ran."""
     result = {}
     for name, start, end in spans:
-        inside = [(main + kids, main, kids) for at, main, kids in samples if start <= at <= end]
+        inside = [(main + kids, main, kids, count) for at, main, kids, count in samples
+                  if start <= at <= end]
         if inside:
             result[name] = tuple(max(values) for values in zip(*inside))
     return result
@@ -102,12 +106,13 @@ def main() -> int:
     seconds = time.time() - started
     log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[-1]
     print(f'work dir {workdir}; runner exited {code} after {seconds:.0f} s; '
-          f'peak RSS of the tree {max(m + k for _, m, k in samples) / GB:.2f} GB')
+          f'peak RSS of the tree {max(m + k for _, m, k, _ in samples) / GB:.2f} GB')
     durations = component_seconds(log)
-    print(f'{"component":<32}{"seconds":>9}{"tree GB":>9}{"runner":>9}{"workers":>9}')
-    for name, (tree, main_rss, kids) in peaks(samples, component_spans(log)).items():
+    print(f'{"component":<32}{"seconds":>9}{"tree GB":>9}{"runner":>9}{"workers":>9}'
+          f'{"procs":>7}')
+    for name, (tree, main_rss, kids, count) in peaks(samples, component_spans(log)).items():
         print(f'{name:<32}{durations.get(name, 0):>9.1f}{tree / GB:>9.2f}{main_rss / GB:>9.2f}'
-              f'{kids / GB:>9.2f}')
+              f'{kids / GB:>9.2f}{count:>7}')
     return code
 
 
