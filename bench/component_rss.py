@@ -10,8 +10,6 @@ Printed per component: seconds, peak RSS of the tree, of the runner process and
 of its children (Beam workers), in GB, and the most child processes seen.
 """
 
-import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
-
 import argparse
 import glob
 import os
@@ -26,6 +24,7 @@ from typing import Dict, List, Tuple
 
 import psutil
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 from bench.measure import component_seconds
 from pipeline.config import REPO_ROOT
 
@@ -80,7 +79,7 @@ def peaks(samples, spans) -> Dict[str, Tuple[int, int, int, int]]:
         inside = [(main + kids, main, kids, count) for at, main, kids, count in samples
                   if start <= at <= end]
         if inside:
-            result[name] = tuple(max(values) for values in zip(*inside))
+            result[name] = tuple(max(values) for values in zip(*inside, strict=True))
     return result
 
 

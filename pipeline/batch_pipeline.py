@@ -8,7 +8,7 @@ runs its serving_default signature on Beam.
 
 from typing import Sequence
 
-from tfx.components import BulkInferrer, CsvExampleGen
+from tfx.components import BulkInferrer
 from tfx.dsl.components.common.importer import Importer
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -17,6 +17,7 @@ from tfx.types.standard_artifacts import Model
 
 from pipeline import component_ids as ids
 from pipeline.config import PipelineConfig
+from pipeline.csv_example_gen import CsvExampleGen
 
 SPLIT = 'inference'
 

@@ -19,7 +19,7 @@ serialized deterministically: features in key order), so the split is TFX's.
 import bisect
 import hashlib
 import os
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, TypeAlias
 
 import apache_beam as beam
 import numpy as np
@@ -39,7 +39,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder, example_coder
 
-ColumnType = csv_decoder.ColumnType
+ColumnType: TypeAlias = csv_decoder.ColumnType
 
 # Values of these forms parse the same in Arrow as in Python's int() / float():
 # up to 18 digits (always within int64), and decimals or exponents (never ints).
@@ -130,7 +130,8 @@ def merge_column_types(per_file: Iterable[Sequence[int]]) -> List[int]:
     """The types of a split: per column, the highest over its files."""
     merged = None
     for types in per_file:
-        merged = list(types) if merged is None else [max(a, b) for a, b in zip(merged, types)]
+        merged = list(types) if merged is None else [
+            max(a, b) for a, b in zip(merged, types, strict=True)]
     return merged or []
 
 
@@ -201,9 +202,9 @@ def _map_entries(encoded: List[bytes]) -> Tuple[pa.Array, np.ndarray]:
     data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[:offsets[-1]]
     totals = np.diff(offsets)
     entry = np.zeros(len(totals), dtype=np.int64)
-    for prefix in range(2, 7):          # a tag byte and a varint of 1 to 5 bytes
-        candidate = totals - prefix
-        fits = (entry == 0) & (candidate >= 0) & (_varint_size(candidate) == prefix - 1)
+    for size in range(2, 7):          # a tag byte and a varint of 1 to 5 bytes
+        candidate = totals - size
+        fits = (entry == 0) & (candidate >= 0) & (_varint_size(candidate) == size - 1)
         entry[fits] = candidate[fits]
     keep = np.ones(len(data), dtype=bool)
     prefix = totals - entry
@@ -261,7 +262,7 @@ def file_examples(path: str, names: Sequence[str],
     """A file's rows as serialized Examples, a block at a time."""
     for block in read_blocks(path, names):
         columns = [feature_values(values, ColumnType(kind))
-                   for values, kind in zip(block.columns, types)]
+                   for values, kind in zip(block.columns, types, strict=True)]
         yield encode_examples(pa.RecordBatch.from_arrays(columns, list(names))).to_pylist()
 
 
@@ -269,7 +270,7 @@ def write_shard(path: str, names: Sequence[str], types: Sequence[int],
                 split_dirs: Sequence[str], ends: Sequence[int], shard: str) -> List[int]:
     """Writes a file's Examples to the shard file `shard` of each split (by TFX's hash
     when there are several splits); returns how many went to each."""
-    import tensorflow as tf   # its TFRecord writer: C++, gzip, any TF filesystem
+    import tensorflow as tf  # its TFRecord writer: C++, gzip, any TF filesystem
     options = tf.io.TFRecordOptions(compression_type='GZIP')
     writers = [tf.io.TFRecordWriter(os.path.join(directory, shard), options)
                for directory in split_dirs]
@@ -373,7 +374,7 @@ class Executor(BaseExampleGenExecutor):
                 write_split_files(pipeline, split.name, files, names, split_dirs,
                                   bucket_ends(output_config))
             else:
-                for split, directory in zip(input_config.splits, split_dirs):
+                for split, directory in zip(input_config.splits, split_dirs, strict=True):
                     files, names = split_files(input_base, split.pattern)
                     write_split_files(pipeline, split.name, files, names, [directory], [1])
 

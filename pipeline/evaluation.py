@@ -12,6 +12,7 @@ from tfx.types import artifact_utils, standard_component_specs
 
 from models import features as f
 from pipeline.mlmd import OVERALL_METRICS
+from pipeline.one_pass_metrics import one_pass_metrics
 
 SLICE_FEATURES = ('trip_start_hour', 'payment_type')
 
@@ -44,9 +45,10 @@ def eval_config(min_auc: float, max_auc_drop: float) -> tfma.EvalConfig:
             preprocessing_function_names=['transform_features'])],
         slicing_specs=[tfma.SlicingSpec()] + [
             tfma.SlicingSpec(feature_keys=[key]) for key in SLICE_FEATURES],
-        metrics_specs=[tfma.MetricsSpec(
-            metrics=[auc, tfma.MetricConfig(class_name='AUCPrecisionRecall', config=_CURVE_CONFIG)]
-            + [tfma.MetricConfig(class_name=name) for name in _METRICS])])
+        # TFMA's metrics, computed by one combiner per model and slice (one_pass_metrics).
+        metrics_specs=[tfma.MetricsSpec(metrics=one_pass_metrics(
+            [auc, tfma.MetricConfig(class_name='AUCPrecisionRecall', config=_CURVE_CONFIG)]
+            + [tfma.MetricConfig(class_name=name) for name in _METRICS]))])
 
 
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:

@@ -20,14 +20,22 @@ aggregation keep TFMA's own combiners.
 
 import math
 from collections.abc import Mapping
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 from tensorflow_model_analysis.metrics import (
-    binary_confusion_matrices, calibration, calibration_histogram, calibration_plot,
-    confusion_matrix_metrics, confusion_matrix_plot, example_count, metric_types, metric_util)
+    binary_confusion_matrices,
+    calibration,
+    calibration_histogram,
+    calibration_plot,
+    confusion_matrix_metrics,
+    confusion_matrix_plot,
+    example_count,
+    metric_types,
+    metric_util,
+)
 from tensorflow_model_analysis.utils import util
 
 MODULE = __name__
@@ -202,7 +210,8 @@ class _OnePassCombiner(beam.CombineFn):
         histogram = [calibration_histogram.Bucket(int(bucket_id), float(labels),
                                                   float(predictions), float(examples))
                      for bucket_id, (labels, predictions, examples, entries) in zip(
-                         accumulator.bucket_ids, accumulator.buckets.T) if entries > 0]
+                         accumulator.bucket_ids, accumulator.buckets.T, strict=True)
+                     if entries > 0]
         tp, tn, fp, fn = (float(value) for value in accumulator.matrix)
         matrices = {THRESHOLD: bcm._ThresholdEntry(   # pylint: disable=protected-access
             bcm.Matrix(tp=tp, tn=tn, fp=fp, fn=fn), [], [], [], [])}
@@ -247,7 +256,8 @@ class _OnePass:
     def computations(self, eval_config=None, schema=None, model_names=None, output_names=None,
                      sub_keys=None, aggregation_type=None, class_weights=None,
                      example_weighted=False, query_key=None) -> metric_types.MetricComputations:
-        computations = super().computations(  # pytype: disable=attribute-error
+        # A mixin: the TFMA metric class after it in the bases has computations().
+        computations = super().computations(  # type: ignore[misc]
             eval_config=eval_config, schema=schema, model_names=model_names,
             output_names=output_names, sub_keys=sub_keys, aggregation_type=aggregation_type,
             class_weights=class_weights, example_weighted=example_weighted,

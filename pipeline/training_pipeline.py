@@ -5,7 +5,7 @@ Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
 Google Cloud extensions and costs seconds of start-up on every run.
 """
 
-from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform, Tuner
+from tfx.components import ExampleValidator, StatisticsGen, Transform, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
@@ -22,6 +22,7 @@ from models.hparams import DETERMINISTIC_KEY, HPARAMS_KEY, TUNE_TRIALS_KEY
 from pipeline import component_ids as ids
 from pipeline.canary import ServingCanary
 from pipeline.config import PipelineConfig, RunSetup
+from pipeline.csv_example_gen import CsvExampleGen
 from pipeline.evaluation import Evaluator, eval_config
 from pipeline.manifest import manifest_parameters
 from pipeline.manifest_component import RunManifest

@@ -1,14 +1,13 @@
 """The vectorised CsvExampleGen executor against TFX's own: the same Examples in the
 same splits, on the embedded data and on CSV quirks, and the same failures."""
 
-import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
-
 import glob
 import json
 import os
 
 import pytest
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 from pipeline.config import DEFAULT_DATA_ROOT
 
 BEAM_ARGS = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
@@ -64,6 +63,7 @@ def both(input_base, tmp_path, **kwargs):
             ours_artifact)
 
 
+@pytest.mark.e2e
 def test_embedded_data_gives_tfx_examples_in_tfx_splits(tmp_path):
     stock, ours, artifact = both(DEFAULT_DATA_ROOT, tmp_path)
     assert len(stock['train']) + len(stock['eval']) == 15002
@@ -130,7 +130,7 @@ def test_bad_rows_fail_the_executor(content, tmp_path):
     data = tmp_path / 'data'
     data.mkdir()
     (data / 'bad.csv').write_bytes(content)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match='CSV'):   # Arrow's, naming the CSV problem
         run_executor(csv_example_gen.Executor, data, tmp_path / 'out', splits=(('all', 1),))
 
 

@@ -2,8 +2,6 @@
 eval config on the same candidate, baseline and examples (the embedded data) gives
 the same metrics, plots, diffs and blessing."""
 
-import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
-
 import json
 import os
 import shutil
@@ -11,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
 from pipeline.config import DEFAULT_DATA_ROOT
 
 TOLERANCE = 1e-6
