@@ -17,6 +17,7 @@ serialized deterministically: features in key order), so the split is TFX's.
 """
 
 import bisect
+import csv
 import hashlib
 import os
 from typing import Any, Dict, Iterable, List, Sequence, Tuple, TypeAlias
@@ -71,7 +72,8 @@ def _source(path: str):
 def read_blocks(path: str, names: Sequence[str]) -> Iterable[pa.RecordBatch]:
     """The rows after the header line, every cell a string ('' when empty), in blocks:
     quoted commas and newlines, CRLF, blank lines skipped; not UTF-8 and rows of
-    the wrong width are errors, as in TFX's executor."""
+    the wrong width are errors, as in TFX's executor, and so are fields over
+    Python's CSV field limit, which TFX's reader does not get past."""
     reader = pa_csv.open_csv(
         _source(path),
         read_options=pa_csv.ReadOptions(column_names=list(names), skip_rows=1,
@@ -82,7 +84,17 @@ def read_blocks(path: str, names: Sequence[str]) -> Iterable[pa.RecordBatch]:
             strings_can_be_null=False, quoted_strings_can_be_null=False))
     for block in reader:
         if block.num_rows:
+            _check_field_sizes(block)
             yield block
+
+
+def _check_field_sizes(block: pa.RecordBatch) -> None:
+    limit = csv.field_size_limit()
+    for values in block.columns:
+        longest = pc.max(pc.utf8_length(values)).as_py() or 0
+        if longest > limit:
+            raise ValueError(f'CSV field of {longest} characters, over the {limit} that '
+                             "TFX's CSV reader takes")
 
 
 def _nonempty(values: pa.Array) -> pa.BooleanArray:

@@ -123,8 +123,9 @@ def test_column_types_are_decided_over_all_files(tmp_path):
         ['data_tfrecord-00000-of-00002.gz', 'data_tfrecord-00001-of-00002.gz']
 
 
-@pytest.mark.parametrize('content', [b'a,b\n1,caf\xe9\n', b'a,b\n1,2,3\n'],
-                         ids=['not-utf8', 'too-many-fields'])
+@pytest.mark.parametrize('content', [b'a,b\n1,caf\xe9\n', b'a,b\n1,2,3\n',
+                                     b'a,b\n1,"' + b'x' * 200_000 + b'"\n'],
+                         ids=['not-utf8', 'too-many-fields', 'field-too-large'])
 def test_bad_rows_fail_the_executor(content, tmp_path):
     from pipeline import csv_example_gen
     data = tmp_path / 'data'
