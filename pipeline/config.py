@@ -26,7 +26,10 @@ class PipelineConfig:
     data_root: str = DEFAULT_DATA_ROOT
     schema_file: str = DEFAULT_SCHEMA_FILE
     train_steps: int = 600
-    eval_steps: Optional[int] = None          # None: the whole eval split
+    # Eval batches per validation round (early stopping's measure): the whole eval split
+    # of the taxi data (10 batches), a sample of ~100k examples at 100x, where ten rounds
+    # over all of it cost the Trainer more than its training steps. None: all of it.
+    eval_steps: Optional[int] = 200
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Trainer custom_config
     # Bit-exact training (TensorFlow's op determinism); off only to measure what it costs.
     deterministic: bool = True
