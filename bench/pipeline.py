@@ -1,9 +1,12 @@
 """Times upstream TFX's taxi_pipeline_native_keras.py against ours, in one run.
 
-    .venv/bin/python -m bench.pipeline [--pairs 3] [--workdir DIR] [--skip-upstream]
+    .venv/bin/python -m bench.pipeline [--pairs 3] [--factor N] [--workdir DIR]
+                                       [--skip-upstream] [--skip-determinism]
 
-Both run on the same embedded data on this machine, one after the other, each
-in a fresh process and home, --pairs times; the figures are those of the
+Both run on the same data on this machine: the embedded taxi data, or with
+--factor N that data N times over (bench/data.py; upstream reads it from
+$HOME/taxi/data/simple/, ours from --data-root). They run one after the other,
+each in a fresh process and home, --pairs times; the figures are those of the
 median pair by the ratio of wall times. Printed: wall seconds and their ratio, peak RSS
 of each process tree, seconds per component, eval AUC and accuracy of each
 pushed model on its own pipeline's eval split (same code for both), and the
@@ -27,10 +30,9 @@ from typing import Dict, Tuple
 import numpy as np
 import psutil
 
+from bench.data import csv_files, data_for
 from bench.measure import component_seconds, run_measured
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_CSV = os.path.join(REPO, 'data', 'chicago_taxi', 'data.csv')
+from pipeline.config import REPO_ROOT as REPO
 
 # Runs upstream's script as __main__ with a timestamped log of absl's
 # "node X is running/finished" lines (BeamDagRunner's own log has no times).
@@ -64,7 +66,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def evaluate_pushed_model(serving_dir: str, examples_dir: str) -> Tuple[float, float, int]:
     """(AUC, accuracy, rows) of the newest pushed model on the ExampleGen eval split."""
     import tensorflow as tf
-    newest = max(glob.glob(os.path.join(serving_dir, '*')), key=lambda p: int(os.path.basename(p)))
+    newest = _newest(os.path.join(serving_dir, '*'))
     serve = tf.saved_model.load(newest).signatures['serving_default']
     files = glob.glob(os.path.join(examples_dir, 'Split-eval', '*'))
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
@@ -84,16 +86,18 @@ def _newest(pattern: str) -> str:
     return max(glob.glob(pattern), key=lambda p: int(os.path.basename(p)))
 
 
-def bench_upstream(workdir: str) -> Dict:
+def bench_upstream(workdir: str, data: str) -> Dict:
+    """Upstream's script in a fresh $HOME, where it reads its CSV files from."""
     import tfx
     example_dir = os.path.join(os.path.dirname(tfx.__file__), 'examples', 'chicago_taxi_pipeline')
     home = os.path.join(workdir, 'upstream_home')
     os.makedirs(os.path.join(home, 'taxi', 'data', 'simple'))
-    shutil.copy(DATA_CSV, os.path.join(home, 'taxi', 'data', 'simple', 'data.csv'))
+    for path in csv_files(data):
+        shutil.copy(path, os.path.join(home, 'taxi', 'data', 'simple'))
     shutil.copy(os.path.join(example_dir, 'taxi_utils_native_keras.py'), os.path.join(home, 'taxi'))
     events = os.path.join(workdir, 'upstream_events.log')
     env = {**os.environ, 'HOME': home, 'TF_USE_LEGACY_KERAS': '1'}
-    seconds, rss = run_measured(
+    run = run_measured(
         [sys.executable, '-c', _UPSTREAM_WRAPPER,
          os.path.join(example_dir, 'taxi_pipeline_native_keras.py'), events],
         env, os.path.join(workdir, "upstream_output.log"), REPO)
@@ -101,48 +105,48 @@ def bench_upstream(workdir: str) -> Dict:
     quality = evaluate_pushed_model(
         os.path.join(home, 'taxi', 'serving_model', 'chicago_taxi_native_keras'),
         _newest(os.path.join(pipeline_root, 'CsvExampleGen', 'examples', '*')))
-    return {'seconds': seconds, 'rss': rss, 'components': component_seconds(events),
+    return {'seconds': run.seconds, 'rss': run.peak_rss, 'components': component_seconds(events),
             'quality': quality}
 
 
-def bench_ours(workdir: str) -> Dict:
+def bench_ours(workdir: str, data: str) -> Dict:
+    """A fresh run of ours, then a cached re-run in the same home."""
     home = os.path.join(workdir, 'ours_home')
-    command = [sys.executable, '-m', 'runner', 'local', '--home', home]
+    command = [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data]
     output = os.path.join(workdir, 'ours_output.log')
-    seconds, rss = run_measured(command, dict(os.environ), output, REPO)
+    run = run_measured(command, dict(os.environ), output, REPO)
     log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[0]
-    cached_seconds, _ = run_measured(command, dict(os.environ), output, REPO)
+    cached = run_measured(command, dict(os.environ), output, REPO)
     quality = evaluate_pushed_model(
         os.path.join(home, 'serving_model', 'chicago_taxi'),
         _newest(os.path.join(home, 'pipelines', 'chicago-taxi', 'CsvExampleGen', 'examples', '*')))
-    return {'seconds': seconds, 'rss': rss, 'components': component_seconds(log),
-            'quality': quality, 'cached_seconds': cached_seconds}
+    return {'seconds': run.seconds, 'rss': run.peak_rss, 'components': component_seconds(log),
+            'quality': quality, 'cached_seconds': cached.seconds}
 
 
-def bench_determinism(workdir: str) -> float:
+def bench_determinism(workdir: str, data: str) -> float:
     """Wall seconds of a fresh run of ours without determinism (--no-deterministic)."""
     home = os.path.join(workdir, 'nondeterministic_home')
-    seconds, _ = run_measured([sys.executable, '-m', 'runner', 'local', '--home', home,
-                               '--no-deterministic'], dict(os.environ),
-                              os.path.join(workdir, 'nondeterministic_output.log'), REPO)
-    return seconds
+    return run_measured([sys.executable, '-m', 'runner', 'local', '--home', home,
+                         '--data-root', data, '--no-deterministic'], dict(os.environ),
+                        os.path.join(workdir, 'nondeterministic_output.log'), REPO).seconds
 
 
 def report(upstream: Dict, ours: Dict) -> None:
     def row(name, a, b, fmt):
         ratio = f'{b / a:8.2f}' if a and b is not None else ''
-        print(f'{name:<32}{fmt.format(a) if a is not None else "-":>12}'
+        print(f'{name:<34}{fmt.format(a) if a is not None else "-":>12}'
               f'{fmt.format(b):>12}{ratio}')
 
     mb = 1 << 20
-    print(f'\n{"":<32}{"upstream":>12}{"ours":>12}{"ratio":>8}')
+    print(f'\n{"":<34}{"upstream":>12}{"ours":>12}{"ratio":>8}')
     row('wall seconds', upstream.get('seconds'), ours['seconds'], '{:.1f}')
     row('peak RSS, MB (process tree)', upstream['rss'] / mb if upstream else None,
         ours['rss'] / mb, '{:.0f}')
     row('eval AUC', upstream['quality'][0] if upstream else None, ours['quality'][0], '{:.4f}')
     row('eval accuracy', upstream['quality'][1] if upstream else None, ours['quality'][1],
         '{:.4f}')
-    print(f'{"eval rows":<32}{upstream["quality"][2] if upstream else "-":>12}'
+    print(f'{"eval rows":<34}{upstream["quality"][2] if upstream else "-":>12}'
           f'{ours["quality"][2]:>12}')
     print('seconds per component:')
     names = list(ours['components']) + [n for n in upstream.get('components', {})
@@ -151,7 +155,7 @@ def report(upstream: Dict, ours: Dict) -> None:
         a = upstream.get('components', {}).get(name)
         b = ours['components'].get(name)
         cells = ['-' if value is None else f'{value:.1f}' for value in (a, b)]
-        print(f'  {name:<30}{cells[0]:>12}{cells[1]:>12}')
+        print(f'  {name:<32}{cells[0]:>12}{cells[1]:>12}')
     print(f'cached re-run of ours: {ours["cached_seconds"]:.1f} s (all components before '
           f'Evaluator from the MLMD cache)')
     if 'nondeterministic_seconds' in ours:
@@ -166,6 +170,8 @@ def main() -> int:
     parser.add_argument('--workdir', help='keep homes and logs here (default: a temp dir)')
     parser.add_argument('--pairs', type=int, default=3,
                         help='paired runs, upstream then ours, each in fresh homes (default 3)')
+    parser.add_argument('--factor', type=int, default=1,
+                        help='the taxi data N times over, for both (default 1: as embedded)')
     parser.add_argument('--skip-upstream', action='store_true', help='time only ours')
     parser.add_argument('--skip-determinism', action='store_true',
                         help='no extra run without determinism')
@@ -174,12 +180,14 @@ def main() -> int:
     os.makedirs(workdir, exist_ok=True)
     print(f'machine: {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / (1 << 30):.0f} GB;'
           f' work dir {workdir}', flush=True)
+    data = data_for(args.factor, workdir)
+    print(f'data: {args.factor}x, {len(csv_files(data))} CSV file(s) in {data}', flush=True)
     pairs = []
     for index in range(args.pairs):
         pair_dir = os.path.join(workdir, f'pair{index}')
         os.makedirs(pair_dir, exist_ok=True)
-        upstream = {} if args.skip_upstream else bench_upstream(pair_dir)
-        ours = bench_ours(pair_dir)
+        upstream = {} if args.skip_upstream else bench_upstream(pair_dir, data)
+        ours = bench_ours(pair_dir, data)
         pairs.append((upstream, ours))
         ratio = f', ratio {ours["seconds"] / upstream["seconds"]:.2f}' if upstream else ''
         print(f'pair {index + 1}: upstream {upstream.get("seconds", float("nan")):.1f} s, '
@@ -187,8 +195,8 @@ def main() -> int:
     upstream, ours = sorted(pairs, key=lambda p: p[1]['seconds'] / p[0]['seconds']
                             if p[0] else p[1]['seconds'])[len(pairs) // 2]
     if not args.skip_determinism:
-        ours['nondeterministic_seconds'] = bench_determinism(workdir)
-    print(f'\nthe median pair of {len(pairs)}:')
+        ours['nondeterministic_seconds'] = bench_determinism(workdir, data)
+    print(f'\nthe median pair of {len(pairs)}, at {args.factor}x:')
     report(upstream, ours)
     return 0
 

@@ -3,12 +3,15 @@
     .venv/bin/python -m bench.scale [--factors 1 10 100] [--workdir DIR]
                                     [--direct-running-mode auto|in_memory|...]
 
-Data beyond 1x comes from `python -m runner scale-data` (resampled, jittered).
-`runner local` picks Beam's direct-runner mode by the size of the input (auto:
-in process up to 64 MB, so 1x and 10x; a worker process per core beyond, so
-100x); --direct-running-mode forces one for all factors.
-Printed per factor: rows, wall seconds, peak RSS of the whole process tree,
-seconds per component; and how time grows from one factor to the next.
+Data beyond 1x comes from operations.data_scaling (resampled, jittered; see
+bench/data.py). `runner local` picks Beam's direct-runner mode by the size of the
+input (auto: in process up to 64 MB, so 1x and 10x; a worker process per core
+beyond, so 100x); --direct-running-mode forces one for all factors.
+Printed after each factor: rows, wall seconds, peak RSS of the whole process
+tree, and per component its seconds and peak RSS while it ran (of the tree, of
+the runner process, of its child processes, i.e. Beam workers, and how many
+there were at most). Then a table of all factors: the same totals, seconds and
+peak tree RSS per component, and how time grows from one factor to the next.
 Targets: 100x within 240 s and 4 GB; 10x -> 100x time at most x5.
 Training steps stay fixed, so the Trainer's time measures reading, not fitting.
 """
@@ -22,25 +25,71 @@ import glob
 import os
 import sys
 import tempfile
+from typing import Dict, List
 
-from bench.measure import component_seconds, run_measured
-from operations.data_scaling import write_scaled
-from pipeline.config import DEFAULT_DATA_ROOT
+from bench.data import csv_files, data_for
+from bench.measure import SAMPLE_EVERY, component_peaks, component_spans, run_measured
 from pipeline.config import REPO_ROOT as REPO
 
-
-def data_for(factor: int, workdir: str) -> str:
-    if factor == 1:
-        return DEFAULT_DATA_ROOT
-    directory = os.path.join(workdir, f'data_{factor}x')
-    if not glob.glob(os.path.join(directory, '*.csv')):
-        write_scaled(os.path.join(DEFAULT_DATA_ROOT, 'data.csv'), factor, directory)
-    return directory
+GB = float(1 << 30)
+NAME = 34  # the name column: TFX's resolver nodes have long ids
 
 
 def rows(directory: str) -> int:
-    return sum(sum(1 for _ in open(path)) - 1
-               for path in glob.glob(os.path.join(directory, '*.csv')))
+    return sum(sum(1 for _ in open(path)) - 1 for path in csv_files(directory))
+
+
+def run_factor(factor: int, workdir: str, running_mode: str) -> Dict:
+    """One fresh `runner local` run on the factor's data, measured."""
+    data = data_for(factor, workdir)
+    home = os.path.join(workdir, f'home_{factor}x')
+    run = run_measured(
+        [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data,
+         '--direct-running-mode', running_mode],
+        dict(os.environ), os.path.join(workdir, f'run_{factor}x.log'), REPO)
+    spans = component_spans(sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[-1])
+    return {'rows': rows(data), 'seconds': run.seconds, 'rss': run.peak_rss,
+            'components': {span.name: span.seconds for span in spans},
+            'peaks': component_peaks(spans, run.samples)}
+
+
+def print_factor(factor: int, result: Dict) -> None:
+    """Totals and per-component figures of one factor, as soon as its run ends."""
+    print(f'{factor}x: {result["rows"]} rows, {result["seconds"]:.0f} s, '
+          f'peak RSS {result["rss"] / GB:.2f} GB', flush=True)
+    print(f'  {"component":<{NAME - 2}}{"seconds":>9}{"tree GB":>9}{"runner GB":>11}'
+          f'{"workers GB":>12}{"workers":>9}')
+    for name, seconds in result['components'].items():
+        peak = result['peaks'].get(name)
+        cells = (f'{peak.tree / GB:>9.2f}{peak.runner / GB:>11.2f}{peak.workers / GB:>12.2f}'
+                 f'{peak.processes:>9}' if peak else f'{"-":>9}{"-":>11}{"-":>12}{"-":>9}')
+        print(f'  {name:<{NAME - 2}}{seconds:>9.1f}{cells}', flush=True)
+    if len(result['peaks']) < len(result['components']):
+        print(f'  -: ran between two RSS samples (taken every {SAMPLE_EVERY} s)')
+
+
+def print_summary(results: Dict[int, Dict]) -> None:
+    """All factors side by side, and how time grows from one to the next."""
+    factors: List[int] = list(results)
+    names = results[factors[-1]]['components']
+    print(f'\n{"":<{NAME}}' + ''.join(f'{f"{f}x":>10}' for f in factors))
+    print(f'{"rows":<{NAME}}' + ''.join(f'{results[f]["rows"]:>10}' for f in factors))
+    print(f'{"wall seconds":<{NAME}}' + ''.join(f'{results[f]["seconds"]:>10.0f}' for f in factors))
+    print(f'{"peak RSS, GB (process tree)":<{NAME}}'
+          + ''.join(f'{results[f]["rss"] / GB:>10.2f}' for f in factors))
+    print('seconds per component:')
+    for name in names:
+        print(f'  {name:<{NAME - 2}}' + ''.join(
+            f'{results[f]["components"].get(name, 0):>10.1f}' for f in factors))
+    print('peak RSS per component, GB (process tree):')
+    for name in names:
+        peaks = [results[f]['peaks'].get(name) for f in factors]
+        print(f'  {name:<{NAME - 2}}' + ''.join(
+            f'{peak.tree / GB:>10.2f}' if peak else f'{"-":>10}' for peak in peaks))
+    for small, big in zip(factors, factors[1:], strict=False):
+        time_growth = results[big]['seconds'] / results[small]['seconds']
+        row_growth = results[big]['rows'] / results[small]['rows']
+        print(f'{small}x -> {big}x: rows x{row_growth:.0f}, time x{time_growth:.1f}')
 
 
 def main() -> int:
@@ -54,35 +103,11 @@ def main() -> int:
     workdir = args.workdir or tempfile.mkdtemp(prefix='bench_scale_')
     os.makedirs(workdir, exist_ok=True)
     print(f'work dir {workdir}', flush=True)
-
     results = {}
     for factor in args.factors:
-        data = data_for(factor, workdir)
-        home = os.path.join(workdir, f'home_{factor}x')
-        seconds, rss = run_measured(
-            [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data,
-             '--direct-running-mode', args.direct_running_mode],
-            dict(os.environ), os.path.join(workdir, f'run_{factor}x.log'), REPO)
-        log = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))[-1]
-        results[factor] = {'rows': rows(data), 'seconds': seconds, 'rss': rss,
-                           'components': component_seconds(log)}
-        print(f'{factor}x: {results[factor]["rows"]} rows, {seconds:.0f} s, '
-              f'peak RSS {rss / (1 << 30):.2f} GB', flush=True)
-
-    factors = list(results)
-    print(f'\n{"":<32}' + ''.join(f'{f"{f}x":>10}' for f in factors))
-    print(f'{"rows":<32}' + ''.join(f'{results[f]["rows"]:>10}' for f in factors))
-    print(f'{"wall seconds":<32}' + ''.join(f'{results[f]["seconds"]:>10.0f}' for f in factors))
-    print(f'{"peak RSS, GB (process tree)":<32}'
-          + ''.join(f'{results[f]["rss"] / (1 << 30):>10.2f}' for f in factors))
-    print('seconds per component:')
-    for name in results[factors[-1]]['components']:
-        print(f'  {name:<30}' + ''.join(
-            f'{results[f]["components"].get(name, 0):>10.1f}' for f in factors))
-    for small, big in zip(factors, factors[1:], strict=False):
-        time_growth = results[big]['seconds'] / results[small]['seconds']
-        row_growth = results[big]['rows'] / results[small]['rows']
-        print(f'{small}x -> {big}x: rows x{row_growth:.0f}, time x{time_growth:.1f}')
+        results[factor] = run_factor(factor, workdir, args.direct_running_mode)
+        print_factor(factor, results[factor])
+    print_summary(results)
     return 0
 
 
