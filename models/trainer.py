@@ -92,7 +92,10 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
       serving_default     examples -> probabilities [batch, 1]   (Predict)
       classification      inputs -> classes ["0", "1"], scores   (Classify)
       regression          inputs -> outputs: P(big tip) [batch]  (Regress)
-      transform_features  examples -> transformed features, label included (TFMA)
+      transform_features  examples -> transformed features, label included
+      transform_label     examples -> the transformed label alone (TFMA's
+                          preprocessing: TFMA splits whatever it returns into
+                          per-example dicts, the Evaluator's largest cost)
     """
     module = _ServingModule(model, tf_transform_output)
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -120,11 +123,16 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
     def transform_features(examples):
         return module.tft_layer(tf.io.parse_example(examples, raw_spec))
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+    def transform_label(examples):
+        return {f.LABEL_XF: transform_features(examples)[f.LABEL_XF]}
+
     tf.saved_model.save(module, export_dir, signatures={
         'serving_default': serve,
         'classification': classify,
         'regression': regress,
         'transform_features': transform_features,
+        'transform_label': transform_label,
     })
     warmup.write_warmup_requests(export_dir)
 

@@ -20,6 +20,7 @@ from typing import Any, Iterator, List, NoReturn, Optional, Protocol, Tuple
 from common import interruption
 from common.exit_status import ProblemFound
 from operations.run_history import Activity
+from serving.memory import return_free_memory
 
 # Up to this much input, Beam's direct runner works in this one process: each
 # extra worker process re-imports TensorFlow (seconds) and the data fits in
@@ -101,6 +102,9 @@ class ComponentWatch(logging.Handler):
         elif record.msg == _CACHED:
             self._cached = True
         elif record.msg == _FINISHED and self.current:
+            # What the component freed goes back to the system, not to the next one:
+            # the Trainer's 1M examples at 100x otherwise stay through the Evaluator.
+            return_free_memory()
             seconds = time.time() - self._started
             self.timings.append((self.current, seconds, self._cached))
             self.progress.component_finished(self.current, seconds, self._cached)

@@ -60,13 +60,17 @@ def test_exported_signatures_match_the_in_pipeline_path(exported_model, raw_inst
         examples=tf.constant([to_example(r) for r in raw_instances]))['probabilities'].numpy()
     np.testing.assert_allclose(served, model.predict(x, verbose=0), atol=1e-5)
 
-    # transform_features (TFMA's preprocessing): the same features Transform wrote.
-    features = loaded.signatures['transform_features'](
-        examples=tf.constant([to_example(r, drop=()) for r in raw_instances]))
+    # transform_features: the same features Transform wrote; transform_label (TFMA's
+    # preprocessing): the same label, alone.
+    labelled = tf.constant([to_example(r, drop=()) for r in raw_instances])
+    features = loaded.signatures['transform_features'](examples=labelled)
     for name in transformed[0]:
         expected = np.array([row[name] for row in transformed])
         np.testing.assert_allclose(features[name].numpy().reshape(-1), expected, atol=1e-5,
                                    err_msg=name)
+    label = loaded.signatures['transform_label'](examples=labelled)
+    assert list(label) == [f.LABEL_XF]
+    np.testing.assert_array_equal(label[f.LABEL_XF].numpy(), features[f.LABEL_XF].numpy())
 
     # classification and regression: the same probability, as Classify/Regress expect it.
     inputs = tf.constant([to_example(r) for r in raw_instances[:50]])
@@ -84,3 +88,32 @@ def test_export_carries_warmup_requests(exported_model):
     kinds = [log.WhichOneof('log_type') for log in logs]
     assert kinds == ['predict_log', 'predict_log', 'classify_log', 'regress_log']
     assert logs[0].predict_log.request.inputs['examples'].tensor_shape.dim[0].size == 1
+
+
+def test_examples_read_in_chunks_are_read_whole(tft_result, tmp_path, monkeypatch):
+    """load_examples parses and orders a chunk at a time; the tensors it gives, and
+    their order, are those of one pass over everything."""
+    transform_dir, transformed = tft_result
+    spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
+    path = str(tmp_path / 'examples.gz')
+    with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as out:
+        for row in transformed:
+            out.write(_example(row, spec).SerializeToString())
+    whole = model_lib.load_examples([path], spec)
+    monkeypatch.setattr(model_lib, '_CHUNK', 7)
+    chunked = model_lib.load_examples([path], spec)
+    assert len(transformed) > 3 * 7 and set(chunked[0]) == set(whole[0])
+    for name in whole[0]:
+        np.testing.assert_array_equal(chunked[0][name].numpy(), whole[0][name].numpy())
+    np.testing.assert_array_equal(chunked[1].numpy(), whole[1].numpy())
+
+
+def _example(row, spec):
+    """A transformed row as the tf.Example Transform writes."""
+    def feature(name, value):
+        values = np.ravel(value).tolist()
+        if spec[name].dtype == tf.float32:
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Example(features=tf.train.Features(
+        feature={name: feature(name, row[name]) for name in spec}))
