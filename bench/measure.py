@@ -2,6 +2,7 @@
 TFX component (from the run's log of components starting and finishing)."""
 
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -79,6 +80,12 @@ def _sample_until_done(process: psutil.Popen, samples: List[Sample]) -> None:
         except psutil.NoSuchProcess:
             return
         time.sleep(SAMPLE_EVERY)
+
+
+def fresh(directory: str) -> str:
+    """directory, emptied: a home left by an earlier run would be measured from its cache."""
+    shutil.rmtree(directory, ignore_errors=True)
+    return directory
 
 
 def run_measured(command: List[str], env: Dict[str, str], log_path: str,

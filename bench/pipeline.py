@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 
 from bench.data import csv_files, data_for
-from bench.measure import component_seconds, run_measured
+from bench.measure import component_seconds, fresh, run_measured
 from pipeline.config import REPO_ROOT as REPO
 
 # Runs upstream's script as __main__ with a timestamped log of absl's
@@ -90,7 +90,7 @@ def bench_upstream(workdir: str, data: str) -> Dict:
     """Upstream's script in a fresh $HOME, where it reads its CSV files from."""
     import tfx
     example_dir = os.path.join(os.path.dirname(tfx.__file__), 'examples', 'chicago_taxi_pipeline')
-    home = os.path.join(workdir, 'upstream_home')
+    home = fresh(os.path.join(workdir, 'upstream_home'))
     os.makedirs(os.path.join(home, 'taxi', 'data', 'simple'))
     for path in csv_files(data):
         shutil.copy(path, os.path.join(home, 'taxi', 'data', 'simple'))
@@ -111,7 +111,7 @@ def bench_upstream(workdir: str, data: str) -> Dict:
 
 def bench_ours(workdir: str, data: str) -> Dict:
     """A fresh run of ours, then a cached re-run in the same home."""
-    home = os.path.join(workdir, 'ours_home')
+    home = fresh(os.path.join(workdir, 'ours_home'))
     command = [sys.executable, '-m', 'runner', 'local', '--home', home, '--data-root', data]
     output = os.path.join(workdir, 'ours_output.log')
     run = run_measured(command, dict(os.environ), output, REPO)
@@ -126,7 +126,7 @@ def bench_ours(workdir: str, data: str) -> Dict:
 
 def bench_determinism(workdir: str, data: str) -> float:
     """Wall seconds of a fresh run of ours without determinism (--no-deterministic)."""
-    home = os.path.join(workdir, 'nondeterministic_home')
+    home = fresh(os.path.join(workdir, 'nondeterministic_home'))
     return run_measured([sys.executable, '-m', 'runner', 'local', '--home', home,
                          '--data-root', data, '--no-deterministic'], dict(os.environ),
                         os.path.join(workdir, 'nondeterministic_output.log'), REPO).seconds

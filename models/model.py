@@ -139,6 +139,17 @@ def load_examples(file_patterns: List[str], feature_spec) -> Examples:
     return features, features.pop(f.LABEL_XF)
 
 
+def sample(examples: Examples, count: int, seed: int) -> Examples:
+    """At most count examples drawn at random by the seed alone, in their order: the
+    examples are sorted by content, so the first `count` would be a biased few."""
+    features, label = examples
+    if len(label) <= count:
+        return examples
+    chosen = np.sort(np.random.default_rng(seed).choice(len(label), count, replace=False))
+    return {name: tf.gather(value, chosen) for name, value in features.items()}, \
+        tf.gather(label, chosen)
+
+
 def batches(examples: Examples, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
     """(features, label) batches, held in memory. With shuffle, the examples come in
     an order drawn from the seed alone: the same data and seed give the same batches

@@ -36,9 +36,10 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
     train_examples, eval_examples = data or load_data(fn_args, tf_transform_output)
     batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
     train_data = model_lib.batches(train_examples, batch_size, hp['seed'], shuffle=True)
-    eval_data = model_lib.batches(eval_examples, batch_size, hp['seed'], shuffle=False)
     if fn_args.eval_steps:
-        eval_data = eval_data.take(fn_args.eval_steps)
+        eval_examples = model_lib.sample(eval_examples, fn_args.eval_steps * batch_size,
+                                         hp['seed'])
+    eval_data = model_lib.batches(eval_examples, batch_size, hp['seed'], shuffle=False)
     steps = hp.get('train_steps') or fn_args.train_steps
 
     vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)

@@ -102,13 +102,13 @@ class ComponentWatch(logging.Handler):
         elif record.msg == _CACHED:
             self._cached = True
         elif record.msg == _FINISHED and self.current:
-            # What the component freed goes back to the system, not to the next one:
-            # the Trainer's 1M examples at 100x otherwise stay through the Evaluator.
-            return_free_memory()
             seconds = time.time() - self._started
             self.timings.append((self.current, seconds, self._cached))
             self.progress.component_finished(self.current, seconds, self._cached)
             self.current = None
+            # What the component freed goes back to the system, not to the next one:
+            # the Trainer's 1M examples at 100x otherwise stay through the Evaluator.
+            return_free_memory()
 
     def failed(self) -> None:
         """The run failed: the component that was running did not finish."""

@@ -74,21 +74,33 @@ def read_blocks(path: str, names: Sequence[str]) -> Iterable[pa.RecordBatch]:
     quoted commas and newlines, CRLF, blank lines skipped; not UTF-8 and rows of
     the wrong width are errors, as in TFX's executor, and so are fields over
     Python's CSV field limit, which TFX's reader does not get past."""
-    reader = pa_csv.open_csv(
-        _source(path),
-        read_options=pa_csv.ReadOptions(column_names=list(names), skip_rows=1,
-                                        block_size=_BLOCK_BYTES),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in names}, null_values=[],
-            strings_can_be_null=False, quoted_strings_can_be_null=False))
+    try:
+        reader = pa_csv.open_csv(
+            _source(path),
+            read_options=pa_csv.ReadOptions(column_names=list(names), skip_rows=1,
+                                            block_size=_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as error:
+        if _header_only(path):      # no line end after the header: Arrow cannot skip it
+            return
+        raise ValueError(f'{path}: {error}') from error
     for block in reader:
         if block.num_rows:
             _check_field_sizes(block)
             yield block
 
 
+def _header_only(path: str) -> bool:
+    with fileio.open(path, 'rb') as f:
+        f.readline()
+        return not f.read(1)
+
+
 def _check_field_sizes(block: pa.RecordBatch) -> None:
+    """Refuses what TFX's reader refuses: a field over Python's CSV field limit."""
     limit = csv.field_size_limit()
     for values in block.columns:
         longest = pc.max(pc.utf8_length(values)).as_py() or 0
@@ -140,11 +152,11 @@ def file_column_types(path: str, names: Sequence[str]) -> List[int]:
 
 def merge_column_types(per_file: Iterable[Sequence[int]]) -> List[int]:
     """The types of a split: per column, the highest over its files."""
-    merged = None
+    merged: List[int] = []
     for types in per_file:
-        merged = list(types) if merged is None else [
+        merged = list(types) if not merged else [
             max(a, b) for a, b in zip(merged, types, strict=True)]
-    return merged or []
+    return merged
 
 
 def _numbers(values: pa.Array, kind: ColumnType) -> np.ndarray:

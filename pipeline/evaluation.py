@@ -3,12 +3,16 @@ recording the overall slice's metrics on its ModelEvaluation artifact
 (mlmd.OVERALL_METRICS), so that run listings show them without reading TFMA's files."""
 
 import json
-from typing import Dict
+import os
+from typing import Any, Dict
 
 import tensorflow_model_analysis as tfma
+from tensorflow.core.protobuf import saved_model_pb2
 from tfx.components.evaluator import component, executor
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import path_utils, proto_utils
 
 from models import features as f
 from pipeline.mlmd import OVERALL_METRICS
@@ -19,6 +23,7 @@ SLICE_FEATURES = ('trip_start_hour', 'payment_type')
 # label alone, since TFMA splits all that a preprocessing function returns, example by
 # example (TFMA's unbatching was 6.6 s of the Evaluator's 24 s at 10x, profiled).
 LABEL_FUNCTION = 'transform_label'
+OLD_LABEL_FUNCTION = 'transform_features'     # every transformed feature, label included
 
 _METRICS = ('ExampleCount', 'Precision', 'Recall', 'BinaryAccuracy', 'Calibration',
             'ConfusionMatrixPlot', 'CalibrationPlot')
@@ -70,10 +75,39 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
     return found
 
 
+def has_signature(model_dir: str, name: str) -> bool:
+    """Whether the SavedModel in model_dir has the signature (read from its graph
+    file, without loading it)."""
+    saved_model = saved_model_pb2.SavedModel()
+    with fileio.open(os.path.join(model_dir, 'saved_model.pb'), 'rb') as f:
+        saved_model.ParseFromString(f.read())
+    return any(name in graph.signature_def for graph in saved_model.meta_graphs)
+
+
+def with_label_function_of(baseline_dir: str, exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    """exec_properties whose eval config asks the models for the label the way the
+    baseline can answer: TFX gives the baseline the candidate's model spec, and a
+    model exported before transform_label (an older home, a rollback) has only
+    transform_features."""
+    if has_signature(baseline_dir, LABEL_FUNCTION):
+        return exec_properties
+    config = proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.EVAL_CONFIG_KEY], tfma.EvalConfig())
+    for spec in config.model_specs:
+        spec.preprocessing_function_names[:] = [OLD_LABEL_FUNCTION]
+    return {**exec_properties,
+            standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)}
+
+
 class Executor(executor.Executor):
-    """TFX's Evaluator executor; then the overall metrics on the evaluation artifact."""
+    """TFX's Evaluator executor (asking an older baseline for the label the way it
+    can answer); then the overall metrics on the evaluation artifact."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
+        baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY)
+        if baselines:
+            exec_properties = with_label_function_of(
+                path_utils.serving_model_path(baselines[0].uri), exec_properties)
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EVALUATION_KEY])

@@ -113,8 +113,8 @@ class _OnePassCombiner(beam.CombineFn):
         """(label, prediction, weight) as TFMA's to_label_prediction_example_weight
         finds them for this model and output."""
         label, prediction, weight = element.label, element.prediction, element.example_weight
-        for name in filter(None, (self._label_key,)):
-            label = _lookup(label, name)
+        if self._label_key:
+            label = _lookup(label, self._label_key)
         for name in filter(None, (self._keys.histogram.model_name,
                                   self._keys.histogram.output_name)):
             if prediction is not None:

@@ -103,8 +103,20 @@ def test_csv_quirks_give_tfx_examples(tmp_path):
     assert kinds == {'a': 'int64_list', 'b': 'float_list', 'c': 'bytes_list', 'empty': None,
                      'pyint': 'int64_list', 'pyfloat': 'float_list', 'big': 'bytes_list',
                      'blank': 'bytes_list', 'note': 'bytes_list'}
-    assert ours['all'] == sorted(ours['all'], key=ours['all'].index)   # file order kept
+    column_a = [list(tf.train.Example.FromString(record).features.feature['a'].int64_list.value)
+                for record in ours['all']]
+    assert column_a == [[1], [-2], [], [4], [5]]                         # file order kept
     assert sorted(ours['all']) == stock['all']
+
+
+@pytest.mark.parametrize('content', [b'a,b', b'a,b\r\n'], ids=['no-line-end', 'line-end'])
+def test_a_header_only_file_gives_no_rows_as_in_tfx(content, tmp_path):
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'header.csv').write_bytes(content)
+    (data / 'rows.csv').write_bytes(b'a,b\n1,x\n')
+    stock, ours, _ = both(data, tmp_path, splits=(('all', 1),))
+    assert len(stock['all']) == 1 and sorted(ours['all']) == stock['all']
 
 
 def test_column_types_are_decided_over_all_files(tmp_path):

@@ -117,3 +117,42 @@ def _example(row, spec):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
     return tf.train.Example(features=tf.train.Features(
         feature={name: feature(name, row[name]) for name in spec}))
+
+
+def test_a_bounded_eval_set_is_a_seeded_sample_not_the_first_examples():
+    examples = ({'x': tf.range(1000)}, tf.range(1000) % 2)
+    chosen = model_lib.sample(examples, 100, seed=7)
+    values = chosen[0]['x'].numpy()
+    assert len(values) == 100 and len(set(values)) == 100
+    assert list(values) == sorted(values) and values.max() > 500   # spread, in order
+    np.testing.assert_array_equal(chosen[1].numpy(), values % 2)
+    np.testing.assert_array_equal(model_lib.sample(examples, 100, seed=7)[0]['x'], values)
+    assert model_lib.sample(examples, 1000, seed=7) is examples
+
+
+def test_a_baseline_without_transform_label_is_asked_for_transform_features(exported_model,
+                                                                            tmp_path):
+    """A blessed model exported before transform_label existed (an older home, a
+    rollback) gets the Evaluator's label from transform_features, for both models."""
+    import shutil
+
+    import tensorflow_model_analysis as tfma
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tfx.types import standard_component_specs
+    from tfx.utils import proto_utils
+
+    from pipeline import evaluation
+
+    key = standard_component_specs.EVAL_CONFIG_KEY
+    exec_properties = {key: proto_utils.proto_to_json(evaluation.eval_config(0.9, 0.01))}
+    assert evaluation.with_label_function_of(exported_model[0], exec_properties) \
+        is exec_properties
+    older = shutil.copytree(exported_model[0], tmp_path / 'older')
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((older / 'saved_model.pb').read_bytes())
+    del saved_model.meta_graphs[0].signature_def[evaluation.LABEL_FUNCTION]
+    (older / 'saved_model.pb').write_bytes(saved_model.SerializeToString())
+    changed = evaluation.with_label_function_of(str(older), exec_properties)
+    config = proto_utils.json_to_proto(changed[key], tfma.EvalConfig())
+    assert [list(spec.preprocessing_function_names) for spec in config.model_specs] == \
+        [['transform_features']]
