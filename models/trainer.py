@@ -86,6 +86,24 @@ class _ServingModule(tf.Module):
         self.tft_layer = tf_transform_output.transform_features_layer()
 
 
+# TensorFlow's process-wide counter is moved on to a multiple of this before the
+# Trainer's work: about 0.1 s, and far more than the few thousand numbers by which
+# the work before it differs between processes.
+_NUMBERING_BLOCK = 1 << 20
+
+
+def numbers_from_a_fixed_base() -> None:
+    """TensorFlow numbers what it traces and captures with a counter of the process
+    (`__inference_serve_15956`, `_user_specified_name: "13806"`), so the same model
+    exported by two processes whose earlier work used a different count (Beam in
+    process or in worker processes, another command such as `reproduce`, the timing
+    of in-process Beam) has the same weights in other bytes. Moving the counter on to
+    the next multiple of _NUMBERING_BLOCK makes what follows number the same."""
+    from tensorflow.python.framework import ops  # the counter is not public API
+    while ops.uid() % _NUMBERING_BLOCK:
+        pass
+
+
 def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str):
     """Writes the SavedModel. Every signature takes serialized tf.Examples of raw
     features and applies the TFT graph inside:
@@ -192,6 +210,7 @@ def run_fn(fn_args):
     initial = None
     if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
         initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
+    numbers_from_a_fixed_base()
     with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
         model, _ = train(fn_args, tf_transform_output, hp, strategy, initial,
                          log_dir=fn_args.model_run_dir)
