@@ -87,7 +87,7 @@ class _ServingModule(tf.Module):
 
 
 # TensorFlow's process-wide counter is moved on to a multiple of this before the
-# Trainer's work: about 0.1 s, and far more than the few thousand numbers by which
+# Trainer's work: about 0.2 s, and far more than the few thousand numbers by which
 # the work before it differs between processes.
 _NUMBERING_BLOCK = 1 << 20
 
