@@ -77,6 +77,19 @@ def test_embedded_data_gives_tfx_examples_in_tfx_splits(tmp_path):
         ['data_tfrecord-00000-of-00001.gz']
 
 
+@pytest.mark.e2e
+def test_ten_times_the_data_gives_tfx_examples_in_tfx_splits(tmp_path):
+    """150,020 rows in two files, resampled and jittered as the benchmarks' 10x
+    (operations.data_scaling): the same Examples in the same splits as TFX's executor."""
+    from operations.data_scaling import write_scaled
+    paths = write_scaled(os.path.join(DEFAULT_DATA_ROOT, 'data.csv'), 10, str(tmp_path / 'data'))
+    assert len(paths) > 1
+    stock, ours, _ = both(tmp_path / 'data', tmp_path)
+    assert len(stock['train']) + len(stock['eval']) == 150020
+    for split in ('train', 'eval'):
+        assert sorted(ours[split]) == stock[split], split
+
+
 QUIRKS = [
     # ints, floats, strings, a column with no values; numbers that Python's int() and
     # float() read and Arrow does not (spaces, '+', '_', 19 digits, 'nan'); an int too
