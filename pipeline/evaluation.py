@@ -4,7 +4,7 @@ recording the overall slice's metrics on its ModelEvaluation artifact
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import tensorflow_model_analysis as tfma
 from tensorflow.core.protobuf import saved_model_pb2
@@ -15,6 +15,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils, proto_utils
 
 from models import features as f
+from pipeline import tfma_hooks
 from pipeline.mlmd import OVERALL_METRICS
 from pipeline.one_pass_metrics import one_pass_metrics
 
@@ -116,6 +117,10 @@ class Executor(executor.Executor):
 
 
 class Evaluator(component.Evaluator):
-    """TFX's Evaluator with the executor above."""
+    """TFX's Evaluator with the executor above, slicing whole batches by default
+    (TFX's module hooks: pipeline/tfma_hooks.py)."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, *args, module_path: Optional[str] = tfma_hooks.MODULE, **kwargs):
+        super().__init__(*args, module_path=module_path, **kwargs)

@@ -18,7 +18,6 @@ anything else is an error naming the input. Metrics with class weights, sub keys
 aggregation keep TFMA's own combiners.
 """
 
-import math
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, List, NamedTuple
 
@@ -45,6 +44,11 @@ _REPLACED = (calibration_histogram._CalibrationHistogramCombiner,      # pylint:
              binary_confusion_matrices._BinaryConfusionMatrixCombiner,  # pylint: disable=protected-access
              calibration._WeightedLabelsPredictionsExamplesCombiner,    # pylint: disable=protected-access
              example_count._ExampleCountCombiner)                       # pylint: disable=protected-access
+
+
+class ExampleRows(np.ndarray):
+    """An extract value with a row per example: the examples of one slice of a batch
+    in one extract (pipeline/batched_slicing.py), folded in whole."""
 
 
 class OnePassKeys(NamedTuple):
@@ -110,8 +114,9 @@ class _OnePassCombiner(beam.CombineFn):
                 self._label_key, self._prediction_key = spec.label_key, spec.prediction_key
 
     def _values(self, element: metric_types.StandardMetricInputs):
-        """(label, prediction, weight) as TFMA's to_label_prediction_example_weight
-        finds them for this model and output."""
+        """(labels, predictions, weights) of the element's examples, found as TFMA's
+        to_label_prediction_example_weight finds them for this model and output: one
+        example, or a row each for ExampleRows (pipeline/batched_slicing.py)."""
         label, prediction, weight = element.label, element.prediction, element.example_weight
         if self._label_key:
             label = _lookup(label, self._label_key)
@@ -122,31 +127,28 @@ class _OnePassCombiner(beam.CombineFn):
             label, weight = _lookup(label, name), _lookup(weight, name)
         if not self._example_weighted or weight is None:
             weight = 1.0
-        if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)):
-            label, prediction = metric_util.prepare_labels_and_predictions(
-                label, prediction, self._prediction_key)
-        weight = np.asarray(weight)
-        if label is None or prediction is None or label.size != 1 or prediction.size != 1 \
-                or weight.size != 1:
-            raise ValueError('the one-pass metrics take one label, one prediction and one '
-                             f'weight per example: label={label}, prediction={prediction}, '
-                             f'example_weight={weight}')
-        label, prediction, weight = float(label.item()), float(prediction.item()), float(weight)
-        if not 0.0 <= label <= 1.0:
-            raise ValueError(f'label must be within [0, 1]: label={label}, '
-                             f'prediction={prediction}, example_weight={weight}')
-        if math.isnan(prediction):
-            raise ValueError(f'prediction is NaN: label={label}')
-        return label, prediction, weight
+        if isinstance(label, ExampleRows):
+            examples = label.shape[0]
+            label, prediction = label.reshape(examples, -1), np.asarray(prediction)
+            prediction = prediction.reshape(examples, -1) if prediction.size else prediction
+            weight = np.broadcast_to(np.asarray(weight, dtype=float).reshape(-1, 1),
+                                     (examples, 1))
+        else:
+            if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)):
+                label, prediction = metric_util.prepare_labels_and_predictions(
+                    label, prediction, self._prediction_key)
+            label, prediction, weight = (None if value is None else np.reshape(value, (1, -1))
+                                         for value in (label, prediction, weight))
+        return _checked(label, prediction, weight)
 
     def create_accumulator(self) -> _Accumulator:
         return _Accumulator()
 
     def add_input(self, accumulator: _Accumulator, element) -> _Accumulator:
-        label, prediction, weight = self._values(element)
-        accumulator.labels.append(label)
-        accumulator.predictions.append(prediction)
-        accumulator.weights.append(weight)
+        labels, predictions, weights = self._values(element)
+        accumulator.labels.extend(labels.tolist())
+        accumulator.predictions.extend(predictions.tolist())
+        accumulator.weights.extend(weights.tolist())
         if len(accumulator.labels) >= _PENDING:
             self._fold(accumulator)
         return accumulator
@@ -220,6 +222,27 @@ class _OnePassCombiner(beam.CombineFn):
          sums.total_weighted_examples) = (float(value) for value in accumulator.sums)
         return {self._keys.histogram: histogram, self._keys.matrices: matrices,
                 self._keys.sums: sums, self._keys.example_count: float(accumulator.count)}
+
+
+def _checked(labels, predictions, weights):
+    """Labels, predictions and weights as float vectors, one value per example each,
+    labels within [0, 1] and no NaN prediction; else an error naming the example."""
+    if labels is None or predictions is None or labels.shape[1:] != (1,) \
+            or predictions.shape != labels.shape or weights.shape != labels.shape:
+        raise ValueError('the one-pass metrics take one label, one prediction and one '
+                         f'weight per example: label={labels}, prediction={predictions}, '
+                         f'example_weight={weights}')
+    labels, predictions, weights = (np.asarray(values, dtype=float).ravel()
+                                    for values in (labels, predictions, weights))
+    outside = np.flatnonzero((labels < 0.0) | (labels > 1.0) | np.isnan(labels))
+    if outside.size:
+        first = outside[0]
+        raise ValueError(f'label must be within [0, 1]: label={labels[first]}, '
+                         f'prediction={predictions[first]}, example_weight={weights[first]}')
+    missing = np.flatnonzero(np.isnan(predictions))
+    if missing.size:
+        raise ValueError(f'prediction is NaN: label={labels[missing[0]]}')
+    return labels, predictions, weights
 
 
 def _lookup(value: Any, key: str) -> Any:
@@ -328,4 +351,4 @@ def one_pass_metrics(metrics: List[Any]) -> List[Any]:
     return [one_pass_config(metric) for metric in metrics]
 
 
-__all__ = ['OnePassKeys', 'one_pass', 'one_pass_metrics', 'ONE_PASS_CLASSES']
+__all__ = ['ExampleRows', 'OnePassKeys', 'one_pass', 'one_pass_metrics', 'ONE_PASS_CLASSES']

@@ -25,6 +25,19 @@ def test_every_metric_of_the_evaluator_has_a_one_pass_twin():
     assert auc.per_slice_thresholds      # the gate moved with it
 
 
+def test_tfx_finds_the_tfma_hooks_through_the_evaluators_properties():
+    from tfx.components.util import udf_utils
+    from tfx.types import Channel, standard_artifacts
+
+    from pipeline import tfma_hooks
+    from pipeline.evaluation import Evaluator, eval_config
+    evaluator = Evaluator(examples=Channel(type=standard_artifacts.Examples),
+                          model=Channel(type=standard_artifacts.Model),
+                          eval_config=eval_config(0.9, 0.01))
+    for hook in ('custom_extractors', 'custom_eval_shared_model'):
+        assert udf_utils.try_get_fn(evaluator.exec_properties, hook) is getattr(tfma_hooks, hook)
+
+
 def test_the_gate_keys_are_tfma_metric_names():
     """Thresholds attach to metric names: 'auc' and its diff, as with TFMA's AUC."""
     import tensorflow_model_analysis as tfma
@@ -112,8 +125,9 @@ def models(exported_model, tft_result, tmp_path_factory):
             _model_artifact(noisy_dir, base / 'baseline'))
 
 
-def run_evaluator(config, examples, candidate, baseline, output_dir):
-    """TFX's Evaluator (this project's executor) as the pipeline runs it."""
+def run_evaluator(config, examples, candidate, baseline, output_dir, module_path=''):
+    """TFX's Evaluator (this project's executor) as the pipeline runs it, with the
+    module of TFMA hooks given (none: TFMA's extractors and models)."""
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
@@ -125,7 +139,8 @@ def run_evaluator(config, examples, candidate, baseline, output_dir):
     Executor(Executor.Context(beam_pipeline_args=BEAM_ARGS)).Do(
         {'examples': [examples], 'model': [candidate], 'baseline_model': [baseline]},
         {'evaluation': [evaluation], 'blessing': [blessing]},
-        {'eval_config': proto_utils.proto_to_json(config), 'example_splits': '["eval"]'})
+        {'eval_config': proto_utils.proto_to_json(config), 'example_splits': '["eval"]',
+         'module_path': module_path})
     return evaluation, blessing
 
 
@@ -190,17 +205,20 @@ def assert_same(stock, ours):
 def test_one_pass_evaluator_equals_tfma(models, tmp_path):
     """Every metric, plot and diff of every slice within 1e-6, and the same verdict of
     the gate: the AUC clears its floor, but a drop limit of -0.5 asks for a gain of 0.5
-    over the baseline, which fails (the pipeline tests bless models the usual way)."""
+    over the baseline, which fails (the pipeline tests bless models the usual way).
+    Ours as the pipeline runs it: slicing whole batches, signatures called by name."""
     import tensorflow_model_analysis as tfma
 
+    from pipeline import tfma_hooks
     from pipeline.evaluation import eval_config, overall_metrics
     examples = _examples_artifact(tmp_path / 'examples')
     candidate, baseline = models
     ours_config = eval_config(0.5, -0.5)
     outcomes = {}
-    for name, config in (('stock', stock_config(ours_config)), ('ours', ours_config)):
+    for name, config, hooks in (('stock', stock_config(ours_config), ''),
+                                ('ours', ours_config, tfma_hooks.MODULE)):
         evaluation, blessing = run_evaluator(config, examples, candidate, baseline,
-                                             tmp_path / name)
+                                             tmp_path / name, hooks)
         validation = tfma.load_validation_result(evaluation.uri)
         failed = sorted({(failure.metric_key.name, failure.metric_key.is_diff)
                          for details in validation.metric_validations_per_slice
