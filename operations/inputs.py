@@ -5,7 +5,7 @@ running 'InputToRecord/ReadFromText']' codec can't decode byte 0xe9 in
 position 105`); when it fails, the runner reads the input files itself to say
 which file, which line, and what is wrong there: bytes that are not UTF-8, a
 byte order mark, a field too large for CSV readers, a record with more or fewer
-fields than the header, an empty file, headers that differ. The diagnosis
+fields than the header, a column named twice, an empty file, headers that differ. The diagnosis
 itself takes fields of any size, and names a file it cannot read.
 """
 
@@ -72,6 +72,10 @@ def _first_bad_record(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
                         f'{CSV_FIELD_LIMIT} that CSV readers (TFX\'s, Python\'s) take'), header
             if header is None:
                 header = row
+                repeated = sorted({name for name in row if row.count(name) > 1})
+                if repeated:
+                    return (f'{path} line {line}: the header names {", ".join(repeated)} more '
+                            'than once'), header
             elif row and len(row) != len(header):
                 return (f'{path} line {line}: {len(row)} fields where the header has '
                         f'{len(header)}'), header

@@ -339,6 +339,9 @@ def split_files(input_base: str, pattern: str) -> Tuple[List[str], List[str]]:
         raise RuntimeError(f'Split pattern {os.path.join(input_base, pattern)} does not '
                            'match any files.')
     names = column_names(files[0])
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f'{files[0]}: the header names {", ".join(repeated)} more than once')
     for path in files[1:]:
         if column_names(path) != names:
             raise RuntimeError(f'Files in same split {os.path.join(input_base, pattern)} '
@@ -377,40 +380,60 @@ class Executor(BaseExampleGenExecutor):
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
             example_gen_pb2.Output())
         payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
-        if payload and payload != example_gen_pb2.FORMAT_TF_EXAMPLE:
-            raise ValueError('this CsvExampleGen writes tf.train.Example only (FORMAT_TF_EXAMPLE)')
-        if output_config.split_config.HasField('partition_feature_name'):
-            raise ValueError('this CsvExampleGen splits by hash of the whole Example only '
-                             '(no partition_feature_name)')
-        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        check_supported(payload, output_config)
         examples = output_dict[standard_component_specs.EXAMPLES_KEY]
-        artifact_utils.get_single_instance(examples).split_names = \
-            artifact_utils.encode_split_names(split_names)
-        split_dirs = [artifact_utils.get_split_uri(examples, name) for name in split_names]
-        for directory in split_dirs:
-            fileio.makedirs(directory)
+        split_dirs = make_split_dirs(examples, input_config, output_config)
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-
         with self._make_beam_pipeline() as pipeline:
-            if output_config.split_config.splits:
-                [split] = input_config.splits
-                files, names = split_files(input_base, split.pattern)
-                write_split_files(pipeline, split.name, files, names, split_dirs,
-                                  bucket_ends(output_config))
-            else:
-                for split, directory in zip(input_config.splits, split_dirs, strict=True):
-                    files, names = split_files(input_base, split.pattern)
-                    write_split_files(pipeline, split.name, files, names, [directory], [1])
-
-        if payload:
-            for artifact in examples:
-                examples_utils.set_payload_format(artifact, payload)
-        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
-        if file_format:
-            for artifact in examples:
-                examples_utils.set_file_format(artifact,
-                                               write_split.to_file_format_str(file_format))
+            write_splits(pipeline, input_base, input_config, output_config, split_dirs)
+        record_formats(examples, payload,
+                       exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY))
         logging.info('Examples generated.')
+
+
+def check_supported(payload: Any, output_config: example_gen_pb2.Output) -> None:
+    """Refuses the outputs this executor does not write (TFX's executor does)."""
+    if payload and payload != example_gen_pb2.FORMAT_TF_EXAMPLE:
+        raise ValueError('this CsvExampleGen writes tf.train.Example only (FORMAT_TF_EXAMPLE)')
+    if output_config.split_config.HasField('partition_feature_name'):
+        raise ValueError('this CsvExampleGen splits by hash of the whole Example only '
+                         '(no partition_feature_name)')
+
+
+def make_split_dirs(examples: List[Any], input_config: example_gen_pb2.Input,
+                    output_config: example_gen_pb2.Output) -> List[str]:
+    """The output splits' directories, made; their names set on the artifact."""
+    split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+    artifact_utils.get_single_instance(examples).split_names = \
+        artifact_utils.encode_split_names(split_names)
+    split_dirs = [artifact_utils.get_split_uri(examples, name) for name in split_names]
+    for directory in split_dirs:
+        fileio.makedirs(directory)
+    return split_dirs
+
+
+def write_splits(pipeline: beam.Pipeline, input_base: str, input_config: example_gen_pb2.Input,
+                 output_config: example_gen_pb2.Output, split_dirs: Sequence[str]) -> None:
+    """Adds the writing of every output split: one input split hashed into the output
+    splits, or each input split to its own."""
+    if output_config.split_config.splits:
+        [split] = input_config.splits
+        files, names = split_files(input_base, split.pattern)
+        write_split_files(pipeline, split.name, files, names, split_dirs,
+                          bucket_ends(output_config))
+        return
+    for split, directory in zip(input_config.splits, split_dirs, strict=True):
+        files, names = split_files(input_base, split.pattern)
+        write_split_files(pipeline, split.name, files, names, [directory], [1])
+
+
+def record_formats(examples: List[Any], payload: Any, file_format: Any) -> None:
+    """The payload and file formats on the artifacts, as TFX's executor records them."""
+    for artifact in examples:
+        if payload:
+            examples_utils.set_payload_format(artifact, payload)
+        if file_format:
+            examples_utils.set_file_format(artifact, write_split.to_file_format_str(file_format))
 
 
 class CsvExampleGen(csv_component.CsvExampleGen):

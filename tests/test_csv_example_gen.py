@@ -170,6 +170,15 @@ def test_files_with_different_headers_fail(tmp_path):
         run_executor(csv_example_gen.Executor, data, tmp_path / 'out', splits=(('all', 1),))
 
 
+def test_a_header_naming_a_column_twice_fails(tmp_path):
+    from pipeline import csv_example_gen
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'a.csv').write_text('fare,tips,fare,company,tips\n1,2,3,x,4\n')
+    with pytest.raises(ValueError, match=r'a.csv: the header names fare, tips more than once'):
+        run_executor(csv_example_gen.Executor, data, tmp_path / 'out', splits=(('all', 1),))
+
+
 def test_the_component_keeps_tfx_csv_example_gen_id_and_driver():
     from tfx.components import CsvExampleGen as StockCsvExampleGen
 
