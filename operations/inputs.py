@@ -17,6 +17,8 @@ import os
 import sys
 from typing import Any, Iterator, List, Optional, Tuple
 
+from common.csv_header import describe_repeated, repeated_names
+
 # The field size Python's csv module takes by default, which TFX's CSV decoder uses.
 CSV_FIELD_LIMIT = 131072
 
@@ -72,10 +74,9 @@ def _first_bad_record(path: str) -> Tuple[Optional[str], Optional[List[str]]]:
                         f'{CSV_FIELD_LIMIT} that CSV readers (TFX\'s, Python\'s) take'), header
             if header is None:
                 header = row
-                repeated = sorted({name for name in row if row.count(name) > 1})
+                repeated = repeated_names(row)
                 if repeated:
-                    return (f'{path} line {line}: the header names {", ".join(repeated)} more '
-                            'than once'), header
+                    return f'{path} line {line}: {describe_repeated(repeated)}', header
             elif row and len(row) != len(header):
                 return (f'{path} line {line}: {len(row)} fields where the header has '
                         f'{len(header)}'), header

@@ -11,48 +11,58 @@ one-pass combiner (pipeline/one_pass_metrics.py) folds in whole. The slice keys 
 TFMA's: its slice-key DoFn runs once per distinct combination of slicing-feature
 values in the batch, on the example that first has it.
 
-Taken only where nothing else reads the extracts: every metric one of the one-pass
-metrics, slices by feature keys and values (no SQL slices, cross slices, minimum slice
-size or query keys), no Keras metrics computed from the model. Otherwise TFMA's
-extractors as they are.
+Taken only where nothing else reads the extracts one by one: every combiner the
+one-pass combiner, slices by feature keys and values (no SQL slices, cross slices,
+minimum slice size, confidence intervals or query keys), no Keras metrics computed
+from the model. Otherwise TFMA's extractors as they are. TFMA's Beam counters of
+instances and slices per instance then count slice groups, not examples.
 """
 
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis import constants
+from tensorflow_model_analysis import constants, types
 from tensorflow_model_analysis.extractors import (
     extractor,
     slice_key_extractor,
     unbatch_extractor,
 )
+from tensorflow_model_analysis.metrics import metric_specs, metric_types
 from tensorflow_model_analysis.slicer import slicer_lib as slicer
 from tensorflow_model_analysis.utils import util
 
-from pipeline.one_pass_metrics import MODULE as ONE_PASS_MODULE
-from pipeline.one_pass_metrics import ExampleRows
+from pipeline.one_pass_metrics import ExampleRows, OnePassCombiner
 
+_WITH_VALUES = (types.SparseTensorValue, types.RaggedTensorValue, tf.compat.v1.SparseTensorValue,
+                tf.compat.v1.ragged.RaggedTensorValue)
 _GROUPED = (constants.LABELS_KEY, constants.PREDICTIONS_KEY, constants.EXAMPLE_WEIGHTS_KEY)
 _REPLACED_STAGES = (unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME,
                     slice_key_extractor.SLICE_KEY_EXTRACTOR_STAGE_NAME)
 
 
-def only_one_pass_metrics(eval_config: tfma.EvalConfig) -> bool:
-    """Whether every metric is a one-pass metric that folds in the examples itself
-    (no class weights, aggregation or binarization, which take TFMA's combiners)."""
-    return all(
-        not spec.query_key and not spec.HasField('binarize') and not spec.HasField('aggregate')
-        and all(metric.module == ONE_PASS_MODULE for metric in spec.metrics)
-        for spec in eval_config.metrics_specs)
+def only_one_pass_combiners(eval_config: tfma.EvalConfig) -> bool:
+    """Whether every combiner TFMA would run is the one-pass combiner, which folds in a
+    slice's rows whole (TFMA's own take one example per element: a renamed metric,
+    other thresholds, class weights, sub keys), and no query key groups examples."""
+    if any(spec.query_key for spec in eval_config.metrics_specs):
+        return False
+    computations = metric_specs.to_computations(eval_config.metrics_specs,
+                                                eval_config=eval_config)
+    return all(isinstance(computation.combiner, OnePassCombiner)
+               for computation in computations
+               if isinstance(computation, metric_types.MetricComputation))
 
 
-def slices_by_features(eval_config: tfma.EvalConfig) -> bool:
-    """Whether slicing is by feature keys and values only, and every slice's size
-    is left out of the results (TFMA counts those per extract)."""
+def per_slice_results_only(eval_config: tfma.EvalConfig) -> bool:
+    """Whether nothing counts or resamples the examples one by one: no minimum slice
+    size (TFMA counts a slice's extracts), no confidence intervals (it resamples
+    extracts), no cross slices, and slices by feature keys and values only."""
     return (not eval_config.cross_slicing_specs
             and not eval_config.options.HasField('min_slice_size')
+            and not eval_config.options.compute_confidence_intervals.value
             and not any(spec.slice_keys_sql for spec in eval_config.slicing_specs))
 
 
@@ -87,11 +97,20 @@ def rows(value: Any, index: np.ndarray) -> Any:
     return value[index].view(ExampleRows)
 
 
-def _hashable(example: Dict[str, Any]) -> Tuple:
-    """The values of an example's slicing columns, comparable across examples."""
-    return tuple((group, name, tuple(np.asarray(value).ravel().tolist()))
-                 for group in sorted(example)
-                 for name, value in sorted(example[group].items()))
+def _flat_values(value: Any) -> Tuple:
+    """A feature's values as TFMA's slice accessor reads them (sparse and ragged
+    values by their values alone), as a tuple."""
+    if isinstance(value, _WITH_VALUES):
+        value = value.values
+    return tuple(np.asarray(value).ravel().tolist())
+
+
+def _hashable(values: Any) -> Tuple:
+    """An example's slicing-column values (nested by features group and model name),
+    comparable across examples."""
+    if isinstance(values, dict):
+        return tuple((key, _hashable(values[key])) for key in sorted(values))
+    return _flat_values(values)
 
 
 class SliceGroupsFn(beam.DoFn):
@@ -101,16 +120,26 @@ class SliceGroupsFn(beam.DoFn):
         self._columns = slicing_columns(eval_config)
         self._specs = slice_specs(eval_config)
         self._slice_keys = slice_key_extractor.ExtractSliceKeysFn(eval_config, materialize=False)
+        # With several models, TFMA keys transformed features by model name.
+        self._model_names = ([spec.name for spec in eval_config.model_specs]
+                             if len(eval_config.model_specs) > 1 else [])
+
+    def _columns_of(self, features: Any) -> Dict[str, Any]:
+        if not isinstance(features, dict):
+            return {}
+        return {name: features[name] for name in self._columns if name in features}
 
     def _slicing_values(self, batch: Dict[str, Any]) -> List[Dict[str, Any]]:
-        """Each example's slicing-feature values, split as TFMA's unbatching splits them."""
-        wanted = {}
-        for group in (constants.FEATURES_KEY, constants.TRANSFORMED_FEATURES_KEY):
-            features = batch.get(group)
-            if isinstance(features, dict):
-                wanted[group] = {name: features[name] for name in self._columns
-                                 if name in features}
-        return util.split_extracts(wanted) if any(wanted.values()) else []
+        """Each example's slicing-feature values, raw and transformed (per model when
+        there are several), split as TFMA's unbatching splits them."""
+        transformed = batch.get(constants.TRANSFORMED_FEATURES_KEY)
+        wanted = {constants.FEATURES_KEY: self._columns_of(batch.get(constants.FEATURES_KEY)),
+                  constants.TRANSFORMED_FEATURES_KEY: (
+                      {name: self._columns_of(transformed.get(name))
+                       for name in self._model_names}
+                      if self._model_names and isinstance(transformed, dict)
+                      else self._columns_of(transformed))}
+        return util.split_extracts(wanted)
 
     def _examples_per_slice(self, batch: Dict[str, Any],
                             size: int) -> Dict[Any, List[int]]:
@@ -140,8 +169,12 @@ class SliceGroupsFn(beam.DoFn):
 
 
 def _batch_size(batch: Dict[str, Any]) -> int:
-    """How many examples a batched extract holds (its serialized inputs, one each)."""
-    return len(batch[constants.INPUT_KEY])
+    """How many examples a batched extract holds (by its inputs, labels, predictions)."""
+    size = util.batch_size({key: batch.get(key) for key in (
+        constants.INPUT_KEY, constants.LABELS_KEY, constants.PREDICTIONS_KEY)})
+    if size is None:
+        raise ValueError('batched slicing needs the inputs, labels or predictions of a batch')
+    return size
 
 
 def slice_groups_extractor(eval_config: tfma.EvalConfig) -> extractor.Extractor:
@@ -156,7 +189,7 @@ def with_batched_slicing(extractors: List[extractor.Extractor], eval_config: tfm
                          eval_shared_models: Sequence[Any]) -> List[extractor.Extractor]:
     """TFMA's extractors with unbatching and slice keys replaced by slice groups, where
     that gives the same results (see the module's docstring); else as they are."""
-    if not (only_one_pass_metrics(eval_config) and slices_by_features(eval_config)
+    if not (only_one_pass_combiners(eval_config) and per_slice_results_only(eval_config)
             and without_model_metrics(eval_shared_models)):
         return extractors
     return ([stage for stage in extractors if stage.stage_name not in _REPLACED_STAGES]

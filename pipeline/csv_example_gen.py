@@ -40,6 +40,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder, example_coder
 
+from common.csv_header import describe_repeated, repeated_names
+
 ColumnType: TypeAlias = csv_decoder.ColumnType
 
 # Values of these forms parse the same in Arrow as in Python's int() / float():
@@ -333,15 +335,16 @@ class _WriteShard(beam.DoFn):
 
 
 def split_files(input_base: str, pattern: str) -> Tuple[List[str], List[str]]:
-    """(the files of an input split, their header); errors as TFX's executor's."""
+    """(the files of an input split, their header): TFX's executor's errors for no
+    files and differing headers; a header naming a column twice refused."""
     files = sorted(fileio.glob(os.path.join(input_base, pattern)))
     if not files:
         raise RuntimeError(f'Split pattern {os.path.join(input_base, pattern)} does not '
                            'match any files.')
     names = column_names(files[0])
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = repeated_names(names)
     if repeated:
-        raise ValueError(f'{files[0]}: the header names {", ".join(repeated)} more than once')
+        raise ValueError(f'{files[0]}: {describe_repeated(repeated)}')
     for path in files[1:]:
         if column_names(path) != names:
             raise RuntimeError(f'Files in same split {os.path.join(input_base, pattern)} '

@@ -117,10 +117,13 @@ class Executor(executor.Executor):
 
 
 class Evaluator(component.Evaluator):
-    """TFX's Evaluator with the executor above, slicing whole batches by default
-    (TFX's module hooks: pipeline/tfma_hooks.py)."""
+    """TFX's Evaluator with the executor above, slicing whole batches unless given a
+    module of its own (TFX's module hooks: pipeline/tfma_hooks.py)."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, *args, module_path: Optional[str] = tfma_hooks.MODULE, **kwargs):
-        super().__init__(*args, module_path=module_path, **kwargs)
+    def __init__(self, *args, module_file: Optional[str] = None,
+                 module_path: Optional[str] = None, **kwargs):
+        if not (module_file or module_path):
+            module_path = tfma_hooks.MODULE
+        super().__init__(*args, module_file=module_file, module_path=module_path, **kwargs)

@@ -8,7 +8,7 @@ combiners, each unpacking every example again (metric_util.to_label_prediction_
 example_weight, ~90% of the Evaluator's time at scale). Here each metric is TFMA's
 class with the same name, config, keys and derived computations (so the values,
 plots, thresholds and diffs against the baseline are TFMA's), except that the inputs
-of those derivations come from _OnePassCombiner: it reads each example once, keeps
+of those derivations come from OnePassCombiner: it reads each example once, keeps
 its label, prediction and weight, and folds them into the histogram, counts and sums
 with numpy a few thousand at a time. Equal computations are de-duplicated by TFMA,
 so every metric here shares one combiner.
@@ -99,7 +99,7 @@ def _sparse_sum(ids: np.ndarray, values: np.ndarray):
     return unique, summed
 
 
-class _OnePassCombiner(beam.CombineFn):
+class OnePassCombiner(beam.CombineFn):
     """TFMA's calibration histogram, confusion counts at 0.5, weighted sums and example
     count of one model and output, from one look at each example."""
 
@@ -128,18 +128,33 @@ class _OnePassCombiner(beam.CombineFn):
         if not self._example_weighted or weight is None:
             weight = 1.0
         if isinstance(label, ExampleRows):
-            examples = label.shape[0]
-            label, prediction = label.reshape(examples, -1), np.asarray(prediction)
-            prediction = prediction.reshape(examples, -1) if prediction.size else prediction
-            weight = np.broadcast_to(np.asarray(weight, dtype=float).reshape(-1, 1),
-                                     (examples, 1))
-        else:
-            if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)):
-                label, prediction = metric_util.prepare_labels_and_predictions(
-                    label, prediction, self._prediction_key)
-            label, prediction, weight = (None if value is None else np.reshape(value, (1, -1))
-                                         for value in (label, prediction, weight))
-        return _checked(label, prediction, weight)
+            return _checked(*self._rows(label, prediction, weight))
+        return _checked(*self._one_example(label, prediction, weight))
+
+    def _one_example(self, label, prediction, weight):
+        """One example's label, prediction and weight, each as a row of a 2-D array."""
+        if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)):
+            label, prediction = metric_util.prepare_labels_and_predictions(
+                label, prediction, self._prediction_key)
+        return tuple(None if value is None else np.reshape(value, (1, -1))
+                     for value in (label, prediction, weight))
+
+    def _rows(self, label: np.ndarray, prediction, weight):
+        """A slice's examples, a row each (a weight of 1.0 for all when unweighted);
+        shapes left for _checked to judge."""
+        examples = label.shape[0]
+        if isinstance(prediction, Mapping):      # a signature's named outputs
+            label, prediction = metric_util.prepare_labels_and_predictions(
+                label, prediction, self._prediction_key)
+        label = np.asarray(label).reshape(examples, -1)
+        if prediction is not None:
+            prediction = np.asarray(prediction)
+            if prediction.ndim and prediction.shape[0] == examples:
+                prediction = prediction.reshape(examples, -1)
+        weight = np.asarray(weight, dtype=float)
+        if weight.size == 1 or weight.shape == (examples,):
+            weight = np.broadcast_to(weight.reshape(-1, 1), (examples, 1))
+        return label, prediction, weight
 
     def create_accumulator(self) -> _Accumulator:
         return _Accumulator()
@@ -267,7 +282,7 @@ def one_pass(computations: metric_types.MetricComputations,
             if set(computation.keys) <= set(keys):
                 replacement = metric_types.MetricComputation(
                     keys=list(keys), preprocessors=None,
-                    combiner=_OnePassCombiner(keys, eval_config, first.example_weighted))
+                    combiner=OnePassCombiner(keys, eval_config, first.example_weighted))
         result.append(replacement or computation)
     return result
 

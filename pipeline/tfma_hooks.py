@@ -11,7 +11,7 @@ call: 19 s of the Evaluator's 46 s at 100x the taxi data (py-spy, one process).
 
 import functools
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Optional
 
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import types
@@ -36,6 +36,8 @@ class KeywordSignature:
         return self._function(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name == '_function':         # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self._function, name)
 
 
@@ -71,12 +73,18 @@ class KeywordModel:
         self.signatures = KeywordSignatures(model.signatures)
 
     def __getattr__(self, name: str) -> Any:
+        if name == '_model':            # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self._model, name)
 
 
 def _load_keyword_model(construct_fn: Callable[[], Any]) -> Any:
+    """The model TFMA's loader gives, as a KeywordModel when TFMA calls it through its
+    signatures only (a Keras model, which TFMA may call itself, stays as it is)."""
     model = construct_fn()
-    return KeywordModel(model) if hasattr(model, 'signatures') else model
+    if not hasattr(model, 'signatures') or model_util.is_callable_fn(model):
+        return model
+    return KeywordModel(model)
 
 
 def custom_eval_shared_model(eval_saved_model_path: str, model_name: str, eval_config,
@@ -93,10 +101,12 @@ def custom_eval_shared_model(eval_saved_model_path: str, model_name: str, eval_c
         tags=loader.tags))
 
 
-def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig,
-                      tensor_adapter_config) -> List[extractor.Extractor]:
+def custom_extractors(eval_shared_model, eval_config: Optional[tfma.EvalConfig],
+                      tensor_adapter_config) -> Optional[List[extractor.Extractor]]:
     """TFMA's default extractors, slicing whole batches where that gives the same
-    results."""
+    results; None (TFX's defaults) for a legacy config without an EvalConfig."""
+    if eval_config is None:
+        return None
     extractors = tfma.default_extractors(eval_shared_model=eval_shared_model,
                                          eval_config=eval_config,
                                          tensor_adapter_config=tensor_adapter_config)

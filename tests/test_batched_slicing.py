@@ -9,9 +9,13 @@ import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow
 SIZE = 400
 
 
-def _batch(rng):
-    """A batched extract as TFMA's batched extractors leave it: raw features (one of
-    them sometimes missing), the transformed label, predictions, serialized inputs."""
+MODELS = ('candidate', 'baseline')
+
+
+def _batch(rng, models=()):
+    """A batched extract as TFMA's batched extractors leave it: raw features (one
+    varying in length and sometimes missing, one sparse), transformed features,
+    labels, predictions, serialized inputs; per model name when there are models."""
     from tensorflow_model_analysis import constants, types
     hours = rng.integers(0, 4, SIZE)
     payments = np.array([[b'Cash'], [b'Credit Card'], [b'Mobile']], dtype=object)[
@@ -21,21 +25,34 @@ def _batch(rng):
         values=np.array([b'Flash Cab', b'Blue Diamond'], dtype=object)[with_company % 2],
         indices=np.stack([with_company, np.zeros_like(with_company)], axis=1),
         dense_shape=np.array([SIZE, 1]))
+    with_area = np.flatnonzero(np.arange(SIZE) % 3)
+    area = types.SparseTensorValue(
+        values=(with_area % 5).astype(np.int64),
+        indices=np.stack([with_area, np.zeros_like(with_area)], axis=1),
+        dense_shape=np.array([SIZE, 1]))
+    transformed = {'hour_bucket': (hours // 2).reshape(-1, 1),       # transformed only
+                   'trip_start_hour': (hours % 2).reshape(-1, 1)}   # shadows the raw one
+
+    def per_model(make):
+        return {name: make() for name in models} if models else make()
     return {
         constants.FEATURES_KEY: {'trip_start_hour': hours.reshape(-1, 1),
                                  'payment_type': payments,
                                  'company': company,
+                                 'dropoff_community_area': area,
                                  'fare': rng.random((SIZE, 1)).astype(np.float32)},
+        constants.TRANSFORMED_FEATURES_KEY: per_model(lambda: transformed),
         constants.INPUT_KEY: np.array([b'example'] * SIZE, dtype=object),
-        constants.LABELS_KEY: rng.integers(0, 2, SIZE),
-        constants.PREDICTIONS_KEY: rng.random((SIZE, 1)).astype(np.float32),
+        constants.LABELS_KEY: per_model(lambda: rng.integers(0, 2, SIZE)),
+        constants.PREDICTIONS_KEY: per_model(lambda: rng.random((SIZE, 1)).astype(np.float32)),
     }
 
 
-def _config(*feature_keys):
+def _config(feature_keys, models=()):
     import tensorflow_model_analysis as tfma
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(label_key='tips_xf')],
+        model_specs=[tfma.ModelSpec(name=name, label_key='tips_xf', is_baseline=name == 'baseline')
+                     for name in models] or [tfma.ModelSpec(label_key='tips_xf')],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key])
                                               for key in feature_keys]
         + [tfma.SlicingSpec(feature_keys=['trip_start_hour'],
@@ -46,39 +63,48 @@ def _tfma_slices(batch, config):
     """{slice key: indices of its examples} by TFMA's unbatching and slice-key DoFn."""
     from tensorflow_model_analysis import constants
     from tensorflow_model_analysis.extractors import slice_key_extractor, unbatch_extractor
-
-    from pipeline.batched_slicing import slice_specs
+    from tensorflow_model_analysis.slicer import slicer_lib
+    specs = [slicer_lib.SingleSliceSpec(spec=spec) for spec in config.slicing_specs]
     examples = unbatch_extractor._extract_unbatched_inputs(batch)  # pylint: disable=protected-access
     keys_of = slice_key_extractor.ExtractSliceKeysFn(config, materialize=False)
     found = {}
     for index, example in enumerate(examples):
-        [keyed] = keys_of.process(example, slice_specs(config))
+        [keyed] = keys_of.process(example, specs)
         for slice_key in keyed[constants.SLICE_KEY_TYPES_KEY]:
             found.setdefault(slice_key, []).append(index)
     return found
 
 
-@pytest.mark.parametrize('feature_keys', [(), ('trip_start_hour', 'payment_type', 'company')])
-def test_slice_groups_hold_the_examples_tfma_puts_in_each_slice(feature_keys):
+def _leaves(value):
+    return [value] if not isinstance(value, dict) else [
+        leaf for key in sorted(value) for leaf in _leaves(value[key])]
+
+
+@pytest.mark.parametrize('models', [(), MODELS], ids=['one-model', 'candidate-and-baseline'])
+@pytest.mark.parametrize('feature_keys', [
+    (), ('trip_start_hour', 'payment_type', 'company', 'dropoff_community_area', 'hour_bucket')],
+    ids=['overall', 'features'])
+def test_slice_groups_hold_the_examples_tfma_puts_in_each_slice(feature_keys, models):
+    """Raw, transformed (also per model), varying-length and sparse slicing features:
+    each slice group holds the rows of the examples TFMA gives that slice key."""
     from tensorflow_model_analysis import constants
 
     from pipeline.batched_slicing import SliceGroupsFn
     from pipeline.one_pass_metrics import ExampleRows
-    batch = _batch(np.random.default_rng(0))
-    config = _config(*feature_keys)
+    batch = _batch(np.random.default_rng(0), models)
+    config = _config(feature_keys, models)
     expected = _tfma_slices(batch, config)
-    groups = list(SliceGroupsFn(config).process(batch))
     found = {}
-    for group in groups:
+    for group in SliceGroupsFn(config).process(batch):
         [slice_key] = group[constants.SLICE_KEY_TYPES_KEY]
-        labels, predictions = group[constants.LABELS_KEY], group[constants.PREDICTIONS_KEY]
-        assert isinstance(labels, ExampleRows) and isinstance(predictions, ExampleRows)
         index = expected[slice_key]
-        assert labels.tolist() == batch[constants.LABELS_KEY][index].tolist()
-        assert predictions.tolist() == batch[constants.PREDICTIONS_KEY][index].tolist()
-        found[slice_key] = len(labels)
+        for key in (constants.LABELS_KEY, constants.PREDICTIONS_KEY):
+            for ours, batched in zip(_leaves(group[key]), _leaves(batch[key]), strict=True):
+                assert isinstance(ours, ExampleRows)
+                assert ours.tolist() == batched[index].tolist()
+        found[slice_key] = len(_leaves(group[constants.LABELS_KEY])[0])
     assert found == {key: len(indices) for key, indices in expected.items()}
-    assert len(found) > (1 if not feature_keys else 10)
+    assert len(found) > (1 if not feature_keys else 12)
 
 
 def _stock_outputs(config, elements, weighted):
@@ -119,7 +145,7 @@ def test_rows_of_weighted_fractional_labels_fold_in_as_tfma_folds_examples():
     histogram, confusion counts, sums and count."""
     from tensorflow_model_analysis.metrics import metric_types
 
-    from pipeline.one_pass_metrics import ExampleRows, OnePassKeys, _OnePassCombiner
+    from pipeline.one_pass_metrics import ExampleRows, OnePassCombiner, OnePassKeys
     rng = np.random.default_rng(1)
     labels = np.round(rng.random(1000), 1)
     predictions = rng.random(1000).astype(np.float32)
@@ -131,7 +157,7 @@ def test_rows_of_weighted_fractional_labels_fold_in_as_tfma_folds_examples():
     stock = _stock_outputs(_weighted_config(stock=True), singles, weighted=True)
 
     config = _weighted_config(stock=False)
-    combiner = _OnePassCombiner(OnePassKeys.of(config, '', '', True), config, True)
+    combiner = OnePassCombiner(OnePassKeys.of(config, '', '', True), config, True)
     accumulators = []
     for start, stop in ((0, 1), (1, 300), (300, 1000)):
         accumulator = combiner.create_accumulator()
@@ -162,9 +188,9 @@ def _fields(bucket):
 def test_rows_with_a_label_outside_zero_one_are_refused():
     from tensorflow_model_analysis.metrics import metric_types
 
-    from pipeline.one_pass_metrics import ExampleRows, OnePassKeys, _OnePassCombiner
+    from pipeline.one_pass_metrics import ExampleRows, OnePassCombiner, OnePassKeys
     config = _weighted_config(stock=False)
-    combiner = _OnePassCombiner(OnePassKeys.of(config, '', '', False), config, False)
+    combiner = OnePassCombiner(OnePassKeys.of(config, '', '', False), config, False)
     element = metric_types.StandardMetricInputs(
         labels=np.array([0.0, 1.0, 3.0]).view(ExampleRows),
         predictions=np.array([[0.1], [0.2], [0.3]]).view(ExampleRows))
@@ -197,5 +223,13 @@ def test_only_configs_whose_results_are_unchanged_slice_whole_batches():
     with_sql = tfma.EvalConfig()
     with_sql.CopyFrom(ours)
     with_sql.slicing_specs.add(slice_keys_sql='SELECT STRUCT(payment_type) FROM example')
-    for config in (with_stock_metric, with_minimum, with_sql):
+    with_intervals = tfma.EvalConfig()
+    with_intervals.CopyFrom(ours)
+    with_intervals.options.compute_confidence_intervals.value = True
+    renamed = tfma.EvalConfig()             # a one-pass class whose key TFMA's combiner keeps
+    renamed.CopyFrom(ours)
+    renamed.metrics_specs[0].metrics.add(class_name='OnePassExampleCount',
+                                         module=ours.metrics_specs[0].metrics[0].module,
+                                         config='{"name": "rows"}')
+    for config in (with_stock_metric, with_minimum, with_sql, with_intervals, renamed):
         assert with_batched_slicing(stock, config, []) is stock

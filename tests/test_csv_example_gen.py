@@ -175,7 +175,7 @@ def test_a_header_naming_a_column_twice_fails(tmp_path):
     data = tmp_path / 'data'
     data.mkdir()
     (data / 'a.csv').write_text('fare,tips,fare,company,tips\n1,2,3,x,4\n')
-    with pytest.raises(ValueError, match=r'a.csv: the header names fare, tips more than once'):
+    with pytest.raises(ValueError, match=r"a.csv: the header names 'fare', 'tips' more than once"):
         run_executor(csv_example_gen.Executor, data, tmp_path / 'out', splits=(('all', 1),))
 
 

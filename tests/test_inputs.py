@@ -17,7 +17,7 @@ HEADER = b'fare,payment_type,tips\n'
      'line 2: a field of 140000 characters, over the 131072'),
     (b'\xef\xbb\xbf' + HEADER + b'1.0,Cash,0\n', 'line 1: a UTF-8 byte order mark (BOM)'),
     (b'', 'empty, not even a header line'),
-    (b'tips,fare,tips\n0,1.0,0\n', 'line 1: the header names tips more than once'),
+    (b'tips,fare,tips\n0,1.0,0\n', "line 1: the header names 'tips' more than once"),
 ], ids=['not-utf8', 'cut-utf8', 'nul', 'fields', 'field-too-large', 'bom', 'empty',
         'repeated-name'])
 def test_each_quirk_is_named_by_file_and_line(content, problem, tmp_path):

@@ -36,6 +36,11 @@ def test_tfx_finds_the_tfma_hooks_through_the_evaluators_properties():
                           eval_config=eval_config(0.9, 0.01))
     for hook in ('custom_extractors', 'custom_eval_shared_model'):
         assert udf_utils.try_get_fn(evaluator.exec_properties, hook) is getattr(tfma_hooks, hook)
+    own = Evaluator(examples=Channel(type=standard_artifacts.Examples),
+                    model=Channel(type=standard_artifacts.Model),
+                    eval_config=eval_config(0.9, 0.01), module_file='/teams/evaluator_udfs.py')
+    assert own.exec_properties['module_file'] == '/teams/evaluator_udfs.py'
+    assert own.exec_properties['module_path'] is None
 
 
 def test_the_gate_keys_are_tfma_metric_names():
@@ -52,9 +57,9 @@ def test_labels_outside_zero_one_are_refused():
     from tensorflow_model_analysis.metrics import metric_types
 
     from pipeline.evaluation import eval_config
-    from pipeline.one_pass_metrics import OnePassKeys, _OnePassCombiner
+    from pipeline.one_pass_metrics import OnePassCombiner, OnePassKeys
     config = eval_config(0.9, 0.01)
-    combiner = _OnePassCombiner(OnePassKeys.of(config, '', '', False), config, False)
+    combiner = OnePassCombiner(OnePassKeys.of(config, '', '', False), config, False)
     element = metric_types.StandardMetricInputs(labels=np.array([2]),
                                                 predictions=np.array([0.5]))
     with pytest.raises(ValueError, match='label must be within'):
@@ -74,7 +79,7 @@ def test_one_combiner_per_model():
     combiners = {computation for computation in computations
                  if isinstance(computation, metric_types.MetricComputation)}
     assert sorted((type(c.combiner).__name__, c.keys[0].model_name) for c in combiners) == [
-        ('_OnePassCombiner', 'baseline'), ('_OnePassCombiner', 'candidate')]
+        ('OnePassCombiner', 'baseline'), ('OnePassCombiner', 'candidate')]
 
 
 def _examples_artifact(directory):

@@ -1,6 +1,8 @@
 """The Evaluator's TFMA hooks (pipeline/tfma_hooks.py): TFMA's model, loaded so that
 its one-input signatures take serialized examples positionally, as TFMA calls them."""
 
+import copy
+
 import numpy as np
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
@@ -27,6 +29,7 @@ def test_the_evaluators_model_answers_positional_calls_as_its_signatures_do(
         for key in ours:
             np.testing.assert_array_equal(ours[key].numpy(), theirs[key].numpy())
     assert set(model.signatures) == set(plain.signatures)
+    assert copy.copy(model).signatures.keys() == model.signatures.keys()
     assert model.signatures['serving_default'].structured_outputs.keys() == \
         plain.signatures['serving_default'].structured_outputs.keys()
 
