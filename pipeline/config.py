@@ -57,6 +57,9 @@ class PipelineConfig:
     # 'kubernetes' for TFX's InfraValidator running the tensorflow/serving image there.
     infra_validator: Optional[str] = None
     canary_examples: int = 200
+    # Each Beam component's job named after its id (--job_name), as `runner flink`
+    # submits them; off elsewhere (Dataflow takes lower-case job names only).
+    name_beam_jobs: bool = False
     # Data arriving as data_root/span-<N>/*.csv: train on the latest `spans` of them
     # (None: every *.csv in data_root), warm-starting from the last blessed model.
     spans: Optional[int] = None

@@ -12,7 +12,11 @@ from pipeline.config import REPO_ROOT
 
 PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
 ENV_PREFIX = 'TAXI_'
-RUNNERS = ('local', 'dataflow', 'vertex')
+RUNNERS = ('local', 'dataflow', 'vertex', 'flink')
+# Where Beam's SDK workers run on Flink: a worker pool beside each TaskManager
+# (EXTERNAL), or processes each TaskManager starts (PROCESS). Not LOOPBACK: that runs
+# them inside the submitting process, which production never does.
+FLINK_ENVIRONMENTS = ('EXTERNAL', 'PROCESS')
 ACCELERATORS = ('NVIDIA_TESLA_T4', 'NVIDIA_L4', 'NVIDIA_TESLA_V100', 'NVIDIA_TESLA_P100',
                 'NVIDIA_TESLA_P4', 'NVIDIA_TESLA_A100', 'NVIDIA_A100_80GB', 'NVIDIA_H100_80GB')
 
@@ -39,6 +43,12 @@ class Profile:
     accelerator_count: int = 0
     tune_parallel_trials: int = 1
     vertex_endpoint: str = ''
+    flink_master: str = ''                # Flink's REST API, HOST:PORT
+    job_server: str = ''                  # Beam's job service, HOST:PORT
+    environment_type: str = 'EXTERNAL'
+    environment_config: str = ''          # EXTERNAL: the worker pool as TaskManagers reach it
+    parallelism: int = 0                  # 0: the cluster's default
+    runner_jars_on_cluster: bool = False  # Beam's runner jars on the cluster's classpath
 
     @property
     def data(self) -> str:
@@ -51,9 +61,13 @@ _RULES = {
     'region': (r'[a-z]+-[a-z]+[0-9]', 'a GCP region, e.g. us-central1'),
     'bucket': (r'gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?', 'a gs:// URI'),
     'data_root': (r'gs://.+', 'a gs:// URI'),
+    'flink_master': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
+    'job_server': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
 }
 _REQUIRED = {'local': (), 'dataflow': ('project', 'region', 'bucket'),
-             'vertex': ('project', 'region', 'bucket', 'image')}
+             'vertex': ('project', 'region', 'bucket', 'image'),
+             'flink': ('flink_master', 'job_server', 'environment_config')}
+_BOOLEANS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
 
 
 def _error(profile: str, setting: str, problem: str) -> ProfileError:
@@ -82,11 +96,21 @@ def load_profile(name: str, path: str = PROFILES_FILE,
                 values[setting] = int(values[setting])
             except (TypeError, ValueError):
                 raise _error(name, setting, f'{values[setting]!r} is not a number') from None
+        elif kind in (bool, 'bool') and setting in values and values[setting] not in ('', None):
+            values[setting] = _boolean(name, setting, values[setting])
         elif setting in values:
             values[setting] = '' if values[setting] is None else str(values[setting])
     profile = Profile(name=name, **{k: v for k, v in values.items() if v != ''})
     _validate(profile)
     return profile
+
+
+def _boolean(profile: str, setting: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() not in _BOOLEANS:
+        raise _error(profile, setting, f'{value!r} is not true or false')
+    return _BOOLEANS[str(value).lower()]
 
 
 def _validate(profile: Profile) -> None:
@@ -105,6 +129,11 @@ def _validate(profile: Profile) -> None:
                          f'{profile.accelerator_type!r} is not one of {", ".join(ACCELERATORS)}')
         if profile.accelerator_count not in (1, 2, 4, 8):
             raise _error(profile.name, 'accelerator_count', 'must be 1, 2, 4 or 8')
+    if profile.runner == 'flink' and profile.environment_type not in FLINK_ENVIRONMENTS:
+        raise _error(profile.name, 'environment_type',
+                     f'{profile.environment_type!r} is not one of {", ".join(FLINK_ENVIRONMENTS)}')
+    if profile.parallelism < 0:
+        raise _error(profile.name, 'parallelism', 'must be 0 (the cluster\'s default) or more')
     if profile.dataflow_max_workers < 1:
         raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
     if profile.tune_parallel_trials < 1:

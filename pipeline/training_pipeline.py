@@ -5,8 +5,11 @@ Dataflow, Vertex AI Pipelines). Imports avoid `tfx.v1`, which also loads the
 Google Cloud extensions and costs seconds of start-up on every run.
 """
 
+from typing import Any, Sequence
+
 from tfx.components import ExampleValidator, StatisticsGen, Transform, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -81,6 +84,14 @@ def hyperparameter_search(config: PipelineConfig, transform, schema_gen):
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=custom_config, **extra).with_id(ids.TUNER)
     return tuner, tuner.outputs['best_hyperparameters']
+
+
+def name_beam_jobs(components: Sequence[Any]) -> None:
+    """Each Beam component's jobs take its id for a name (`--job_name`, after the
+    pipeline's own Beam options, so it wins), for runners that list jobs by name."""
+    for component in components:
+        if isinstance(component, BaseBeamComponent):
+            component.with_beam_pipeline_args([f'--job_name={component.id}'])
 
 
 def create_training_pipeline(config: PipelineConfig,
@@ -182,6 +193,8 @@ def create_training_pipeline(config: PipelineConfig,
             infra_blessing=infra_blessing,
             custom_config=config.vertex_serving).with_id(ids.VERTEX_ENDPOINT_PUSHER))
 
+    if config.name_beam_jobs:
+        name_beam_jobs(components)
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

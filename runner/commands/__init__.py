@@ -9,6 +9,7 @@ from runner.commands import (
                              compare,
                              dataflow,
                              draft_schema,
+                             flink,
                              lineage,
                              local,
                              monitor,
@@ -22,7 +23,7 @@ from runner.commands import (
 )
 
 # Each module checked on its own (mypy: run() takes the plan its check() returns).
-_CHECKED = (command(local), command(dataflow), command(vertex), command(runs),
+_CHECKED = (command(local), command(flink), command(dataflow), command(vertex), command(runs),
             command(compare), command(lineage), command(reproduce), command(rollback),
             command(monitor), command(watch), command(batch_predict), command(report),
             command(scale_data), command(draft_schema))
