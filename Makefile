@@ -3,6 +3,8 @@
 #   make test   install if needed, then run the test suite
 # and, while working: make test-fast (no pipeline runs, servers or CLI processes) and
 # make lint (ruff and mypy; CI runs it before the tests).
+# A Flink cluster on this machine for `runner flink`: make flink / make flink-stop
+# (parts cached outside the repository; Java 17, Maven and Go needed the first time).
 # Everything installs into .venv from requirements.lock (Python 3.10, via uv).
 
 SHELL := /bin/bash
@@ -16,7 +18,7 @@ PYTEST_ARGS ?=
 # pipeline runs and servers in subprocesses, each about one core's work.
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-fast lint lock clean
+.PHONY: install run test test-fast lint lock clean flink flink-install flink-stop
 
 install: $(STAMP)
 
@@ -53,11 +55,23 @@ test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e' $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e and not flink' $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# A Flink cluster on 127.0.0.1 (REST on 8081 unless FLINK_REST_PORT says otherwise),
+# Beam's job server on 8099 and SDK worker pool on 50000; flink-install fetches and
+# builds its parts only (what the tests need; .ci/run does it before them).
+flink: install
+	$(PY) -m runner flink-cluster start
+
+flink-install: install
+	$(PY) -m runner flink-cluster install
+
+flink-stop: install
+	$(PY) -m runner flink-cluster stop
 
 # Re-resolve the pins after editing requirements.in.
 lock: | $(UV)

@@ -70,9 +70,10 @@ def predict(config: PipelineConfig, input_dir: str, output_dir: str,
     from pipeline.batch_pipeline import batch_pipeline_name, create_batch_pipeline
     model = latest_blessed_model(config.metadata_path)
     run_id = execution.new_run_id()
-    tfx_pipeline = create_batch_pipeline(
-        config, input_dir, model.uri,
-        config.beam_pipeline_args + execution.direct_runner_args(input_dir))
+    beam_args = config.beam_pipeline_args
+    if not execution.runner_chosen(beam_args):
+        beam_args += execution.direct_runner_args(input_dir)
+    tfx_pipeline = create_batch_pipeline(config, input_dir, model.uri, beam_args)
     execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress)
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path),
                                           batch_pipeline_name(config)), run_id)

@@ -41,6 +41,12 @@ def direct_runner_args(data_root: str, mode: str = 'auto') -> Tuple[str, ...]:
     return (f'--direct_running_mode={mode}', f'--direct_num_workers={workers}')
 
 
+def runner_chosen(beam_args: Tuple[str, ...]) -> bool:
+    """Whether Beam options name a runner or a direct running mode (else the run
+    sizes the direct runner to its data)."""
+    return any(arg.startswith(('--runner=', '--direct_running_mode=')) for arg in beam_args)
+
+
 def new_run_id() -> str:
     """A run id as LocalDagRunner makes them (the time it starts, ISO 8601)."""
     return datetime.datetime.now().isoformat()

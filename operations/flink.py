@@ -137,3 +137,11 @@ def train(config: PipelineConfig, lock: execution.RunLock,
     """training_run.train on the cluster, the package its workers install built first."""
     build_package(os.path.join(config.home, PACKAGES))
     return training_run.train(config, lock, progress)
+
+
+def predict(config: PipelineConfig, input_dir: str, output_dir: str, lock: execution.RunLock,
+            progress: execution.Progress) -> str:
+    """batch_predictions.predict on the cluster, the workers' package built first."""
+    from operations import batch_predictions
+    build_package(os.path.join(config.home, PACKAGES))
+    return batch_predictions.predict(config, input_dir, output_dir, lock, progress)

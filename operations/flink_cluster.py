@@ -385,12 +385,13 @@ def flink_configuration(cluster: LocalCluster) -> Dict[str, object]:
         # Beam's runner jars are on this cluster's classpath: loaded from there, not
         # from jobs (see the module's doc).
         'classloader.resolve-order': 'parent-first',
-        # A lost TaskManager is noticed in seconds, its tasks restarted twice, and a job
-        # that finds no slot fails within half a minute rather than five.
+        # A failed job fails at once, with its cause: Beam's runner waits 3 minutes for
+        # an SDK environment on a restarted task, then fails with that timeout
+        # (measured), so restarts would only hide the cause. A lost TaskManager is
+        # noticed in seconds, and a job that finds no slot fails within half a minute.
+        # A failed component's run is taken up again from ML Metadata's cache.
+        'restart-strategy.type': 'none',
         'heartbeat.interval': 2000, 'heartbeat.timeout': 10000,
-        'restart-strategy.type': 'fixed-delay',
-        'restart-strategy.fixed-delay.attempts': 2,
-        'restart-strategy.fixed-delay.delay': '5 s',
         'slot.request.timeout': 30000,
         'io.tmp.dirs': os.path.join(state, 'tmp'),
         'web.tmpdir': os.path.join(state, 'web'),
@@ -612,6 +613,7 @@ def start(cluster: LocalCluster, seconds: float = READY_SECONDS) -> bool:
     stop(cluster)
     _refuse_taken_ports(cluster)
     _write_configuration(cluster)
+    record_ports(cluster)
     try:
         for process in PROCESSES:
             start_process(cluster, process)
@@ -625,3 +627,24 @@ def start(cluster: LocalCluster, seconds: float = READY_SECONDS) -> bool:
 def stop(cluster: LocalCluster) -> List[str]:
     """Stops whatever of the cluster runs, workers first; the processes it stopped."""
     return [process for process in reversed(PROCESSES) if stop_process(cluster, process)]
+
+
+def local_cluster(cache: str, ports: Ports) -> LocalCluster:
+    """The cluster `make flink` manages: its state (configuration, logs, pids) in the
+    cache, beside the installation."""
+    return LocalCluster(Installation(os.path.abspath(cache)),
+                        os.path.join(os.path.abspath(cache), 'cluster'), ports)
+
+
+def recorded_ports(cluster: LocalCluster) -> Optional[Ports]:
+    """The ports the cluster was started on (start() records them), if it was."""
+    try:
+        with open(os.path.join(cluster.state_dir, 'ports.json')) as f:
+            return Ports(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def record_ports(cluster: LocalCluster) -> None:
+    with open(os.path.join(cluster.state_dir, 'ports.json'), 'w') as f:
+        json.dump(dataclasses.asdict(cluster.ports), f)

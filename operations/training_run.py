@@ -52,9 +52,6 @@ def prepare(config: PipelineConfig, staged_input: Optional[str] = None,
     one (unless staged_input is given), the code version (and the image the
     workers run, if any)."""
     from pipeline.manifest import code_version
-    beam_args = config.beam_pipeline_args
-    runner_chosen = any(arg.startswith(('--runner=', '--direct_running_mode='))
-                        for arg in beam_args)
     staged = staged_input
     if staged is None and config.spans and config.spans > 1:
         staged = spans.stage_window(config.data_root, config.spans, config.paths.inputs_dir)
@@ -62,7 +59,8 @@ def prepare(config: PipelineConfig, staged_input: Optional[str] = None,
         code_version=code_version(REPO_ROOT, image),
         schema_file=stage_schema(config.schema_file, config.paths.schema_dir),
         staged_input=staged,
-        beam_pipeline_args=() if runner_chosen else execution.direct_runner_args(config.data_root))
+        beam_pipeline_args=() if execution.runner_chosen(config.beam_pipeline_args)
+        else execution.direct_runner_args(config.data_root))
 
 
 def push_outcome(record: mlmd.RunRecord) -> str:

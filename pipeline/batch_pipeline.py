@@ -18,6 +18,7 @@ from tfx.types.standard_artifacts import Model
 from pipeline import component_ids as ids
 from pipeline.config import PipelineConfig
 from pipeline.csv_example_gen import CsvExampleGen
+from pipeline.training_pipeline import name_beam_jobs
 
 SPLIT = 'inference'
 
@@ -44,10 +45,13 @@ def create_batch_pipeline(config: PipelineConfig, input_dir: str, model_uri: str
         model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=['serving_default'])
     ).with_id(ids.BULK_INFERRER)
     name = batch_pipeline_name(config)
+    components = [example_gen, model, bulk_inferrer]
+    if config.name_beam_jobs:
+        name_beam_jobs(components)
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
         pipeline_root=config.paths.pipeline_root(name),
-        components=[example_gen, model, bulk_inferrer],
+        components=components,
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             config.metadata_path),

@@ -167,6 +167,19 @@ def versions(directory):
     return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
 
+def free_ports(count):
+    """`count` distinct TCP ports free on 127.0.0.1 now (the system's choice)."""
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(('127.0.0.1', 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for(condition, seconds=60):
     """condition()'s first true value, asked every 0.2 s; TimeoutError after `seconds`."""
     deadline = time.time() + seconds

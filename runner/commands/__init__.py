@@ -10,6 +10,7 @@ from runner.commands import (
                              dataflow,
                              draft_schema,
                              flink,
+                             flink_cluster,
                              lineage,
                              local,
                              monitor,
@@ -26,5 +27,5 @@ from runner.commands import (
 _CHECKED = (command(local), command(flink), command(dataflow), command(vertex), command(runs),
             command(compare), command(lineage), command(reproduce), command(rollback),
             command(monitor), command(watch), command(batch_predict), command(report),
-            command(scale_data), command(draft_schema))
+            command(scale_data), command(draft_schema), command(flink_cluster))
 ALL: Tuple[Command[Any], ...] = _CHECKED

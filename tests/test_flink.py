@@ -1,0 +1,244 @@
+"""The pipeline on a real Apache Flink cluster (`runner flink`): Flink 1.19, Beam's
+job server and Beam's SDK worker pool, started here on free ports by the module's
+fixture and stopped after it. Flink's REST API says which jobs ran there and how
+they ended; processes are stopped and killed for real."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from operations import flink, flink_cluster
+from pipeline import flink_runner
+from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT
+from tests.support import (
+    free_ports,
+    read_rows,
+    runner,
+    runs,
+    serving_model_dir,
+    versions,
+    wait_for,
+    write_csv,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.flink]
+
+# The training pipeline's Beam components: each one Flink job, named after it.
+BEAM_COMPONENTS = ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
+TRAIN_STEPS = '100'
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+    """A Flink cluster of this module's own on free ports, stopped when it is done."""
+    installation = flink_cluster.install(flink_cluster.default_cache(), lambda line: None)
+    cluster = flink_cluster.LocalCluster(
+        installation, str(tmp_path_factory.mktemp('flink')),
+        flink_cluster.Ports(*free_ports(6)))
+    flink_cluster.start(cluster)
+    try:
+        yield cluster
+    finally:
+        flink_cluster.stop(cluster)
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory):
+    return write_csv(read_rows(3000), str(tmp_path_factory.mktemp('sample')))
+
+
+def _master(cluster):
+    return flink_cluster.addresses(cluster.ports).flink_master
+
+
+def _environment(cluster):
+    addresses = flink_cluster.addresses(cluster.ports)
+    return {**os.environ, 'TAXI_JOB_SERVER': addresses.job_server,
+            'TAXI_ENVIRONMENT_CONFIG': addresses.worker_pool}
+
+
+def _flink_args(cluster, home, data_root, *extra):
+    return ['flink', '--home', str(home), '--data-root', data_root, '--flink-master',
+            _master(cluster), '--train-steps', TRAIN_STEPS, '--min-auc', '0.5', *extra]
+
+
+def run_flink(cluster, *args, timeout=900):
+    return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
+                          text=True, cwd=REPO_ROOT, timeout=timeout, env=_environment(cluster))
+
+
+def started_flink(cluster, *args):
+    return subprocess.Popen([sys.executable, '-m', 'runner', *args], cwd=REPO_ROOT,
+                            env=_environment(cluster), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def jobs_since(cluster, started):
+    """{component: Flink job} of the jobs started since `started` (seconds), by the
+    component their name starts with (`Transform-3f2a9c1e`)."""
+    return {job['name'].rsplit('-', 1)[0]: job for job in flink_runner.jobs(_master(cluster))
+            if job['start-time'] >= started * 1000}
+
+
+def running_job(cluster, component, started):
+    job = jobs_since(cluster, started).get(component)
+    return job if job and job['state'] == 'RUNNING' else None
+
+
+def job_state(cluster, jid):
+    return next(job['state'] for job in flink_runner.jobs(_master(cluster)) if job['jid'] == jid)
+
+
+def split_sizes(record):
+    import tensorflow_data_validation as tfdv
+    return {split: tfdv.load_stats_binary(os.path.join(
+        record.statistics.uri, f'Split-{split}', 'FeatureStats.pb')).datasets[0].num_examples
+        for split in ('train', 'eval')}
+
+
+def one_error_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), stderr
+    return lines[0]
+
+
+def test_the_pipeline_on_flink_trains_the_local_model(cluster, tmp_path):
+    started = time.time()
+    home, local_home = tmp_path / 'flink', tmp_path / 'local'
+    result = run_flink(cluster, *_flink_args(cluster, home, DEFAULT_DATA_ROOT))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = jobs_since(cluster, started)
+    assert {name: job['state'] for name, job in jobs.items()} == \
+        {name: 'FINISHED' for name in BEAM_COMPONENTS}
+    local = runner('local', '--home', str(local_home), '--train-steps', TRAIN_STEPS,
+                   '--min-auc', '0.5')
+    assert local.returncode == 0, local.stdout + local.stderr
+    [on_flink], [here] = runs(str(home)), runs(str(local_home))
+    assert split_sizes(on_flink) == split_sizes(here)
+    assert on_flink.auc == pytest.approx(here.auc, abs=1e-3)
+    assert on_flink.model_fingerprint == here.model_fingerprint
+    assert len(versions(serving_model_dir(str(home)))) == 1
+
+    # A second run on Flink, in a fresh home from the recorded run: the same model.
+    started = time.time()
+    again = runner('reproduce', on_flink.run_id, '--home', str(home), '--into',
+                   str(tmp_path / 'again'))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'same model' in again.stdout
+    assert set(jobs_since(cluster, started)) == set(BEAM_COMPONENTS)
+
+
+def test_a_damaged_batch_halts_on_flink_and_nothing_is_pushed(cluster, tmp_path):
+    rows = read_rows(3000)
+    for row in rows[:50]:
+        row['trip_miles'] = '-40'        # the schema's domain: miles are not negative
+    data = write_csv(rows, str(tmp_path / 'damaged'))
+    started = time.time()
+    result = run_flink(cluster, *_flink_args(cluster, tmp_path / 'home', data))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'ExampleValidationGate failed' in one_error_line(result.stderr)
+    assert 'trip_miles' in result.stderr
+    assert {name: job['state'] for name, job in jobs_since(cluster, started).items()} == \
+        {'CsvExampleGen': 'FINISHED', 'StatisticsGen': 'FINISHED'}
+    assert versions(serving_model_dir(str(tmp_path / 'home'))) == []
+
+
+def test_workers_get_our_code_only_from_the_staged_package(cluster, tmp_path):
+    """A module the package holds imports on the workers; one it does not hold (tests/
+    is not in setup.py) is missing there, as it would be on Dataflow."""
+    import inspect
+    import pkgutil
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    package = flink.build_package(str(tmp_path / 'packages'))
+    args = [*flink.beam_args(flink.cluster(flink_profile(cluster)), package),
+            '--job_name=StagedCode']
+
+    def imported_on_workers(name):
+        """The file a function is read from on the workers, found there by its name."""
+        output = str(tmp_path / name.replace(':', '.'))
+        # Options of its own: Beam's portable runner clears the runner of the ones it ran.
+        with beam.Pipeline(options=PipelineOptions(args)) as pipeline:
+            _ = (pipeline | beam.Create([name]) | beam.Map(pkgutil.resolve_name)
+                 | beam.Map(inspect.getfile) | beam.io.WriteToText(output))
+        with open(output + '-00000-of-00001') as f:
+            return f.read().strip()
+
+    imported = imported_on_workers('common.csv_header:repeated_names')
+    assert imported.endswith('/common/csv_header.py')
+    assert not imported.startswith(REPO_ROOT)       # the staged package's copy
+    with pytest.raises(flink_runner.FlinkJobFailed) as failed:
+        imported_on_workers('tests.support:versions')
+    assert "ModuleNotFoundError: No module named 'tests.support'" in str(failed.value)
+
+
+def flink_profile(cluster):
+    """The flink profile, pointed at the module's cluster."""
+    import dataclasses
+
+    from operations import cloud
+    addresses = flink_cluster.addresses(cluster.ports)
+    return dataclasses.replace(cloud.named_profile('flink'),
+                               flink_master=addresses.flink_master,
+                               job_server=addresses.job_server,
+                               environment_config=addresses.worker_pool)
+
+
+def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
+        cluster, sample, tmp_path):
+    home = tmp_path / 'home'
+    # Ctrl-C while StatisticsGen's job runs: the job is cancelled on the cluster too.
+    started = time.time()
+    process = started_flink(cluster, *_flink_args(cluster, home, sample))
+    job = wait_for(lambda: running_job(cluster, 'StatisticsGen', started), 300)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert 'stopped by SIGINT at StatisticsGen' in one_error_line(stderr)
+    wait_for(lambda: job_state(cluster, job['jid']) == 'CANCELED', 60)
+
+    # The TaskManager killed while Transform's job runs: the run fails, naming the
+    # component and Flink's cause.
+    started = time.time()
+    process = started_flink(cluster, *_flink_args(cluster, home, sample))
+    wait_for(lambda: running_job(cluster, 'Transform', started), 300)
+    flink_cluster.stop_process(cluster, 'taskmanager', signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr
+    line = one_error_line(stderr)
+    assert 'Transform failed: FlinkJobFailed: Flink job Transform-' in line
+    assert versions(serving_model_dir(str(home))) == []
+
+    # The cluster back: the next run takes what finished from the cache, pushes once.
+    flink_cluster.start_process(cluster, 'taskmanager')
+    flink_cluster.wait_until_ready(cluster)
+    result = run_flink(cluster, *_flink_args(cluster, home, sample))
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = runs(str(home))[0]
+    assert last.components['CsvExampleGen'].state == 'CACHED'
+    assert last.components['StatisticsGen'].state == 'CACHED'
+    assert last.components['Transform'].state == 'COMPLETE'
+    assert len(versions(serving_model_dir(str(home)))) == 1
+
+
+def test_an_unreachable_cluster_or_job_server_is_named_with_what_to_do(cluster, tmp_path):
+    [closed] = free_ports(1)
+    result = run_flink(cluster, 'flink', '--home', str(tmp_path / 'h'), '--flink-master',
+                       f'127.0.0.1:{closed}')
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert f'127.0.0.1:{closed}' in line and 'make flink' in line
+    environment = {**_environment(cluster), 'TAXI_JOB_SERVER': f'127.0.0.1:{closed}'}
+    result = subprocess.run([sys.executable, '-m', 'runner', 'flink', '--home',
+                             str(tmp_path / 'h'), '--flink-master', _master(cluster)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, env=environment)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert f'job server answers at 127.0.0.1:{closed}' in line and 'make flink' in line
+    assert not os.path.exists(tmp_path / 'h')
