@@ -8,8 +8,9 @@ this script starts on free ports (operations/flink_cluster.py, as `make flink`)
 and stops at the end. Printed per run: wall seconds, seconds per component, and
 the peak RSS of everything the run uses, sampled together: the driver's process
 tree (`runner`), and for Flink the JobManager, the TaskManager, Beam's job server
-and the SDK worker pool with its workers. Then the ratio of each Flink run to the
-local one, and what the cluster's parallelism buys at each factor.
+and the SDK worker pool with its workers. Then, for each Flink run against the local
+one: the ratio of times, the AUC's difference and whether the model's bytes are
+the same; and what the cluster's parallelism buys at each factor.
 """
 
 import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow loads)
@@ -32,6 +33,7 @@ import psutil
 from bench.data import data_for
 from bench.measure import component_seconds, fresh
 from operations import flink_cluster
+from pipeline import mlmd
 from pipeline.config import REPO_ROOT as REPO
 
 GB = float(1 << 30)
@@ -40,6 +42,8 @@ SAMPLE_EVERY = 0.2
 
 class Result(NamedTuple):
     seconds: float
+    auc: float              # the Evaluator's, on the eval split
+    fingerprint: str        # the trained model's bytes (sha256 over its files)
     driver_gb: float        # peak RSS of the runner's process tree
     cluster_gb: float       # peak RSS of the cluster's processes (with the SDK workers)
     total_gb: float         # peak of the two together, sampled at the same moments
@@ -93,7 +97,9 @@ def measured(command: List[str], env: Dict[str, str], log: str, home: str,
     if code != 0:
         raise RuntimeError(f'{command[2:4]} exited with {code}; see {log}')
     logs = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))
-    return Result(seconds, peaks['driver'] / GB, peaks['cluster'] / GB, peaks['total'] / GB,
+    [record] = mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')))
+    return Result(seconds, record.auc or 0.0, record.model_fingerprint or '',
+                  peaks['driver'] / GB, peaks['cluster'] / GB, peaks['total'] / GB,
                   component_seconds(logs[-1]))
 
 
@@ -109,7 +115,8 @@ def _free_ports() -> flink_cluster.Ports:
 
 def print_result(label: str, result: Result) -> None:
     print(f'{label}: {result.seconds:.1f} s, peak RSS {result.total_gb:.2f} GB '
-          f'(driver {result.driver_gb:.2f}, cluster {result.cluster_gb:.2f})', flush=True)
+          f'(driver {result.driver_gb:.2f}, cluster {result.cluster_gb:.2f}), '
+          f'eval AUC {result.auc:.4f}, model {result.fingerprint[:12]}', flush=True)
     for name, seconds in result.components.items():
         print(f'  {name:<34}{seconds:>8.1f}', flush=True)
 
@@ -151,8 +158,10 @@ def main() -> int:
                     os.path.join(workdir, f'flink_{factor}x_p{parallelism}.log'), home, roots)
                 print_result(f'{factor}x flink, parallelism {parallelism}',
                              on_flink[parallelism])
+                same = on_flink[parallelism].fingerprint == local.fingerprint
                 print(f'  against local: x{on_flink[parallelism].seconds / local.seconds:.2f} '
-                      'time', flush=True)
+                      f'time, AUC {on_flink[parallelism].auc - local.auc:+.5f}, the same '
+                      f'model bytes: {"yes" if same else "NO"}', flush=True)
             if len(on_flink) > 1:
                 low, high = min(on_flink), max(on_flink)
                 print(f'{factor}x: parallelism {high} against {low}: '

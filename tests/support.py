@@ -158,6 +158,31 @@ TRAINING_COMPONENTS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportS
                        'latest_blessed_model_resolver', 'Evaluator', 'ServingCanary', 'Pusher']
 
 
+def prediction_key(row, types):
+    """A row's raw features, normalized so that batch output and client input compare."""
+    key = []
+    for name, kind in sorted(types.items()):
+        value = row.get(name, '')
+        if value in ('', None) or name == 'tips':
+            continue
+        key.append((name, round(float(value), 3) if kind in (int, float) else str(value)))
+    return tuple(key)
+
+
+def online_predictions(base_path, rows):
+    """The model server's probabilities for rows (dicts of typed raw features), serving
+    the versions under base_path."""
+    from serving.client import ServingClient
+    from serving.local_server import ModelServer
+    with ModelServer('--model_name=chicago_taxi', f'--model_base_path={base_path}',
+                     rest=False) as server:
+        client = ServingClient(server.target)
+        try:
+            return client.predict('chicago_taxi', rows)[:, 0]
+        finally:
+            client.close()
+
+
 def serving_model_dir(home):
     return os.path.join(home, 'serving_model', 'chicago_taxi')
 

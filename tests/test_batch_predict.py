@@ -9,24 +9,20 @@ import numpy as np
 import pytest
 
 from pipeline.config import DEFAULT_SCHEMA_FILE
-from serving.client import ServingClient, read_csv, schema_types
-from serving.local_server import REPO, ModelServer
-from tests.support import copy_home, read_rows, write_csv
+from serving.client import read_csv, schema_types
+from serving.local_server import REPO
+from tests.support import (
+    copy_home,
+    online_predictions,
+    prediction_key,
+    read_rows,
+    serving_model_dir,
+    write_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
 ROWS = 150
-
-
-def _key(row, types):
-    """A row's raw features, normalized so batch output and client input compare."""
-    key = []
-    for name, kind in sorted(types.items()):
-        value = row.get(name, '')
-        if value in ('', None) or name == 'tips':
-            continue
-        key.append((name, round(float(value), 3) if kind in (int, float) else str(value)))
-    return tuple(key)
 
 
 @pytest.fixture(scope='module')
@@ -56,14 +52,9 @@ def test_batch_and_online_predictions_agree(pipeline_home, batch_predictions):
     input_dir, batch_rows = batch_predictions
     types = schema_types(DEFAULT_SCHEMA_FILE)
     online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
-    base = os.path.join(pipeline_home[0], 'serving_model', 'chicago_taxi')
-    with ModelServer('--model_name=chicago_taxi', f'--model_base_path={base}',
-                     rest=False) as server:
-        client = ServingClient(server.target)
-        online = client.predict('chicago_taxi', online_rows)[:, 0]
-        client.close()
-    expected = {_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
-    batch = {_key(row, types): float(row['probability']) for row in batch_rows}
+    online = online_predictions(serving_model_dir(pipeline_home[0]), online_rows)
+    expected = {prediction_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
+    batch = {prediction_key(row, types): float(row['probability']) for row in batch_rows}
     assert batch.keys() == expected.keys()
     for key, probability in batch.items():
         assert probability == pytest.approx(expected[key], abs=1e-6)

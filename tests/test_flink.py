@@ -13,9 +13,13 @@ import pytest
 
 from operations import flink, flink_cluster
 from pipeline import flink_runner
-from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT
+from pipeline.config import REPO_ROOT
 from tests.support import (
+    PIPELINE_TRAIN_STEPS,
+    copy_home,
     free_ports,
+    online_predictions,
+    prediction_key,
     read_rows,
     runner,
     runs,
@@ -29,7 +33,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.flink]
 
 # The training pipeline's Beam components: each one Flink job, named after it.
 BEAM_COMPONENTS = ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
-TRAIN_STEPS = '100'
 
 
 @pytest.fixture(scope='module')
@@ -46,11 +49,6 @@ def cluster(tmp_path_factory):
         flink_cluster.stop(cluster)
 
 
-@pytest.fixture(scope='module')
-def sample(tmp_path_factory):
-    return write_csv(read_rows(3000), str(tmp_path_factory.mktemp('sample')))
-
-
 def _master(cluster):
     return flink_cluster.addresses(cluster.ports).flink_master
 
@@ -63,7 +61,8 @@ def _environment(cluster):
 
 def _flink_args(cluster, home, data_root, *extra):
     return ['flink', '--home', str(home), '--data-root', data_root, '--flink-master',
-            _master(cluster), '--train-steps', TRAIN_STEPS, '--min-auc', '0.5', *extra]
+            _master(cluster), '--train-steps', str(PIPELINE_TRAIN_STEPS), '--min-auc', '0.5',
+            *extra]
 
 
 def run_flink(cluster, *args, timeout=900):
@@ -106,18 +105,16 @@ def one_error_line(stderr):
     return lines[0]
 
 
-def test_the_pipeline_on_flink_trains_the_local_model(cluster, tmp_path):
+def test_the_pipeline_on_flink_trains_the_local_model(cluster, pipeline_home, tmp_path):
+    """On the shared sample, as `runner local` ran it (pipeline_home): the same splits,
+    anomalies (none), AUC and model bytes; `runner reproduce` runs it on Flink again."""
     started = time.time()
-    home, local_home = tmp_path / 'flink', tmp_path / 'local'
-    result = run_flink(cluster, *_flink_args(cluster, home, DEFAULT_DATA_ROOT))
+    home = tmp_path / 'flink'
+    result = run_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     assert result.returncode == 0, result.stdout + result.stderr
-    jobs = jobs_since(cluster, started)
-    assert {name: job['state'] for name, job in jobs.items()} == \
+    assert {name: job['state'] for name, job in jobs_since(cluster, started).items()} == \
         {name: 'FINISHED' for name in BEAM_COMPONENTS}
-    local = runner('local', '--home', str(local_home), '--train-steps', TRAIN_STEPS,
-                   '--min-auc', '0.5')
-    assert local.returncode == 0, local.stdout + local.stderr
-    [on_flink], [here] = runs(str(home)), runs(str(local_home))
+    [on_flink], here = runs(str(home)), pipeline_home[3]
     assert split_sizes(on_flink) == split_sizes(here)
     assert on_flink.auc == pytest.approx(here.auc, abs=1e-3)
     assert on_flink.model_fingerprint == here.model_fingerprint
@@ -191,11 +188,11 @@ def flink_profile(cluster):
 
 
 def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
-        cluster, sample, tmp_path):
+        cluster, pipeline_home, tmp_path):
     home = tmp_path / 'home'
     # Ctrl-C while StatisticsGen's job runs: the job is cancelled on the cluster too.
     started = time.time()
-    process = started_flink(cluster, *_flink_args(cluster, home, sample))
+    process = started_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     job = wait_for(lambda: running_job(cluster, 'StatisticsGen', started), 300)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -206,7 +203,7 @@ def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
     # The TaskManager killed while Transform's job runs: the run fails, naming the
     # component and Flink's cause.
     started = time.time()
-    process = started_flink(cluster, *_flink_args(cluster, home, sample))
+    process = started_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     wait_for(lambda: running_job(cluster, 'Transform', started), 300)
     flink_cluster.stop_process(cluster, 'taskmanager', signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
@@ -218,13 +215,41 @@ def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
     # The cluster back: the next run takes what finished from the cache, pushes once.
     flink_cluster.start_process(cluster, 'taskmanager')
     flink_cluster.wait_until_ready(cluster)
-    result = run_flink(cluster, *_flink_args(cluster, home, sample))
+    result = run_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     assert result.returncode == 0, result.stdout + result.stderr
     last = runs(str(home))[0]
     assert last.components['CsvExampleGen'].state == 'CACHED'
     assert last.components['StatisticsGen'].state == 'CACHED'
     assert last.components['Transform'].state == 'COMPLETE'
     assert len(versions(serving_model_dir(str(home)))) == 1
+    assert last.model_fingerprint == pipeline_home[3].model_fingerprint
+
+
+def test_batch_predictions_on_flink_agree_with_the_model_server(cluster, pipeline_home,
+                                                               tmp_path):
+    import csv
+
+    from pipeline.config import DEFAULT_SCHEMA_FILE
+    from serving.client import read_csv, schema_types
+    input_dir = write_csv(read_rows(4000)[-150:], str(tmp_path / 'input'))
+    home = copy_home(pipeline_home[0], tmp_path / 'home')
+    started = time.time()
+    result = run_flink(cluster, 'batch-predict', '--profile', 'flink', '--flink-master',
+                       _master(cluster), '--input', input_dir, '--output',
+                       str(tmp_path / 'output'), '--home', home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {name: job['state'] for name, job in jobs_since(cluster, started).items()} == \
+        {'CsvExampleGen': 'FINISHED', 'BulkInferrer': 'FINISHED'}
+    with open(tmp_path / 'output' / 'predictions.csv') as f:
+        batch_rows = list(csv.DictReader(f))
+    types = schema_types(DEFAULT_SCHEMA_FILE)
+    online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
+    online = online_predictions(serving_model_dir(pipeline_home[0]), online_rows)
+    expected = {prediction_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
+    batch = {prediction_key(row, types): float(row['probability']) for row in batch_rows}
+    assert batch.keys() == expected.keys()
+    for key, probability in batch.items():
+        assert probability == pytest.approx(expected[key], abs=1e-6)
 
 
 def test_an_unreachable_cluster_or_job_server_is_named_with_what_to_do(cluster, tmp_path):
