@@ -629,11 +629,12 @@ def stop(cluster: LocalCluster) -> List[str]:
     return [process for process in reversed(PROCESSES) if stop_process(cluster, process)]
 
 
-def local_cluster(cache: str, ports: Ports) -> LocalCluster:
+def local_cluster(cache: str, ports: Ports, state_dir: Optional[str] = None) -> LocalCluster:
     """The cluster `make flink` manages: its state (configuration, logs, pids) in the
-    cache, beside the installation."""
-    return LocalCluster(Installation(os.path.abspath(cache)),
-                        os.path.join(os.path.abspath(cache), 'cluster'), ports)
+    cache beside the installation, unless state_dir says elsewhere."""
+    cache = os.path.abspath(cache)
+    return LocalCluster(Installation(cache),
+                        os.path.abspath(state_dir or os.path.join(cache, 'cluster')), ports)
 
 
 def recorded_ports(cluster: LocalCluster) -> Optional[Ports]:

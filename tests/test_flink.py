@@ -267,3 +267,33 @@ def test_an_unreachable_cluster_or_job_server_is_named_with_what_to_do(cluster, 
     line = one_error_line(result.stderr)
     assert f'job server answers at 127.0.0.1:{closed}' in line and 'make flink' in line
     assert not os.path.exists(tmp_path / 'h')
+
+
+def test_make_flink_starts_and_stops_a_cluster_and_both_are_safe_to_repeat(tmp_path):
+    state = str(tmp_path / 'cluster')
+    ports = free_ports(6)
+    flags = [f'--{name}-port={port}' for name, port in
+             zip(('rest', 'rpc', 'job', 'artifact', 'expansion', 'worker-pool'), ports,
+                 strict=True)]
+
+    def cluster_command(action):
+        return runner('flink-cluster', action, '--state', state, *flags, timeout=300)
+
+    try:
+        started = cluster_command('start')
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f'http://127.0.0.1:{ports[0]}' in started.stdout
+        assert f'--flink-master 127.0.0.1:{ports[0]}' in started.stdout
+        overview = flink_cluster.overview(f'127.0.0.1:{ports[0]}')
+        assert (overview['taskmanagers'], overview['slots-total']) == (1, 2)
+        again = cluster_command('start')
+        assert again.returncode == 0 and 'Already running.' in again.stdout, again.stderr
+        assert cluster_command('status').returncode == 0
+    finally:
+        stopped = cluster_command('stop')
+    assert stopped.returncode == 0 and 'Stopped: worker-pool, job-server, taskmanager, ' \
+        'jobmanager.' in stopped.stdout, stopped.stdout + stopped.stderr
+    assert 'No Flink cluster was running' in cluster_command('stop').stdout
+    assert cluster_command('status').returncode == 1
+    with pytest.raises(OSError):
+        flink_cluster.overview(f'127.0.0.1:{ports[0]}', timeout=2)

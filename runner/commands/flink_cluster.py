@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cache', default=flink_cluster.default_cache(),
                         help='where the parts and the cluster\'s state go (default: '
                              '$TAXI_CACHE_DIR/flink or ~/.cache/taxi-pipeline/flink)')
+    parser.add_argument('--state', help="the cluster's configuration, logs and pids, for a "
+                                        'cluster beside the usual one (default: CACHE/cluster)')
     defaults = flink_cluster.Ports()
     for name, variable in _PORT_FLAGS.items():
         default = getattr(defaults, name)
@@ -76,7 +78,10 @@ def _ports(args: argparse.Namespace) -> flink_cluster.Ports:
 def check(args: argparse.Namespace) -> Plan:
     if os.path.exists(args.cache) and not os.path.isdir(args.cache):
         raise UsageError(f'--cache {args.cache} is a file, not a directory')
-    return Plan(action=args.action, cluster=flink_cluster.local_cluster(args.cache, _ports(args)))
+    if args.state and os.path.exists(args.state) and not os.path.isdir(args.state):
+        raise UsageError(f'--state {args.state} is a file, not a directory')
+    return Plan(action=args.action,
+                cluster=flink_cluster.local_cluster(args.cache, _ports(args), args.state))
 
 
 def _describe(cluster: flink_cluster.LocalCluster) -> None:
