@@ -4,7 +4,7 @@
 
 For each factor (the embedded taxi data, or it N times over: bench/data.py) one
 fresh `runner local` and one fresh `runner flink` per parallelism, on a cluster
-this script starts on free ports (operations/flink_cluster.py, as `make flink`)
+this script starts on free ports (operations/local_flink.py, as `make flink`)
 and stops at the end. Printed per run: wall seconds, seconds per component, and
 the peak RSS of everything the run uses, sampled together: the driver's process
 tree (`runner`), and for Flink the JobManager, the TaskManager, Beam's job server
@@ -32,7 +32,7 @@ import psutil
 
 from bench.data import data_for
 from bench.measure import component_seconds, fresh
-from operations import flink_cluster
+from operations import local_flink
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT as REPO
 
@@ -64,9 +64,9 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def _cluster_roots(cluster: flink_cluster.LocalCluster) -> List[psutil.Process]:
+def _cluster_roots(cluster: local_flink.LocalCluster) -> List[psutil.Process]:
     roots = []
-    for process in flink_cluster.PROCESSES:
+    for process in local_flink.PROCESSES:
         with open(cluster.pid_file(process)) as f:
             roots.append(psutil.Process(int(f.read().split()[0])))
     return roots
@@ -103,14 +103,14 @@ def measured(command: List[str], env: Dict[str, str], log: str, home: str,
                   component_seconds(logs[-1]))
 
 
-def _free_ports() -> flink_cluster.Ports:
+def _free_ports() -> local_flink.Ports:
     sockets = [socket.socket() for _ in range(6)]
     for sock in sockets:
         sock.bind(('127.0.0.1', 0))
     ports = [sock.getsockname()[1] for sock in sockets]
     for sock in sockets:
         sock.close()
-    return flink_cluster.Ports(*ports)
+    return local_flink.Ports(*ports)
 
 
 def print_result(label: str, result: Result) -> None:
@@ -131,12 +131,12 @@ def main() -> int:
     workdir = args.workdir or tempfile.mkdtemp(prefix='bench_flink_')
     os.makedirs(workdir, exist_ok=True)
     print(f'work dir {workdir}', flush=True)
-    installation = flink_cluster.install(flink_cluster.default_cache(), print)
-    cluster = flink_cluster.LocalCluster(installation, fresh(os.path.join(workdir, 'cluster')),
+    installation = local_flink.install(local_flink.default_cache(), print)
+    cluster = local_flink.LocalCluster(installation, fresh(os.path.join(workdir, 'cluster')),
                                          _free_ports())
     os.makedirs(cluster.state_dir)
-    flink_cluster.start(cluster)
-    addresses = flink_cluster.addresses(cluster.ports)
+    local_flink.start(cluster)
+    addresses = local_flink.addresses(cluster.ports)
     try:
         roots = _cluster_roots(cluster)
         for factor in args.factors:
@@ -167,7 +167,7 @@ def main() -> int:
                 print(f'{factor}x: parallelism {high} against {low}: '
                       f'x{on_flink[high].seconds / on_flink[low].seconds:.2f} time', flush=True)
     finally:
-        flink_cluster.stop(cluster)
+        local_flink.stop(cluster)
     return 0
 
 

@@ -2,10 +2,12 @@
 raises UsageError naming the flag, or returns what the flag stands for."""
 
 import argparse
+import dataclasses
 import os
 from typing import Optional
 
 from common.exit_status import UsageError
+from operations.local_flink import Ports
 from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
@@ -94,3 +96,44 @@ def tune_trials(tune: bool, trials: Optional[int]) -> int:
     if trials is not None and not tune:
         raise UsageError('--tune-trials needs --tune')
     return (trials or DEFAULT_TUNE_TRIALS) if tune else 0
+
+
+# The local Flink cluster's ports: a flag each, the REST port also from $FLINK_REST_PORT.
+_CLUSTER_PORT_VARIABLES = {'rest': 'FLINK_REST_PORT'}
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f'{value} is not a port (1-65535)')
+    return value
+
+
+def add_cluster_ports(parser: argparse.ArgumentParser) -> None:
+    """--rest-port, --rpc-port, ... for local_flink.Ports' fields, with its defaults."""
+    for field in dataclasses.fields(Ports):
+        variable = _CLUSTER_PORT_VARIABLES.get(field.name)
+        parser.add_argument(f'--{field.name.replace("_", "-")}-port', dest=f'{field.name}_port',
+                            type=port, help=f'default {field.default}'
+                            + (f' (or ${variable})' if variable else ''))
+
+
+def cluster_ports(args: argparse.Namespace) -> Ports:
+    """The local_flink.Ports the flags (and $FLINK_REST_PORT) ask for; UsageError when
+    two are the same or the variable is not a port."""
+    chosen = {}
+    for field in dataclasses.fields(Ports):
+        value = getattr(args, f'{field.name}_port')
+        variable = _CLUSTER_PORT_VARIABLES.get(field.name)
+        if value is None and variable and os.environ.get(variable):
+            try:
+                value = port(os.environ[variable])
+            except (ValueError, argparse.ArgumentTypeError):
+                raise UsageError(f'{variable}={os.environ[variable]} is not a port') from None
+        if value is not None:
+            chosen[field.name] = value
+    ports = Ports(**chosen)
+    values = dataclasses.astuple(ports)
+    if len(set(values)) < len(values):
+        raise UsageError(f"two of the cluster's ports are the same: {ports}")
+    return ports

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from operations import flink, flink_cluster
+from operations import local_flink, on_flink
 from pipeline import flink_runner
 from pipeline.config import REPO_ROOT
 from tests.support import (
@@ -38,23 +38,23 @@ BEAM_COMPONENTS = ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
     """A Flink cluster of this module's own on free ports, stopped when it is done."""
-    installation = flink_cluster.install(flink_cluster.default_cache(), lambda line: None)
-    cluster = flink_cluster.LocalCluster(
+    installation = local_flink.install(local_flink.default_cache(), lambda line: None)
+    cluster = local_flink.LocalCluster(
         installation, str(tmp_path_factory.mktemp('flink')),
-        flink_cluster.Ports(*free_ports(6)))
-    flink_cluster.start(cluster)
+        local_flink.Ports(*free_ports(6)))
+    local_flink.start(cluster)
     try:
         yield cluster
     finally:
-        flink_cluster.stop(cluster)
+        local_flink.stop(cluster)
 
 
 def _master(cluster):
-    return flink_cluster.addresses(cluster.ports).flink_master
+    return local_flink.addresses(cluster.ports).flink_master
 
 
 def _environment(cluster):
-    addresses = flink_cluster.addresses(cluster.ports)
+    addresses = local_flink.addresses(cluster.ports)
     return {**os.environ, 'TAXI_JOB_SERVER': addresses.job_server,
             'TAXI_ENVIRONMENT_CONFIG': addresses.worker_pool}
 
@@ -153,8 +153,8 @@ def test_workers_get_our_code_only_from_the_staged_package(cluster, tmp_path):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    package = flink.build_package(str(tmp_path / 'packages'))
-    args = [*flink.beam_args(flink.cluster(flink_profile(cluster)), package),
+    package = on_flink.build_package(str(tmp_path / 'packages'))
+    args = [*on_flink.beam_args(on_flink.cluster(flink_profile(cluster)), package),
             '--job_name=StagedCode']
 
     def imported_on_workers(name):
@@ -180,7 +180,7 @@ def flink_profile(cluster):
     import dataclasses
 
     from operations import cloud
-    addresses = flink_cluster.addresses(cluster.ports)
+    addresses = local_flink.addresses(cluster.ports)
     return dataclasses.replace(cloud.named_profile('flink'),
                                flink_master=addresses.flink_master,
                                job_server=addresses.job_server,
@@ -205,7 +205,7 @@ def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
     started = time.time()
     process = started_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     wait_for(lambda: running_job(cluster, 'Transform', started), 300)
-    flink_cluster.stop_process(cluster, 'taskmanager', signal.SIGKILL)
+    local_flink.stop_process(cluster, 'taskmanager', signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1, stderr
     line = one_error_line(stderr)
@@ -213,8 +213,8 @@ def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
     assert versions(serving_model_dir(str(home))) == []
 
     # The cluster back: the next run takes what finished from the cache, pushes once.
-    flink_cluster.start_process(cluster, 'taskmanager')
-    flink_cluster.wait_until_ready(cluster)
+    local_flink.start_process(cluster, 'taskmanager')
+    local_flink.wait_until_ready(cluster)
     result = run_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     assert result.returncode == 0, result.stdout + result.stderr
     last = runs(str(home))[0]
@@ -284,7 +284,7 @@ def test_make_flink_starts_and_stops_a_cluster_and_both_are_safe_to_repeat(tmp_p
         assert started.returncode == 0, started.stdout + started.stderr
         assert f'http://127.0.0.1:{ports[0]}' in started.stdout
         assert f'--flink-master 127.0.0.1:{ports[0]}' in started.stdout
-        overview = flink_cluster.overview(f'127.0.0.1:{ports[0]}')
+        overview = local_flink.overview(f'127.0.0.1:{ports[0]}')
         assert (overview['taskmanagers'], overview['slots-total']) == (1, 2)
         again = cluster_command('start')
         assert again.returncode == 0 and 'Already running.' in again.stdout, again.stderr
@@ -296,4 +296,4 @@ def test_make_flink_starts_and_stops_a_cluster_and_both_are_safe_to_repeat(tmp_p
     assert 'No Flink cluster was running' in cluster_command('stop').stdout
     assert cluster_command('status').returncode == 1
     with pytest.raises(OSError):
-        flink_cluster.overview(f'127.0.0.1:{ports[0]}', timeout=2)
+        local_flink.overview(f'127.0.0.1:{ports[0]}', timeout=2)

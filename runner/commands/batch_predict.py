@@ -9,7 +9,7 @@ import dataclasses
 import os
 
 from common.exit_status import ExitStatus, UsageError
-from operations import batch_predictions, cloud, flink
+from operations import batch_predictions, cloud, on_flink
 from pipeline.config import PipelineConfig
 from runner import arguments
 from runner.command import Context
@@ -48,19 +48,19 @@ def check(args: argparse.Namespace) -> Plan:
     home = arguments.home_with_runs(args.home, writing=True)
     config = PipelineConfig(home=home.root)
     profile = cloud.named_profile(args.profile)
-    on_flink = profile.runner != 'local' or args.flink_master is not None
-    if on_flink:
-        cluster = flink.cluster(profile, args.flink_master)
-        flink.check_reachable(cluster)
-        config = flink.flink_config(config, cluster)
+    use_flink = profile.runner != 'local' or args.flink_master is not None
+    if use_flink:
+        cluster = on_flink.cluster(profile, args.flink_master)
+        on_flink.check_reachable(cluster)
+        config = on_flink.flink_config(config, cluster)
     return Plan(config=config, input_dir=os.path.abspath(args.input),
-                output_dir=os.path.abspath(args.output), on_flink=on_flink, log_home=home.root,
+                output_dir=os.path.abspath(args.output), on_flink=use_flink, log_home=home.root,
                 lock_home=home.root)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
     print(f'Batch inference, home {plan.config.home}\nFull logs: {context.log_path}', flush=True)
-    predict = flink.predict if plan.on_flink else batch_predictions.predict
+    predict = on_flink.predict if plan.on_flink else batch_predictions.predict
     path = predict(plan.config, plan.input_dir, plan.output_dir, context.lock, context.progress)
     print(f'Predictions: {path}')
     return ExitStatus.DONE

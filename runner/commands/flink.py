@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 
 from common.exit_status import ExitStatus
-from operations import cloud, flink, training_run
+from operations import cloud, on_flink, training_run
 from pipeline.config import PipelineConfig
 from runner import arguments
 from runner.command import Context
@@ -44,15 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> Plan:
     home = arguments.home_for_writing(args.home)
     data_root = arguments.data_root(args.data_root)
-    cluster = flink.cluster(cloud.named_profile(args.profile), args.flink_master)
-    flink.check_reachable(cluster)
+    cluster = on_flink.cluster(cloud.named_profile(args.profile), args.flink_master)
+    on_flink.check_reachable(cluster)
     config = training_run.local_config(home.root, data_root, args.spans,
                                        train_steps=args.train_steps, min_auc=args.min_auc)
-    return Plan(config=flink.flink_config(config, cluster), log_home=home.root,
+    return Plan(config=on_flink.flink_config(config, cluster), log_home=home.root,
                 lock_home=home.root)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    done = flink.train(plan.config, context.lock, context.progress)
+    done = on_flink.train(plan.config, context.lock, context.progress)
     print(done.summary)
     return ExitStatus.DONE

@@ -77,7 +77,7 @@ def _answers(address: str, seconds: float = 5.0) -> bool:
 def check_reachable(cluster: Cluster) -> None:
     """UsageError naming the address when Flink's REST API or Beam's job server does
     not answer (nothing is written before)."""
-    from operations.flink_cluster import overview
+    from operations.local_flink import overview
     try:
         overview(cluster.flink_master)
     except (OSError, ValueError, urllib.error.URLError):

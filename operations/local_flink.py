@@ -649,3 +649,20 @@ def recorded_ports(cluster: LocalCluster) -> Optional[Ports]:
 def record_ports(cluster: LocalCluster) -> None:
     with open(os.path.join(cluster.state_dir, 'ports.json'), 'w') as f:
         json.dump(dataclasses.asdict(cluster.ports), f)
+
+
+def describe(cluster: LocalCluster) -> str:
+    """The cluster's addresses for people, and the command that runs the pipeline on it
+    (naming whatever differs from the flink profile's defaults)."""
+    found, defaults = addresses(cluster.ports), addresses(Ports())
+    settings = [f'TAXI_{name.upper()}={value}' for name, value, default in (
+        ('job_server', found.job_server, defaults.job_server),
+        ('environment_config', found.worker_pool, defaults.worker_pool)) if value != default]
+    flag = ('' if found.flink_master == defaults.flink_master
+            else f' --flink-master {found.flink_master}')
+    return (f'Flink {FLINK_VERSION} on {HOST}: 1 TaskManager, {TASK_SLOTS} slots\n'
+            f'  Flink REST API and web UI   http://{found.flink_master}\n'
+            f'  Beam job server             {found.job_server}\n'
+            f'  Beam SDK worker pool        {found.worker_pool}\n'
+            f'  logs                        {cluster.log_dir}\n'
+            f'Run the pipeline on it: {" ".join(settings + ["python -m runner flink"])}{flag}')
