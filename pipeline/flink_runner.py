@@ -80,10 +80,10 @@ def failure_cause(flink_master: str, name: str) -> Optional[str]:
     if job is None:
         return None
     root = _rest(flink_master, f'/jobs/{job["jid"]}/exceptions').get('root-exception') or ''
-    return _innermost_cause(root)
+    return innermost_cause(root)
 
 
-def _innermost_cause(trace: str) -> Optional[str]:
+def innermost_cause(trace: str) -> Optional[str]:
     lines = [line.strip() for line in trace.splitlines() if line.strip()]
     if not lines:
         return None
