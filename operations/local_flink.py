@@ -160,12 +160,21 @@ def _download(project: str, filename: str, sha256: str, directory: str) -> str:
     return path
 
 
-def _done(path: str) -> bool:
-    return os.path.exists(os.path.join(path, '.complete'))
+MARKER = '.complete'
+
+
+def _done(path: str, made_from: str) -> bool:
+    """Whether the part at path is whole and was made from `made_from` (a digest of what
+    it is built from: a changed pin or lock builds it again)."""
+    try:
+        with open(os.path.join(path, MARKER)) as marker:
+            return marker.read() == made_from
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
-def _staging(target: str) -> Iterator[str]:
+def _staging(target: str, made_from: str) -> Iterator[str]:
     """A part built in a temporary directory beside its place, renamed into it when
     whole: an interrupted install leaves no half-built part a reader takes as whole."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -175,8 +184,8 @@ def _staging(target: str) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with open(os.path.join(tmp, '.complete'), 'w'):
-        pass
+    with open(os.path.join(tmp, MARKER), 'w') as marker:
+        marker.write(made_from)
     shutil.rmtree(target, ignore_errors=True)
     os.rename(tmp, target)
 
@@ -200,7 +209,7 @@ def _require(tool: str, why: str) -> str:
 def _install_job_server(installation: Installation, log: str) -> None:
     """Beam's Flink job server: our class and the runner's runtime jars (Maven Central)."""
     mvn = _require('mvn', "to fetch Beam's Flink job server from Maven Central (Maven 3)")
-    with _staging(installation.job_server_dir) as tmp:
+    with _staging(installation.job_server_dir, _sha256(JOB_SERVER_POM)) as tmp:
         _run([mvn, '-B', '-q', '-f', JOB_SERVER_POM, f'-Dbuild.dir={tmp}/build', 'package',
               'dependency:copy-dependencies', '-DincludeScope=runtime',
               f'-DoutputDirectory={tmp}/lib'], "Maven's build of the job server", log)
@@ -221,7 +230,7 @@ def _runner_jars(installation: Installation) -> Iterator[str]:
 def _install_flink(installation: Installation, log: str) -> None:
     """Flink's distribution laid out as Flink ships it (bin, conf, lib, opt, plugins),
     with Beam's runner jars in lib/beam (Flink's scripts put lib/**.jar on the classpath)."""
-    with _staging(installation.flink_home) as tmp, \
+    with _staging(installation.flink_home, _flink_made_from()) as tmp, \
             tempfile.TemporaryDirectory(dir=installation.root) as downloads:
         sdist, wheel = (_download(project, name, sha, downloads)
                         for project, name, sha in _PYPI_FILES)
@@ -251,7 +260,7 @@ def _install_boot(installation: Installation, log: str) -> None:
     """Beam's Python boot program at this SDK's release, from the Go module proxy."""
     go = _require('go', "to build Beam's Python SDK boot program (the Go toolchain)")
     target = os.path.dirname(installation.boot)
-    with _staging(target) as tmp:
+    with _staging(target, BOOT_MODULE) as tmp:
         _run([go, 'install', f'{BOOT_MODULE}@v{_beam_version()}'], "Go's build of Beam's boot",
              log, env={**os.environ, 'GOBIN': tmp, 'CGO_ENABLED': '0'})
         os.rename(os.path.join(tmp, 'container'), os.path.join(tmp, 'boot'))
@@ -264,13 +273,9 @@ def _uv() -> str:
     return found
 
 
-def _lock_digest() -> str:
-    return _sha256(REQUIREMENTS_LOCK)
-
-
-def _worker_venv_current(installation: Installation) -> bool:
-    marker = os.path.join(installation.worker_venv, '.complete')
-    return os.path.exists(marker) and open(marker).read() == _lock_digest()
+def _flink_made_from() -> str:
+    """Flink's distribution holds the job server's runner jars (lib/beam)."""
+    return f'{FLINK_VERSION} {_sha256(JOB_SERVER_POM)}'
 
 
 def _install_worker_venv(installation: Installation, log: str) -> None:
@@ -284,27 +289,27 @@ def _install_worker_venv(installation: Installation, log: str) -> None:
     _run([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
           installation.worker_python, '-r', REQUIREMENTS_LOCK],
          "the worker virtualenv's packages", log)
-    with open(os.path.join(venv, '.complete'), 'w') as marker:
-        marker.write(_lock_digest())
+    with open(os.path.join(venv, MARKER), 'w') as marker:
+        marker.write(_sha256(REQUIREMENTS_LOCK))
 
 
 def install(root: str, note: Note) -> Installation:
-    """Installs what is missing (each part once; the worker virtualenv again when
-    requirements.lock changed); the installation."""
+    """Installs what is missing, each part once, and again when what it is made from
+    changed (the pom's pins, requirements.lock); the installation."""
     installation = Installation(os.path.abspath(root))
     os.makedirs(installation.root, exist_ok=True)
     log = os.path.join(installation.root, 'install.log')
-    if not _done(installation.job_server_dir):
+    if not _done(installation.job_server_dir, _sha256(JOB_SERVER_POM)):
         note(f"Fetching Beam's Flink job server from Maven Central (log: {log})")
         _install_job_server(installation, log)
-    if not _done(installation.flink_home):
+    if not _done(installation.flink_home, _flink_made_from()):
         note(f'Fetching Flink {FLINK_VERSION} from PyPI')
         _install_flink(installation, log)
-    if not _done(os.path.dirname(installation.boot)):
+    if not _done(os.path.dirname(installation.boot), BOOT_MODULE):
         note(f"Building Beam's Python boot program v{_beam_version()} (Go module proxy)")
         _install_boot(installation, log)
-    if not _worker_venv_current(installation):
-        note('Installing the SDK workers\' virtualenv from requirements.lock')
+    if not _done(installation.worker_venv, _sha256(REQUIREMENTS_LOCK)):
+        note("Installing the SDK workers' virtualenv from requirements.lock")
         _install_worker_venv(installation, log)
     return installation
 
