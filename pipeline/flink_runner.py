@@ -35,6 +35,7 @@ RUNNER = f'{__name__}.FlinkClusterRunner'
 ACTIVE_STATES = ('INITIALIZING', 'CREATED', 'RUNNING', 'FAILING', 'CANCELLING', 'RESTARTING',
                  'RECONCILING', 'SUSPENDED')
 REST_SECONDS = 10.0
+CAUSE_CHARS = 300
 
 
 class FlinkJobFailed(RuntimeError):
@@ -121,7 +122,13 @@ class _ClusterJob:
         except (OSError, ValueError, KeyError):
             logging.exception('could not read Flink job %s\'s failure', self.name)
             cause = None
-        return f'Flink job {self.name} failed: {cause or failed}'
+        return f'Flink job {self.name} failed: {_shortened(cause or str(failed))}'
+
+
+def _shortened(cause: str) -> str:
+    """A cause for one error line: Flink's run to paragraphs (its OutOfMemoryError's does);
+    the whole of it stays in the log with the job server's error."""
+    return cause if len(cause) <= CAUSE_CHARS else cause[:CAUSE_CHARS].rstrip() + ' [...]'
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._result, attribute)
