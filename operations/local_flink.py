@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -72,6 +73,9 @@ TASKMANAGER_MEMORY = '4096m'
 TASKMANAGER_NETWORK_MEMORY = '1024m'
 TASKMANAGER_TASK_OFF_HEAP = '768m'
 TASKMANAGER_FRAMEWORK_OFF_HEAP = '256m'
+# Flink's sorts and hash tables for Beam's GroupByKey; the default 40% of Flink's memory
+# would leave no room for the above.
+TASKMANAGER_MANAGED_MEMORY = '512m'
 JOBMANAGER_MEMORY = '1024m'
 READY_SECONDS = 180.0
 
@@ -392,6 +396,7 @@ def flink_configuration(cluster: LocalCluster) -> Dict[str, object]:
         'taskmanager.memory.network.max': TASKMANAGER_NETWORK_MEMORY,
         'taskmanager.memory.task.off-heap.size': TASKMANAGER_TASK_OFF_HEAP,
         'taskmanager.memory.framework.off-heap.size': TASKMANAGER_FRAMEWORK_OFF_HEAP,
+        'taskmanager.memory.managed.size': TASKMANAGER_MANAGED_MEMORY,
         'parallelism.default': TASK_SLOTS,
         'rest.address': HOST, 'rest.bind-address': HOST, 'rest.port': ports.rest,
         # Beam's runner jars are on this cluster's classpath: loaded from there, not
@@ -516,11 +521,15 @@ def _alive(cluster: LocalCluster, process: str) -> Optional[int]:
     try:
         with open(cluster.pid_file(process)) as f:
             pid, started = f.read().split()
-        if psutil.Process(int(pid)).create_time() == float(started):
-            return int(pid)
+        found = psutil.Process(int(pid))
+        if found.create_time() != float(started):
+            return None
+        if found.status() == psutil.STATUS_ZOMBIE:     # exited, not yet reaped (our child)
+            os.waitpid(found.pid, os.WNOHANG)
+            return None
+        return found.pid
     except (OSError, ValueError, psutil.Error):
-        pass
-    return None
+        return None
 
 
 def start_process(cluster: LocalCluster, process: str) -> int:
@@ -580,12 +589,17 @@ def _ready(cluster: LocalCluster) -> bool:
             and all(_port_open(port) for port in (ports.job, ports.artifact, ports.worker_pool)))
 
 
-def _log_tail(path: str, lines: int = 5) -> str:
+def _log_problem(path: str) -> str:
+    """What a process's log says went wrong: its last line naming an exception or error
+    (not a stack frame), else its last line."""
     try:
         with open(path, errors='replace') as f:
-            return ' | '.join(line.strip() for line in f.readlines()[-lines:])
+            lines = [line.strip() for line in f if line.strip()]
     except OSError:
         return ''
+    told = [line for line in lines if re.search(r'(Exception|Error)\b', line)
+            and not line.startswith(('at ', '...'))]
+    return (told or lines or [''])[-1][:500]
 
 
 def wait_until_ready(cluster: LocalCluster, seconds: float = READY_SECONDS) -> None:
@@ -596,7 +610,7 @@ def wait_until_ready(cluster: LocalCluster, seconds: float = READY_SECONDS) -> N
         for process in PROCESSES:
             if _alive(cluster, process) is None:
                 raise ProblemFound(f'the Flink cluster\'s {process} exited while starting: '
-                                   f'{_log_tail(cluster.log_file(process))} '
+                                   f'{_log_problem(cluster.log_file(process))} '
                                    f'(log: {cluster.log_file(process)})')
         if time.monotonic() > deadline:
             raise ProblemFound(f'the Flink cluster did not answer within {seconds:.0f} s '
