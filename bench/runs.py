@@ -21,11 +21,12 @@ import time
 
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT
+from pipeline.store import Store
 
 
 def runs_in(home: str) -> int:
     path = os.path.join(home, 'metadata.db')
-    return len(mlmd.load_runs(mlmd.connect(path))) if os.path.exists(path) else 0
+    return len(mlmd.load_runs(mlmd.connect(Store.sqlite(path)))) if os.path.exists(path) else 0
 
 
 def main() -> int:

@@ -13,12 +13,13 @@ from operations import execution
 from pipeline import component_ids as ids
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
+from pipeline.store import Store
 
 
-def latest_blessed_model(metadata_path: str) -> mlmd.Artifact:
-    model = mlmd.latest_blessed_model(mlmd.connect(metadata_path))
+def latest_blessed_model(store: Store) -> mlmd.Artifact:
+    model = mlmd.latest_blessed_model(mlmd.connect(store))
     if model is None:
-        raise UsageError(f'no blessed model in {metadata_path}: run the pipeline first')
+        raise UsageError(f'no blessed model in {store}: run the pipeline first')
     return model
 
 
@@ -68,13 +69,13 @@ def predict(config: PipelineConfig, input_dir: str, output_dir: str,
             lock: execution.RunLock, progress: execution.Progress) -> str:
     """Scores input_dir's CSV files with the latest blessed model; returns the CSV path."""
     from pipeline.batch_pipeline import batch_pipeline_name, create_batch_pipeline
-    model = latest_blessed_model(config.metadata_path)
+    model = latest_blessed_model(config.store)
     run_id = execution.new_run_id()
     tfx_pipeline = create_batch_pipeline(
         config, input_dir, model.uri,
         config.beam_pipeline_args + execution.direct_runner_args(input_dir))
-    execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress)
-    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path),
+    execution.run_tracked(tfx_pipeline, run_id, config.store, lock, progress)
+    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.store),
                                           batch_pipeline_name(config)), run_id)
     result = record.output(ids.BULK_INFERRER, 'inference_result')
     if result is None:

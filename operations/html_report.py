@@ -189,7 +189,7 @@ def serving_data(monitoring_dir: str) -> Optional[Dict]:
 
 # --- Lineage -------------------------------------------------------------------------------
 
-LINEAGE_HEADER = ['run', 'started', 'state', 'code', 'data', 'hyperparameters', 'AUC',
+LINEAGE_HEADER = ['run', 'started', 'state', 'by', 'code', 'data', 'hyperparameters', 'AUC',
                   'evaluation', 'pushed version']
 
 
@@ -204,6 +204,7 @@ def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int],
         changes = run_history.hyperparameter_changes(run) if run.manifest else {}
         rows.append([
             run.run_id, run_history.when(run.start), run_history.state(run, activity),
+            run_history.who(run) if run.user else '—',
             run_history.code(run) if run.manifest else '—',
             f'span {run.span}, {run_history.short(run.data_fingerprint)}' if run.examples else '—',
             ', '.join(f'{k} {v}' for k, v in changes.items())
@@ -273,6 +274,7 @@ def report_context(config: PipelineConfig,
     return {
         'title': 'Chicago Taxi pipeline report',
         'pipeline_root': config.pipeline_root,
+        'store': config.store.url,
         'generated': time.strftime('%Y-%m-%d %H:%M'),
         'splits': statistics_data(statistics.uri, anomalies.uri if anomalies else None)
         if statistics else None,

@@ -79,7 +79,7 @@ def lineage(config: PipelineConfig, version: Optional[int] = None,
         record = run_history.trained_by(runs, version)
         if record is None:
             raise UsageError(f'version {version} leads to no training run in '
-                             f'{config.metadata_path}')
+                             f'{config.store}')
     else:
         lines, record = [], run_history.find(runs, run_id or '')
     return lines + _run_lines(record, runs, serving)

@@ -74,11 +74,11 @@ class Monitoring:
 
 def served_model_run(config: PipelineConfig) -> mlmd.RunRecord:
     """The run that pushed the model in service (else the newest that pushed one)."""
-    runs = mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name)
+    runs = mlmd.load_runs(mlmd.connect(config.store), config.pipeline_name)
     record = mlmd.pushed_run(runs, newest_version(config.serving_model_dir)) \
         or mlmd.pushed_run(runs)
     if record is None:
-        raise UsageError(f'no pushed model recorded in {config.metadata_path}: '
+        raise UsageError(f'no pushed model recorded in {config.store}: '
                          'run the pipeline first')
     return record
 

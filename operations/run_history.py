@@ -19,7 +19,7 @@ from pipeline.config import PipelineConfig
 def load(config: PipelineConfig) -> List[mlmd.RunRecord]:
     """Training and rollback runs of the home, newest first."""
     names = (config.pipeline_name, config.pipeline_name + ids.ROLLBACK_SUFFIX)
-    return [r for r in mlmd.load_runs(mlmd.connect(config.metadata_path)) if r.pipeline in names]
+    return [r for r in mlmd.load_runs(mlmd.connect(config.store)) if r.pipeline in names]
 
 
 def serving_now(config: PipelineConfig) -> Optional[int]:
@@ -62,6 +62,11 @@ def code(record: mlmd.RunRecord) -> str:
     commit = record.commit
     return 'unknown' if commit == mlmd.UNKNOWN else \
         short(commit, 7) + ('*' if record.recorded(mlmd.DIRTY) else '')
+
+
+def who(record: mlmd.RunRecord) -> str:
+    """user@host that started the run; '-' for runs from before it was recorded."""
+    return f'{record.user}@{record.host}' if record.user else '-'
 
 
 def when(seconds: float) -> str:
@@ -130,6 +135,7 @@ def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Opt
         'state': state(record, activity), 'failed_component': record.failed_component,
         'failure_cause': record.failure_cause or (
             activity.failure if record.run_id == activity.failed_run else None),
+        'user': record.user, 'host': record.host,
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
@@ -153,7 +159,7 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
     return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
-            state(record, activity),
+            state(record, activity), who(record),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',
@@ -177,7 +183,7 @@ def model_dir(record: mlmd.RunRecord) -> Optional[str]:
     return path if os.path.isdir(path) else None
 
 
-HEADER = ['RUN', 'START', 'TOOK', 'STATE', 'DATA', 'CODE', 'HPARAMS', 'AUC', 'BLESSED',
+HEADER = ['RUN', 'START', 'TOOK', 'STATE', 'BY', 'DATA', 'CODE', 'HPARAMS', 'AUC', 'BLESSED',
           'PUSHED']
 
 
@@ -197,10 +203,11 @@ class Listing:
 
 
 def listing(config: PipelineConfig, limit: Optional[int] = None,
-            activity: Activity = Activity()) -> Listing:
-    """The newest `limit` runs (all without one), in the light of the home's lock."""
+            activity: Activity = Activity(), user: Optional[str] = None) -> Listing:
+    """The newest `limit` runs (all without one; of one user, if named), in the light
+    of the lock's record."""
     everything = load(config)
-    runs = everything[:limit]
+    runs = [r for r in everything if user is None or r.user == user][:limit]
     serving = serving_now(config)
     return Listing([summary(r, everything, serving, activity) for r in runs],
                    [row(r, serving, activity) for r in runs])

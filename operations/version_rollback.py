@@ -82,5 +82,5 @@ def roll_back(config: PipelineConfig, rollback: Rollback, lock: execution.RunLoc
     run_id = execution.new_run_id()
     execution.run_tracked(create_rollback_pipeline(config, origin.model.uri, origin.blessing.uri,
                                                    rollback.version),
-                          run_id, config.metadata_path, lock, progress)
+                          run_id, config.store, lock, progress)
     return mlmd.find_run(run_history.load(config), run_id)

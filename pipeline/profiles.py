@@ -9,6 +9,8 @@ from typing import Mapping, Optional
 import yaml
 
 from pipeline.config import REPO_ROOT
+from pipeline.store import StoreURLError
+from pipeline.store import parse as parse_store
 
 PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
 ENV_PREFIX = 'TAXI_'
@@ -39,6 +41,10 @@ class Profile:
     accelerator_count: int = 0
     tune_parallel_trials: int = 1
     vertex_endpoint: str = ''
+    # ML Metadata shared by a team (pipeline/store.py) and the directory its runs'
+    # artifacts and pushed models go to; empty: SQLite and artifacts in the home.
+    metadata_url: str = ''
+    pipeline_root: str = ''
 
     @property
     def data(self) -> str:
@@ -105,6 +111,11 @@ def _validate(profile: Profile) -> None:
                          f'{profile.accelerator_type!r} is not one of {", ".join(ACCELERATORS)}')
         if profile.accelerator_count not in (1, 2, 4, 8):
             raise _error(profile.name, 'accelerator_count', 'must be 1, 2, 4 or 8')
+    if profile.metadata_url:
+        try:
+            parse_store(profile.metadata_url)
+        except StoreURLError as error:
+            raise _error(profile.name, 'metadata_url', str(error)) from None
     if profile.dataflow_max_workers < 1:
         raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
     if profile.tune_parallel_trials < 1:

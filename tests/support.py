@@ -12,6 +12,7 @@ import time
 
 from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE, REPO_ROOT
+from pipeline.store import Store
 
 DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
 
@@ -80,7 +81,8 @@ def run_pipeline(home, data_root, *extra):
 
 def runs(home, pipeline_name='chicago-taxi'):
     """The home's pipeline runs from ML Metadata, newest first."""
-    return mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')), pipeline_name)
+    return mlmd.load_runs(mlmd.connect(Store.sqlite(os.path.join(home, 'metadata.db'))),
+                          pipeline_name)
 
 
 def component_states(run):

@@ -33,15 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--input', required=True, help='directory of CSV files to score')
     parser.add_argument('--output', required=True, help='directory for predictions.csv')
     arguments.add_home(parser, 'the pipeline home with the model')
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
     if not os.path.isdir(args.input):
         raise UsageError(f'--input {args.input} is not a directory')
-    home = arguments.home_with_runs(args.home, writing=True)
-    return Plan(config=PipelineConfig(home=home.root), input_dir=os.path.abspath(args.input),
-                output_dir=os.path.abspath(args.output), log_home=home.root,
-                lock_home=home.root)
+    config = arguments.config_with_runs(args, writing=True, pushing=True)
+    return Plan(config=config, input_dir=os.path.abspath(args.input),
+                output_dir=os.path.abspath(args.output), log_home=config.home,
+                lock_home=config.home, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
