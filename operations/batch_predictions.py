@@ -9,7 +9,7 @@ import os
 from typing import Any, Dict, List
 
 from common.exit_status import UsageError
-from operations import execution
+from operations import execution, run_history
 from pipeline import component_ids as ids
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
@@ -72,7 +72,7 @@ def predict(config: PipelineConfig, input_dir: str, output_dir: str,
     model = latest_blessed_model(config.store)
     run_id = execution.new_run_id()
     tfx_pipeline = create_batch_pipeline(
-        config, input_dir, model.uri,
+        config, input_dir, run_history.stored(model),
         config.beam_pipeline_args + execution.direct_runner_args(input_dir))
     execution.run_tracked(tfx_pipeline, run_id, config.store, lock, progress)
     record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.store),

@@ -263,7 +263,7 @@ def report_context(config: PipelineConfig,
     (else the newest run that has the artifact)."""
     runs = run_history.load(config)
     training = [r for r in runs if not run_history.is_rollback(r)]
-    serving = run_history.serving_now(config)
+    serving = run_history.serving_now(config, runs)
     pushed = run_history.trained_by(runs, serving) if serving is not None else None
     sources = ([pushed] if pushed else []) + training
 
@@ -276,9 +276,11 @@ def report_context(config: PipelineConfig,
         'pipeline_root': config.pipeline_root,
         'store': config.store.url,
         'generated': time.strftime('%Y-%m-%d %H:%M'),
-        'splits': statistics_data(statistics.uri, anomalies.uri if anomalies else None)
+        'splits': statistics_data(run_history.stored(statistics),
+                                  run_history.stored(anomalies) if anomalies else None)
         if statistics else None,
-        'evaluation': evaluation_data(evaluation.uri, blessing.get(mlmd.BLESSED) == 1
+        'evaluation': evaluation_data(run_history.stored(evaluation),
+                                      blessing.get(mlmd.BLESSED) == 1
                                       if blessing else None) if evaluation else None,
         'serving': serving_data(config.paths.monitoring_dir),
         'lineage_header': LINEAGE_HEADER,

@@ -9,7 +9,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from common.exit_status import UsageError
-from common.tf_serving import newest_version
+from common.tf_serving import is_url, newest_version
 from models.hparams import DEFAULT_HPARAMS, changed
 from pipeline import component_ids as ids
 from pipeline import mlmd
@@ -22,9 +22,19 @@ def load(config: PipelineConfig) -> List[mlmd.RunRecord]:
     return [r for r in mlmd.load_runs(mlmd.connect(config.store)) if r.pipeline in names]
 
 
-def serving_now(config: PipelineConfig) -> Optional[int]:
+def serving_dir(config: PipelineConfig, runs: Sequence[mlmd.RunRecord] = ()) -> str:
+    """Where the pushed versions are: under the pipeline root (the home, unless one
+    is given); on a shared store read without one, where its newest push went."""
+    if config.metadata is None or config.storage_root:
+        return config.serving_model_dir
+    pushed = mlmd.pushed_run(runs)
+    destination = pushed.pushed_destination if pushed is not None else None
+    return os.path.dirname(destination) if destination else config.serving_model_dir
+
+
+def serving_now(config: PipelineConfig, runs: Sequence[mlmd.RunRecord] = ()) -> Optional[int]:
     """The version a model server serves now: the newest complete one."""
-    return newest_version(config.serving_model_dir)
+    return newest_version(serving_dir(config, runs))
 
 
 def is_rollback(record: mlmd.RunRecord) -> bool:
@@ -175,6 +185,24 @@ def _brief(value: Any) -> str:
     return str(value)
 
 
+class ArtifactsUnreadable(UsageError):
+    """ML Metadata points at artifacts this machine cannot read."""
+
+
+def stored(artifact: mlmd.Artifact) -> str:
+    """Where an artifact's files are, once they can be read from here (gs:// is read
+    through TensorFlow); ArtifactsUnreadable naming the path else: a run recorded
+    into a shared store from someone's private home, or moved since."""
+    path = artifact.uri
+    if is_url(path) or os.access(path, os.R_OK | os.X_OK):
+        return path
+    reason = 'no such directory' if not os.path.exists(path) else 'permission denied'
+    raise ArtifactsUnreadable(
+        f'ML Metadata points at {path} ({artifact.type} {artifact.id}), which cannot be read '
+        f'here ({reason}): runs on a shared store need a --pipeline-root the whole team can '
+        'read')
+
+
 def model_dir(record: mlmd.RunRecord) -> Optional[str]:
     """The SavedModel directory of a run's model, if it is still on disk."""
     if record.model is None:
@@ -208,6 +236,6 @@ def listing(config: PipelineConfig, limit: Optional[int] = None,
     of the lock's record."""
     everything = load(config)
     runs = [r for r in everything if user is None or r.user == user][:limit]
-    serving = serving_now(config)
+    serving = serving_now(config, everything)
     return Listing([summary(r, everything, serving, activity) for r in runs],
                    [row(r, serving, activity) for r in runs])

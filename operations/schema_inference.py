@@ -9,6 +9,7 @@ import shutil
 import tempfile
 
 from common.exit_status import UsageError
+from operations import run_history
 from pipeline import mlmd
 from pipeline.store import Store
 
@@ -22,7 +23,7 @@ def draft_schema(store: Store, output: str) -> str:
     if statistics is None:
         raise UsageError(f'no StatisticsGen output recorded in {store}')
     statistics_artifact = standard_artifacts.ExampleStatistics()
-    statistics_artifact.uri = statistics.uri
+    statistics_artifact.uri = run_history.stored(statistics)
     statistics_artifact.split_names = statistics.get('split_names')
 
     with tempfile.TemporaryDirectory() as schema_dir:

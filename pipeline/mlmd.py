@@ -495,14 +495,11 @@ def _server_tables(connection: Any) -> List[str]:
 
 
 def _server_condition(store: Store) -> Tuple[str, str]:
-    connection = postgres.connect(store)
-    try:
+    with postgres.session(store) as connection:
         if not {t.lower() for t in _RECORD_TABLES} <= set(_server_tables(connection)):
             return EMPTY, 'no ML Metadata tables'
         if not connection.run('SELECT COUNT(*) FROM context')[0][0]:
             return EMPTY, 'no runs recorded'
-    finally:
-        connection.close()
     return READY, ''
 
 
@@ -775,3 +772,111 @@ def producer(runs: Sequence[RunRecord], artifact_id: int) -> Optional[RunRecord]
     makers = [r for r in runs for c in r.components.values() if c.state == 'COMPLETE'
               and any(a.id == artifact_id for outs in c.outputs.values() for a in outs)]
     return min(makers, key=lambda r: r.start) if makers else None
+
+
+# --- A SQLite store copied into an empty PostgreSQL one ---------------------------
+
+# ML Metadata's tables, each after those its rows refer to; those with an id column
+# of their own count it from a sequence on PostgreSQL.
+COPIED_TABLES = ('Type', 'TypeProperty', 'ParentType', 'Artifact', 'ArtifactProperty',
+                 'Execution', 'ExecutionProperty', 'Context', 'ContextProperty',
+                 'ParentContext', 'Event', 'EventPath', 'Association', 'Attribution')
+_COUNTED = ('Type', 'Artifact', 'Execution', 'Context', 'Event', 'Association', 'Attribution')
+_ROWS_PER_INSERT = 200
+
+
+class StoreNotEmpty(UsageError):
+    """The store to copy into holds records already."""
+
+
+def _schema_version(connection: Any) -> int:
+    return int(connection.run('SELECT MAX(schema_version) FROM mlmdenv')[0][0])
+
+
+def _records_in(connection: Any) -> Dict[str, int]:
+    """How many artifacts, executions, contexts and types of the store's users (not
+    ML Metadata's own mlmd.* types) a PostgreSQL store holds."""
+    counts = {table: connection.run(f'SELECT COUNT(*) FROM {table}')[0][0]
+              for table in ('artifact', 'execution', 'context')}
+    counts['type'] = connection.run("SELECT COUNT(*) FROM type WHERE name NOT LIKE 'mlmd.%'")[0][0]
+    return {table: count for table, count in counts.items() if count}
+
+
+def refuse_non_empty(target: Store) -> None:
+    """StoreNotEmpty unless the PostgreSQL store holds no records (no ML Metadata
+    tables yet, or only ML Metadata's own types); StoreFault if its server cannot
+    be used."""
+    with postgres.session(target) as connection:
+        held = _records_in(connection) if 'mlmdenv' in _server_tables(connection) else {}
+    if held:
+        what = ', '.join(f'{count} {table} rows' for table, count in sorted(held.items()))
+        raise StoreNotEmpty(f'ML Metadata store {target} is not empty ({what}): copy into a '
+                            'database of its own, new and empty (createdb)')
+
+
+def _boolean_columns(connection: Any) -> Dict[str, set]:
+    rows = connection.run("SELECT table_name, column_name FROM information_schema.columns "
+                          "WHERE table_schema = current_schema() AND data_type = 'boolean'")
+    found: Dict[str, set] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def _copied_value(value: Any, boolean: bool) -> Any:
+    """A SQLite value as PostgreSQL takes it: 0/1 for booleans become False/True, strings
+    marked as ML Metadata's client on PostgreSQL writes them (_mark)."""
+    if boolean and value is not None:
+        return bool(value)
+    return _mark(value) if isinstance(value, str) else value
+
+
+def _copy_table(source: sqlite3.Connection, target: Any, table: str,
+                booleans: Dict[str, set]) -> int:
+    cursor = source.execute(f'SELECT * FROM `{table}`')
+    columns = [d[0].lower() for d in cursor.description]
+    flags = [column in booleans.get(table.lower(), set()) for column in columns]
+    target.run(f'DELETE FROM {table.lower()}')      # ML Metadata's own types: the source has them
+    count = 0
+    while True:
+        rows = cursor.fetchmany(_ROWS_PER_INSERT)
+        if not rows:
+            return count
+        values, params = [], {}
+        for r, row in enumerate(rows):
+            names = [f'v{r}_{c}' for c in range(len(columns))]
+            values.append('(' + ', '.join(':' + n for n in names) + ')')
+            params.update({n: _copied_value(v, flag)
+                           for n, v, flag in zip(names, row, flags, strict=True)})
+        target.run(f'INSERT INTO {table.lower()} ({", ".join(columns)}) VALUES '
+                   + ', '.join(values), **params)
+        count += len(rows)
+
+
+def copy_store(source: Store, target: Store) -> Dict[str, int]:
+    """Copies a SQLite store with runs into an empty PostgreSQL store, table by table
+    in one transaction: every type, artifact, execution, context, event,
+    attribution and association with all their properties, ids and times kept
+    (ML Metadata's API would give new ids and times, and the ids that properties
+    hold, such as a blessing's model id, would point elsewhere). Rows per table.
+    StoreNotEmpty if the target holds records; UsageError if the two ML Metadata
+    schemas differ."""
+    check_store(source)
+    refuse_non_empty(target)
+    _open(target, read_only=False)       # ML Metadata's tables, made if not there yet
+    with postgres.session(target) as connection, \
+            contextlib.closing(_read_only(source.path)) as db:
+        theirs = db.execute('SELECT MAX(schema_version) FROM MLMDEnv').fetchone()[0]
+        if theirs != _schema_version(connection):
+            raise UsageError(f'ML Metadata at {source} has schema version {theirs}, '
+                             f'{target} {_schema_version(connection)}: open the older '
+                             'with this version of ML Metadata first (a run upgrades it)')
+        booleans = _boolean_columns(connection)
+        connection.run('BEGIN')
+        copied = {table: _copy_table(db, connection, table, booleans)
+                  for table in COPIED_TABLES}
+        for table in _COUNTED:
+            connection.run(f"SELECT setval(pg_get_serial_sequence('{table.lower()}', 'id'), "
+                           f'COALESCE(MAX(id), 0) + 1, false) FROM {table.lower()}')
+        connection.run('COMMIT')
+    return copied

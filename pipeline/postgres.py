@@ -6,8 +6,10 @@ or ~/.pgpass); and the server's faults, each named in one line with the store
 (never the password) and what to do: not reachable, password refused, no such
 role or database, starting up or shutting down."""
 
+import contextlib
+import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from common.exit_status import UsageError
 from pipeline.store import Store
@@ -15,6 +17,7 @@ from pipeline.store import Store
 CONNECT_SECONDS = 10
 # PostgreSQL's error codes (SQLSTATE) for the faults named here.
 WRONG_PASSWORD, NO_ROLE, NO_DATABASE, CANNOT_CONNECT_NOW = '28P01', '28000', '3D000', '57P03'
+NO_PRIVILEGE = '42501'
 ADMIN_SHUTDOWN = ('57P01', '57P02')     # the server stopped under a connection
 
 
@@ -88,6 +91,10 @@ def fault(store: Store, error: Exception) -> StoreFault:
     if code == NO_ROLE:
         return StoreFault(f'ML Metadata store {store} refused {store.user}: '
                           f'{server.get("M", "")}: ask its administrator for a role')
+    if code == NO_PRIVILEGE:
+        return StoreFault(f'ML Metadata store {store} refused {store.user}: '
+                          f'{server.get("M", "")}: ask its administrator to grant {store.user} '
+                          f'the use of database {store.database}')
     if code == CANNOT_CONNECT_NOW:
         return StoreFault(f'ML Metadata store {store} is starting up or shutting down: '
                           'try again in a moment')
@@ -114,9 +121,31 @@ def connect(store: Store, application: str = 'taxi-pipeline') -> Any:
         raise fault(store, error) from error
 
 
+def close(connection: Any) -> None:
+    """Closes a connection; one that broke (the server went away) is closed already."""
+    try:
+        connection.close()
+    except Exception as error:   # whatever the driver raises for a connection gone
+        logging.info('closing a connection to PostgreSQL: %r', error)
+
+
+@contextlib.contextmanager
+def session(store: Store, application: str = 'taxi-pipeline') -> Iterator[Any]:
+    """A connection for the block, closed after it; what the server refuses in it
+    (a table the role may not read, say) is a StoreFault."""
+    import pg8000.native
+    connection = connect(store, application)
+    try:
+        yield connection
+    except (pg8000.native.Error, OSError) as error:
+        raise fault(store, error) from error
+    finally:
+        close(connection)
+
+
 def check(store: Store) -> None:
     """StoreFault unless the store's server takes a connection to its database now."""
-    connect(store).close()
+    close(connect(store))
 
 
 def is_disconnect(error: BaseException) -> bool:

@@ -116,16 +116,21 @@ def _profile(name: str = 'local') -> Profile:
         raise UsageError(str(error)) from None
 
 
+def store_url(url: str, flag: str) -> store.Store:
+    """The PostgreSQL store a flag names; UsageError naming the flag and what is wrong."""
+    try:
+        return store.parse(url)
+    except store.StoreURLError as error:
+        raise UsageError(f'{flag} {error}') from None
+
+
 def metadata_store(args: argparse.Namespace,
                    profile: Optional[Profile] = None) -> Optional[store.Store]:
     """The shared store a command uses, None for SQLite in the home: --metadata, else
     the profile's metadata_url (TAXI_METADATA_URL overrides it; the local profile
     unless the command names one)."""
     if getattr(args, 'metadata', None):
-        try:
-            return store.parse(args.metadata)
-        except store.StoreURLError as error:
-            raise UsageError(f'--metadata {error}') from None
+        return store_url(args.metadata, '--metadata')
     url = (profile or _profile()).metadata_url
     return store.parse(url) if url else None      # the profile checked it
 

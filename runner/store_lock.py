@@ -144,15 +144,6 @@ def _acquire(store: Store, command: str) -> Any:
         time.sleep(POLL_SECONDS)
 
 
-def _close(connection: Any) -> None:
-    """Closes the lock's connection (the server lets go of the lock); one that broke
-    already has."""
-    try:
-        connection.close()
-    except Exception as error:
-        logging.info('closing the lock connection: %r', error)
-
-
 @contextlib.contextmanager
 def hold(home: str, store: Store, command: str) -> Iterator[StoreLock]:
     """Holds the home's lock (UsageError at once if another process holds it) and the
@@ -164,19 +155,16 @@ def hold(home: str, store: Store, command: str) -> Iterator[StoreLock]:
             connection.run(_RECORD, holder=json.dumps(_holder_record(command)))
             yield StoreLock(store, connection, held_home)
         finally:
-            _close(connection)
+            postgres.close(connection)   # the server lets go of the lock
 
 
 def holder(store: Store) -> Optional[Dict[str, Any]]:
     """Who holds the store's lock now (None: nobody), as the holder recorded itself;
     {} when a holder has not recorded itself yet."""
-    connection = postgres.connect(store, application='taxi-pipeline reader')
-    try:
+    with postgres.session(store, application='taxi-pipeline reader') as connection:
         if not _held_by_someone(connection):
             return None
         return _recorded(connection) or {}
-    finally:
-        connection.close()
 
 
 def activity(home: str, store: Optional[Store]) -> Activity:

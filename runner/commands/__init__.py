@@ -17,6 +17,7 @@ from runner.commands import (
                              rollback,
                              runs,
                              scale_data,
+                             store,
                              vertex,
                              watch,
 )
@@ -25,5 +26,5 @@ from runner.commands import (
 _CHECKED = (command(local), command(dataflow), command(vertex), command(runs),
             command(compare), command(lineage), command(reproduce), command(rollback),
             command(monitor), command(watch), command(batch_predict), command(report),
-            command(scale_data), command(draft_schema))
+            command(scale_data), command(draft_schema), command(store))
 ALL: Tuple[Command[Any], ...] = _CHECKED
