@@ -321,6 +321,20 @@ def _failed(store: Store, run_id: str, lock: RunLock,
     return failure
 
 
+@contextlib.contextmanager
+def _signed(store: Store, run_id: str) -> Iterator[None]:
+    """After the run, however it ended: who started it and where, on its record
+    (logged when the store cannot take it: a full disk, its server gone)."""
+    from pipeline import manifest, mlmd
+    try:
+        yield
+    finally:
+        try:
+            mlmd.record_origin(store, run_id, manifest.origin())
+        except ProblemFound:
+            logging.exception('could not record in %s who started run %s', store, run_id)
+
+
 def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
                 progress: Progress, deterministic: bool = True) -> None:
     """run_pipeline, telling progress of each component and the lock which run is
@@ -332,7 +346,7 @@ def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
     for line in close_unfinished_runs(store, lock):
         progress.note(line)
     lock.working_on(run_id)
-    with watching(progress, lock) as watch:
+    with watching(progress, lock) as watch, _signed(store, run_id):
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:

@@ -157,6 +157,8 @@ class RunRecord:
     blessing: Optional[Artifact] = None
     infra_blessing: Optional[Artifact] = None
     pushed_model: Optional[Artifact] = None
+    # Who started the run and where, as recorded on its pipeline_run context.
+    origin: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def output(self, node: str, key: str) -> Optional[Artifact]:
         """The (first) artifact a node output under key in this run."""
@@ -224,12 +226,12 @@ class RunRecord:
     @property
     def user(self) -> Optional[str]:
         """Who started the run (None for runs from before it was recorded)."""
-        return self.recorded(RUN_USER)
+        return self.origin.get(RUN_USER) or self.recorded(RUN_USER)
 
     @property
     def host(self) -> Optional[str]:
         """The machine the run was started on."""
-        return self.recorded(RUN_HOST)
+        return self.origin.get(RUN_HOST) or self.recorded(RUN_HOST)
 
     @property
     def data_fingerprint(self) -> Optional[str]:
@@ -613,6 +615,23 @@ def end_run(store: Store, run_id: str, state: str, ended: Optional[str] = None,
                               f'{run_id} ended: {error}') from error
 
 
+def record_origin(store: Store, run_id: str, origin: Mapping[str, str]) -> None:
+    """Who started the run and where (RUN_USER, RUN_HOST), on its pipeline_run
+    context: every pipeline's runs, those that record no manifest too (batch
+    inference, rollbacks). StoreNotWritten when the store cannot take it."""
+    try:
+        metadata = _open(store, read_only=False)
+        context = metadata.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+        if context is None:
+            return
+        for key, value in origin.items():
+            context.custom_properties[key].string_value = value
+        metadata.put_contexts([context])
+    except (errors.StatusError, RuntimeError, OSError, postgres.StoreFault) as error:
+        raise StoreNotWritten(f'ML Metadata at {store} could not record who started run '
+                              f'{run_id}: {error}') from error
+
+
 def _end_run(store: Store, run_id: str, state: str, ended: Optional[str],
              cause: Optional[str]) -> List[str]:
     metadata = _open(store, read_only=False)
@@ -722,7 +741,9 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
             run_id=context.name, pipeline=pipeline,
             start=context.create_time_since_epoch / 1000,
             end=max(c.end for c in components.values()),
-            components=components, **_stage_artifacts(components)))
+            components=components, **_stage_artifacts(components),
+            origin={k: _python_value(v) for k, v in context.custom_properties.items()
+                    if k in (RUN_USER, RUN_HOST)}))
     return sorted(records, key=lambda r: r.start, reverse=True)
 
 

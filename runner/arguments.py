@@ -144,7 +144,7 @@ def storage_root(args: argparse.Namespace, metadata: Optional[store.Store], writ
     if not root:
         if writing and metadata is not None:
             raise UsageError(
-                f'--metadata {metadata} is shared: give --pipeline-root DIR (or '
+                f'ML Metadata store {metadata} is shared: give --pipeline-root DIR (or '
                 f'{PIPELINE_ROOT_ENV}), a directory the whole team can read, for the run\'s '
                 'artifacts and pushed models')
         return None

@@ -29,7 +29,7 @@ class Plan(BasePlan):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
-    arguments.add_metadata(parser, pipeline_root=False)
+    arguments.add_metadata(parser)
     parser.add_argument('--output', default='schema/schema.draft.pbtxt',
                         help='where to write the draft (default: schema/schema.draft.pbtxt)')
 
