@@ -15,7 +15,6 @@ from common.tf_serving import newest_version
 from pipeline import postgres
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
-    PIPELINE_TRAIN_STEPS,
     TRAINING_COMPONENTS,
     as_user,
     new_database,
