@@ -16,6 +16,7 @@ import dataclasses
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import time
 from typing import List, Mapping, Optional, Sequence
@@ -96,6 +97,22 @@ def _run(name: str, *args: str, check: bool = True) -> subprocess.CompletedProce
                           timeout=START_SECONDS + 30, stdin=subprocess.DEVNULL)
 
 
+def _closed_to_server_user(directory: str) -> Optional[str]:
+    """The first directory above `directory` that the `postgres` user cannot pass
+    through (None when it can reach it)."""
+    user = pwd.getpwnam(SUPERUSER)
+    parent = os.path.dirname(os.path.abspath(directory))
+    while True:
+        mode = os.stat(parent)
+        allowed = (stat.S_IXUSR if mode.st_uid == user.pw_uid else
+                   stat.S_IXGRP if mode.st_gid == user.pw_gid else stat.S_IXOTH)
+        if not mode.st_mode & allowed:
+            return parent
+        if parent == os.path.dirname(parent):
+            return None
+        parent = os.path.dirname(parent)
+
+
 def _prepared(server: LocalServer) -> None:
     """The server's directory, owned by the user it runs as, and its data initialised."""
     if not installed():
@@ -103,6 +120,11 @@ def _prepared(server: LocalServer) -> None:
                          'apt-get install postgresql-15')
     os.makedirs(server.directory, mode=0o700, exist_ok=True)
     if _as_root():
+        closed = _closed_to_server_user(server.directory)
+        if closed is not None:
+            raise UsageError(f'{server.directory}: PostgreSQL runs as the {SUPERUSER} user, '
+                             f'which cannot reach it ({closed} is closed to others): give '
+                             f'{DIR_ENV} a directory outside {closed}')
         shutil.chown(server.directory, SUPERUSER, SUPERUSER)
     if os.path.exists(os.path.join(server.data_dir, 'PG_VERSION')):
         return

@@ -8,15 +8,20 @@ one pass and gives a RunRecord per run: its components and their states, and
 the artifacts of each stage (data, statistics, schema, transform graph, model,
 evaluation, blessings, push).
 
-It imports ml_metadata only, never TFX or TensorFlow, so listing runs is fast.
-Node ids are pipeline/component_ids.py's, the names the DAGs give their nodes.
+The store is a SQLite file in the home, or a PostgreSQL database a team shares
+(pipeline/store.py; connection_config gives ML Metadata's config for either,
+and mends ML Metadata's client where it fails on PostgreSQL). It imports
+ml_metadata only, never TFX or TensorFlow, so listing runs is fast. Node ids
+are pipeline/component_ids.py's, the names the DAGs give their nodes.
 
 It writes in two cases only, both about how runs ended, when no run is under
 way: the executions of a run stopped by a signal, or whose process is gone,
 become CANCELED with the reason (ENDED); those of a run that failed without
-TFX recording it (a full disk) become FAILED with the cause. And it tells a
-store apart from one a failed first run left empty, which a run may recreate,
-and from a damaged one, which it names.
+TFX recording it (a full disk) become FAILED with the cause; and who started
+a run, and where, goes on its context. It tells a store apart from one a
+failed first run left empty, which a run may recreate, and from a damaged one,
+which it names; and it copies a home's SQLite store into an empty PostgreSQL
+one (copy_store).
 """
 
 import contextlib

@@ -42,6 +42,9 @@ def test_a_copied_home_reads_the_same_from_the_store(copied, pipeline_home):
     assert on_home == on_store and f'pushed by run {record.run_id}' in on_store
     [copy] = store_runs(store)
     assert copy == record          # ids, times, properties: the same record
+    checked = runner('store', 'check', '--metadata', store.url)
+    assert checked.stdout == (f'ML Metadata at {store.url}: runs 1, the newest '
+                              f'{record.run_id}; no run under way\n')
 
 
 def test_a_store_that_holds_records_is_not_copied_into(copied):
