@@ -148,6 +148,12 @@ def check(store: Store) -> None:
     close(connect(store))
 
 
+def is_driver_error(error: BaseException) -> bool:
+    """Whether the driver raised it: the server refused something, or went away."""
+    import pg8000.native
+    return isinstance(error, (pg8000.native.Error, OSError))
+
+
 def is_disconnect(error: BaseException) -> bool:
     """Whether error is a connection that broke (the server stopped or went away)."""
     import pg8000.native

@@ -118,7 +118,7 @@ def _try(connection: Any) -> bool:
 
 
 def _wait_line(store: Store, holder: Optional[Dict[str, Any]]) -> str:
-    who = describe(holder) if holder else 'another run (not yet recorded)'
+    who = describe(holder) if holder else 'its holder has not recorded itself yet'
     return (f'Waiting for ML Metadata store {store}: a run is under way there ({who}); '
             'Ctrl-C stops waiting')
 
@@ -134,14 +134,28 @@ def _acquire(store: Store, command: str) -> Any:
                 return connection
             line = _wait_line(store, _recorded(connection))
         except Exception as error:
-            if not postgres.is_disconnect(error):
+            if not postgres.is_driver_error(error):
                 raise
+            if not postgres.is_disconnect(error):
+                raise postgres.fault(store, error) from error
             connection = postgres.connect(store, application=f'taxi-pipeline {command} lock')
             continue
         if line != told:
             print(line, flush=True)
             told = line
         time.sleep(POLL_SECONDS)
+
+
+def _record_holder(store: Store, connection: Any, command: str) -> None:
+    """Who holds the lock now, in HOLDERS (made by the first holder); StoreFault if
+    the role may not."""
+    try:
+        connection.run(_CREATE)
+        connection.run(_RECORD, holder=json.dumps(_holder_record(command)))
+    except Exception as error:
+        if not postgres.is_driver_error(error):
+            raise
+        raise postgres.fault(store, error) from error
 
 
 @contextlib.contextmanager
@@ -151,8 +165,7 @@ def hold(home: str, store: Store, command: str) -> Iterator[StoreLock]:
     with home_lock.hold(home, command) as held_home:
         connection = _acquire(store, command)
         try:
-            connection.run(_CREATE)
-            connection.run(_RECORD, holder=json.dumps(_holder_record(command)))
+            _record_holder(store, connection, command)
             yield StoreLock(store, connection, held_home)
         finally:
             postgres.close(connection)   # the server lets go of the lock
