@@ -21,7 +21,7 @@ import time
 
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 
 def runs_in(home: str) -> int:

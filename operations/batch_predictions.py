@@ -13,7 +13,7 @@ from operations import execution, run_history
 from pipeline import component_ids as ids
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 
 def latest_blessed_model(store: Store) -> mlmd.Artifact:

@@ -20,7 +20,7 @@ from typing import Any, Iterator, List, NoReturn, Optional, Protocol, Tuple
 from common import interruption
 from common.exit_status import ProblemFound
 from operations.run_history import Activity
-from pipeline.store import Store
+from pipeline.store_url import Store
 from serving.memory import return_free_memory
 
 # Up to this much input, Beam's direct runner works in this one process: each

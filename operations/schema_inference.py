@@ -11,7 +11,7 @@ import tempfile
 from common.exit_status import UsageError
 from operations import run_history
 from pipeline import mlmd
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 
 def draft_schema(store: Store, output: str) -> str:

@@ -16,7 +16,7 @@ import shutil
 from typing import List, Optional
 
 from pipeline import mlmd
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 _SPAN_DIR = re.compile(r'span-(\d+)')
 

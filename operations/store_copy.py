@@ -11,7 +11,7 @@ from common.exit_status import ProblemFound
 from operations import model_lineage, run_history
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import List, Mapping, Optional, Sequence
 
 from common.exit_status import UsageError
 from pipeline import postgres
-from pipeline.store import POSTGRESQL, Store
+from pipeline.store_url import POSTGRESQL, Store
 
 BIN_DIR = '/usr/lib/postgresql/15/bin'
 DEFAULT_PORT = 54329

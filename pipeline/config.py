@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from pipeline.component_ids import TRAINING_PIPELINE
 from pipeline.home import DEFAULT_HOME, Home
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, 'data', 'chicago_taxi')
@@ -49,7 +49,7 @@ class PipelineConfig:
     # Where artifacts and pushed models go, if not under `home` (e.g. gs://BUCKET, or a
     # directory a team shares with its store).
     storage_root: Optional[str] = None
-    # ML Metadata shared with a team (pipeline/store.py); None: SQLite in HOME/metadata.db.
+    # ML Metadata shared with a team (pipeline/store_url.py); None: SQLite in HOME/metadata.db.
     metadata: Optional[Store] = None
     # ML Metadata from this machine; off where the orchestrator keeps its own (Vertex).
     local_metadata: bool = True

@@ -14,7 +14,7 @@
 
 Artifacts and pushed models go under `storage_root` instead when one is set
 (gs://BUCKET for Dataflow and Vertex AI, or a directory a team shares); logs
-stay here, and ML Metadata too unless the team shares a store (pipeline/store.py).
+stay here, and ML Metadata too unless the team shares a store (pipeline/store_url.py).
 """
 
 import dataclasses

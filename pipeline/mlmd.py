@@ -9,7 +9,7 @@ the artifacts of each stage (data, statistics, schema, transform graph, model,
 evaluation, blessings, push).
 
 The store is a SQLite file in the home, or a PostgreSQL database a team shares
-(pipeline/store.py; connection_config gives ML Metadata's config for either,
+(pipeline/store_url.py; connection_config gives ML Metadata's config for either,
 and mends ML Metadata's client where it fails on PostgreSQL). It imports
 ml_metadata only, never TFX or TensorFlow, so listing runs is fast. Node ids
 are pipeline/component_ids.py's, the names the DAGs give their nodes.
@@ -40,7 +40,7 @@ from ml_metadata.proto import metadata_store_pb2
 from common.exit_status import ProblemFound, UsageError
 from pipeline import component_ids as ids
 from pipeline import postgres
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 # Custom property keys. TFX's own, as its components write them:
 BLESSED = 'blessed'                        # ModelBlessing, InfraBlessing: 1 or 0

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional
 
 from common.exit_status import UsageError
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 CONNECT_SECONDS = 10
 # PostgreSQL's error codes (SQLSTATE) for the faults named here.

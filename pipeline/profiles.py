@@ -9,8 +9,8 @@ from typing import Mapping, Optional
 import yaml
 
 from pipeline.config import REPO_ROOT
-from pipeline.store import StoreURLError
-from pipeline.store import parse as parse_store
+from pipeline.store_url import StoreURLError
+from pipeline.store_url import parse as parse_store
 
 PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
 ENV_PREFIX = 'TAXI_'
@@ -41,7 +41,7 @@ class Profile:
     accelerator_count: int = 0
     tune_parallel_trials: int = 1
     vertex_endpoint: str = ''
-    # ML Metadata shared by a team (pipeline/store.py) and the directory its runs'
+    # ML Metadata shared by a team (pipeline/store_url.py) and the directory its runs'
     # artifacts and pushed models go to; empty: SQLite and artifacts in the home.
     metadata_url: str = ''
     pipeline_root: str = ''

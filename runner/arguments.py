@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 from common.exit_status import UsageError
 from common.tf_serving import is_url
-from pipeline import mlmd, store
+from pipeline import mlmd, store_url
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
 from pipeline.profiles import Profile, ProfileError, load_profile
@@ -64,11 +64,11 @@ def _writable(path: str, flag: str = '--home') -> None:
         raise UsageError(f'{flag} {path}: {existing} is not writable')
 
 
-def _store(home: Home, metadata: Optional[store.Store]) -> store.Store:
-    return metadata or store.Store.sqlite(home.metadata_path)
+def _store(home: Home, metadata: Optional[store_url.Store]) -> store_url.Store:
+    return metadata or store_url.Store.sqlite(home.metadata_path)
 
 
-def home_for_writing(path: str, metadata: Optional[store.Store] = None) -> Home:
+def home_for_writing(path: str, metadata: Optional[store_url.Store] = None) -> Home:
     """A home a run may create or write to, recording into its own ML Metadata or
     into `metadata`, a shared store, whose server must take a connection now."""
     home = Home(os.path.abspath(path))
@@ -78,7 +78,7 @@ def home_for_writing(path: str, metadata: Optional[store.Store] = None) -> Home:
 
 
 def home_with_runs(path: str, writing: bool = False,
-                   metadata: Optional[store.Store] = None) -> Home:
+                   metadata: Optional[store_url.Store] = None) -> Home:
     """A home whose ML Metadata (or `metadata`, a shared store) records earlier runs
     (else UsageError; a damaged store is DamagedMetadataError, naming it; a server
     that cannot be used, StoreFault), writable if the command writes to it."""
@@ -98,7 +98,7 @@ def add_metadata(parser: argparse.ArgumentParser, pipeline_root: bool = True) ->
     ML Metadata (runs need both; readers find artifacts through the store)."""
     parser.add_argument(
         '--metadata', metavar='URL',
-        help=f'ML Metadata shared by a team: {store.FORM} (password: PGPASSWORD or '
+        help=f'ML Metadata shared by a team: {store_url.FORM} (password: PGPASSWORD or '
              f'~/.pgpass); default {METADATA_ENV}, else the local profile\'s metadata_url, '
              'else SQLite in the home')
     if pipeline_root:
@@ -116,26 +116,26 @@ def _profile(name: str = 'local') -> Profile:
         raise UsageError(str(error)) from None
 
 
-def store_url(url: str, flag: str) -> store.Store:
+def shared_store(url: str, flag: str) -> store_url.Store:
     """The PostgreSQL store a flag names; UsageError naming the flag and what is wrong."""
     try:
-        return store.parse(url)
-    except store.StoreURLError as error:
+        return store_url.parse(url)
+    except store_url.StoreURLError as error:
         raise UsageError(f'{flag} {error}') from None
 
 
 def metadata_store(args: argparse.Namespace,
-                   profile: Optional[Profile] = None) -> Optional[store.Store]:
+                   profile: Optional[Profile] = None) -> Optional[store_url.Store]:
     """The shared store a command uses, None for SQLite in the home: --metadata, else
     the profile's metadata_url (TAXI_METADATA_URL overrides it; the local profile
     unless the command names one)."""
     if getattr(args, 'metadata', None):
-        return store_url(args.metadata, '--metadata')
+        return shared_store(args.metadata, '--metadata')
     url = (profile or _profile()).metadata_url
-    return store.parse(url) if url else None      # the profile checked it
+    return store_url.parse(url) if url else None      # the profile checked it
 
 
-def storage_root(args: argparse.Namespace, metadata: Optional[store.Store], writing: bool,
+def storage_root(args: argparse.Namespace, metadata: Optional[store_url.Store], writing: bool,
                  profile: Optional[Profile] = None) -> Optional[str]:
     """Where artifacts and pushed models go (None: the home): --pipeline-root, else
     the profile's pipeline_root (TAXI_PIPELINE_ROOT). A run on a shared store must

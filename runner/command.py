@@ -19,7 +19,7 @@ from typing import Optional, Protocol, TypeVar
 
 from common.exit_status import ExitStatus
 from operations.execution import Progress, RunLock
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -27,13 +27,16 @@ from typing import Any, Dict, Iterator, Optional
 from operations.execution import LockLost
 from operations.run_history import Activity
 from pipeline import postgres
-from pipeline.store import Store
+from pipeline.store_url import Store
 from runner import home_lock
 
 # The advisory lock's key (any fixed number: advisory locks are per database).
 LOCK_KEY = 27027
 HOLDERS = 'taxi_run_lock'      # one row: the holder and the run under way
 POLL_SECONDS = 1.0
+# A holder records itself just after it takes the lock: how long a waiter gives it
+# before saying it waits for an unnamed holder.
+UNNAMED_SECONDS = 3.0
 
 _HOLDER = f'''SELECT holder, run_id FROM {HOLDERS} h
 JOIN pg_locks l ON l.pid = h.backend_pid
@@ -118,21 +121,25 @@ def _try(connection: Any) -> bool:
 
 
 def _wait_line(store: Store, holder: Optional[Dict[str, Any]]) -> str:
-    who = describe(holder) if holder else 'its holder has not recorded itself yet'
+    who = describe(holder) if holder else 'its holder has not recorded itself'
     return (f'Waiting for ML Metadata store {store}: a run is under way there ({who}); '
             'Ctrl-C stops waiting')
 
 
 def _acquire(store: Store, command: str) -> Any:
     """A connection that holds the store's lock, once the holder (if any) lets go;
-    the waiting is said once per holder. StoreFault if the server cannot be used."""
+    the waiting is said once per holder, named as soon as it recorded itself.
+    StoreFault if the server cannot be used."""
     connection = postgres.connect(store, application=f'taxi-pipeline {command} lock')
     told: Optional[str] = None
+    started = time.monotonic()
     while True:
         try:
             if _try(connection):
                 return connection
-            line = _wait_line(store, _recorded(connection))
+            holder = _recorded(connection)
+            line = _wait_line(store, holder) if holder or \
+                time.monotonic() - started > UNNAMED_SECONDS else told
         except Exception as error:
             if not postgres.is_driver_error(error):
                 raise
@@ -140,7 +147,7 @@ def _acquire(store: Store, command: str) -> Any:
                 raise postgres.fault(store, error) from error
             connection = postgres.connect(store, application=f'taxi-pipeline {command} lock')
             continue
-        if line != told:
+        if line is not None and line != told:
             print(line, flush=True)
             told = line
         time.sleep(POLL_SECONDS)

@@ -14,7 +14,7 @@ import uuid
 
 from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE, REPO_ROOT
-from pipeline.store import Store
+from pipeline.store_url import Store
 
 DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
 

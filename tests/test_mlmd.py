@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from pipeline import mlmd
-from pipeline.store import Store
+from pipeline.store_url import Store
 from tests.support import TRAINING_COMPONENTS
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ def test_runs_are_found_by_id_or_unique_prefix(pipeline_home):
 
 
 def test_listing_runs_loads_neither_tensorflow_nor_tfx(pipeline_home):
-    code = ('import sys; from pipeline import mlmd; from pipeline.store import Store; '
+    code = ('import sys; from pipeline import mlmd; from pipeline.store_url import Store; '
             f'path = {os.path.join(pipeline_home[0], "metadata.db")!r}; '
             'store = mlmd.connect(Store.sqlite(path)); '
             'runs = mlmd.load_runs(store, "chicago-taxi"); '

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from operations.spans import new_span, spans_in
-from pipeline.store import Store
+from pipeline.store_url import Store
 from serving.local_server import REPO
 from tests.support import PIPELINE_TRAIN_STEPS, read_rows, runs, write_csv
 

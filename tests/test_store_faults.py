@@ -12,7 +12,7 @@ import pytest
 
 from operations import store_server
 from pipeline import postgres
-from pipeline.store import parse
+from pipeline.store_url import parse
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
     new_database,

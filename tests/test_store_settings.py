@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from pipeline import postgres, store
+from pipeline import postgres, store_url
 from pipeline.config import PipelineConfig
 from pipeline.manifest import config_record, origin
 from pipeline.profiles import ProfileError, load_profile
@@ -24,17 +24,17 @@ from serving.local_server import free_port
 
 def test_a_url_names_server_role_and_database_and_shows_no_password(monkeypatch):
     monkeypatch.delenv('PGUSER', raising=False)
-    parsed = store.parse('postgresql://ml%40team:p%40ss@db.example:6543/taxi%20meta')
+    parsed = store_url.parse('postgresql://ml%40team:p%40ss@db.example:6543/taxi%20meta')
     assert (parsed.host, parsed.port, parsed.user, parsed.database, parsed.password) == \
         ('db.example', 6543, 'ml@team', 'taxi meta', 'p@ss')
     assert parsed.shared and parsed.url == 'postgresql://ml%40team@db.example:6543/taxi%20meta'
     assert 'p@ss' not in repr(parsed) and str(parsed) == parsed.url
-    bare = store.parse('postgres://127.0.0.1/mlmd')
+    bare = store_url.parse('postgres://127.0.0.1/mlmd')
     assert (bare.port, bare.user, bare.password) == (5432, getpass.getuser(), None)
     monkeypatch.setenv('PGUSER', 'team')
-    assert store.parse('postgresql://127.0.0.1/mlmd').user == 'team'
+    assert store_url.parse('postgresql://127.0.0.1/mlmd').user == 'team'
     # The password is no part of what tells stores apart.
-    assert store.parse('postgresql://u:a@h/d') == store.parse('postgresql://u:b@h/d')
+    assert store_url.parse('postgresql://u:a@h/d') == store_url.parse('postgresql://u:b@h/d')
 
 
 @pytest.mark.parametrize('url, problem', [
@@ -46,8 +46,8 @@ def test_a_url_names_server_role_and_database_and_shows_no_password(monkeypatch)
     ('postgresql://u@h/d?sslmode=require', 'options after the database are not supported'),
 ])
 def test_a_bad_url_is_named_with_its_password_masked(url, problem):
-    with pytest.raises(store.StoreURLError, match=problem) as refused:
-        store.parse(url)
+    with pytest.raises(store_url.StoreURLError, match=problem) as refused:
+        store_url.parse(url)
     assert 'secret' not in str(refused.value)
 
 
@@ -60,12 +60,13 @@ def test_the_password_comes_from_the_url_then_pgpassword_then_the_passfile(tmp_p
                         '*:*:*:*:catch-all\n')
     monkeypatch.setenv('PGPASSFILE', str(passfile))
     monkeypatch.delenv('PGPASSWORD', raising=False)
-    named = store.Store(store.POSTGRESQL, host='db:1', port=6543, user='ml', database='mlmd')
+    named = store_url.Store(store_url.POSTGRESQL, host='db:1', port=6543, user='ml',
+                            database='mlmd')
     assert postgres.password(named) == 'from:file\\'
-    assert postgres.password(store.parse('postgresql://x@elsewhere/y')) == 'catch-all'
+    assert postgres.password(store_url.parse('postgresql://x@elsewhere/y')) == 'catch-all'
     monkeypatch.setenv('PGPASSWORD', 'from-env')
     assert postgres.password(named) == 'from-env'
-    assert postgres.password(store.parse('postgresql://ml:in-url@h/d')) == 'in-url'
+    assert postgres.password(store_url.parse('postgresql://ml:in-url@h/d')) == 'in-url'
 
 
 def test_a_password_in_what_a_library_logs_is_masked():
@@ -82,7 +83,7 @@ def test_a_password_in_what_a_library_logs_is_masked():
 
 
 def test_the_recorded_config_names_the_store_without_its_password():
-    config = PipelineConfig(metadata=store.parse('postgresql://ml:s3cret@db:5432/mlmd'))
+    config = PipelineConfig(metadata=store_url.parse('postgresql://ml:s3cret@db:5432/mlmd'))
     recorded = json.dumps(config_record(config))
     assert 's3cret' not in recorded
     assert json.loads(recorded)['metadata'] == 'postgresql://ml@db:5432/mlmd'
@@ -101,7 +102,7 @@ def test_the_store_comes_from_the_flag_then_the_environment_then_sqlite(monkeypa
     monkeypatch.setenv('TAXI_METADATA_URL', 'postgresql://env@h/d')
     monkeypatch.setenv('TAXI_PIPELINE_ROOT', str(tmp_path / 'team'))
     assert arguments.store_settings(_args()) == {
-        'metadata': store.parse('postgresql://env@h/d'), 'storage_root': str(tmp_path / 'team')}
+        'metadata': store_url.parse('postgresql://env@h/d'), 'storage_root': str(tmp_path / 'team')}
     flagged = arguments.store_settings(_args(metadata='postgresql://flag@h/d',
                                              pipeline_root='relative'))
     assert flagged['metadata'].user == 'flag'

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pipeline.store import Store
+from pipeline.store_url import Store
 from runner import cli
 from tests.support import (
     PIPELINE_TRAIN_STEPS,

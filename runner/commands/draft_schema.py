@@ -8,7 +8,7 @@ import os
 
 from common.exit_status import ExitStatus, UsageError
 from operations import schema_inference
-from pipeline.store import Store
+from pipeline.store_url import Store
 from runner import arguments
 from runner.command import Context
 from runner.command import Plan as BasePlan

@@ -63,7 +63,7 @@ def check(args: argparse.Namespace) -> Plan:
                     server=store_server.default_server(directory=args.dir, port=args.port))
     if args.action == 'copy':
         home = arguments.home_with_runs(args.source, writing=True)
-        target = arguments.store_url(args.target, '--to')
+        target = arguments.shared_store(args.target, '--to')
         mlmd.refuse_non_empty(target)
         return Plan(action='copy', source=home.root, config=PipelineConfig(metadata=target),
                     log_home=home.root, lock_home=home.root, lock_store=target)
