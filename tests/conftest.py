@@ -22,6 +22,16 @@ from tests.support import (
 )
 
 
+@pytest.fixture(scope='session', autouse=True)
+def no_team_store_from_the_environment():
+    """Tests name the stores they use: a developer's TAXI_METADATA_URL and
+    TAXI_PIPELINE_ROOT (the team's store) reach none of the commands they run."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ('TAXI_METADATA_URL', 'TAXI_PIPELINE_ROOT'):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope='session')
 def schema():
     return load_schema()
