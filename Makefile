@@ -2,7 +2,9 @@
 #   make run    install if needed, then run the whole pipeline on the embedded data
 #   make test   install if needed, then run the test suite
 # and, while working: make test-fast (no pipeline runs, servers or CLI processes) and
-# make lint (ruff and mypy; CI runs it before the tests).
+# make lint (ruff and mypy; CI runs it before the tests). For a team's ML Metadata:
+#   make store       start PostgreSQL on 127.0.0.1 (TAXI_STORE_PORT, default 54329), print its URL
+#   make store-stop  stop it
 # A Flink cluster on this machine for `runner flink`: make flink / make flink-stop
 # (parts cached outside the repository; Java 17, Maven and Go needed the first time).
 # Everything installs into .venv from requirements.lock (Python 3.10, via uv).
@@ -18,7 +20,7 @@ PYTEST_ARGS ?=
 # pipeline runs and servers in subprocesses, each about one core's work.
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-fast lint lock clean flink flink-install flink-stop
+.PHONY: install run test test-fast lint lock clean flink flink-install flink-stop store store-stop
 
 install: $(STAMP)
 
@@ -56,6 +58,14 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e and not flink' $(PYTEST_ARGS)
+
+# A PostgreSQL server for ML Metadata on this machine (operations/store_server.py),
+# data under ~/.cache/taxi-pipeline/store (TAXI_STORE_DIR); safe to repeat.
+store: install
+	$(PY) -m runner store start
+
+store-stop: install
+	$(PY) -m runner store stop
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -35,6 +35,7 @@ from bench.measure import component_seconds, fresh
 from operations import local_flink
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT as REPO
+from pipeline.store_url import Store
 
 GB = float(1 << 30)
 SAMPLE_EVERY = 0.2
@@ -97,7 +98,7 @@ def measured(command: List[str], env: Dict[str, str], log: str, home: str,
     if code != 0:
         raise RuntimeError(f'{command[2:4]} exited with {code}; see {log}')
     logs = sorted(glob.glob(os.path.join(home, 'logs', '*.log')))
-    [record] = mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')))
+    [record] = mlmd.load_runs(mlmd.connect(Store.sqlite(os.path.join(home, 'metadata.db'))))
     return Result(seconds, record.auc or 0.0, record.model_fingerprint or '',
                   peaks['driver'] / GB, peaks['cluster'] / GB, peaks['total'] / GB,
                   component_seconds(logs[-1]))

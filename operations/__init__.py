@@ -20,5 +20,7 @@ benchmarks and tests.
   html_report        the static HTML report (templates/report.html)
   batch_predictions  BulkInferrer on CSV files, to predictions.csv
   schema_inference   a draft schema from SchemaGen
+  store_server       a PostgreSQL server on this machine for ML Metadata
+  store_copy         a home's ML Metadata copied into a team's store, checked
   data_scaling       the taxi data grown N-fold
 """

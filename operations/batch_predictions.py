@@ -9,16 +9,17 @@ import os
 from typing import Any, Dict, List
 
 from common.exit_status import UsageError
-from operations import execution
+from operations import execution, run_history
 from pipeline import component_ids as ids
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
+from pipeline.store_url import Store
 
 
-def latest_blessed_model(metadata_path: str) -> mlmd.Artifact:
-    model = mlmd.latest_blessed_model(mlmd.connect(metadata_path))
+def latest_blessed_model(store: Store) -> mlmd.Artifact:
+    model = mlmd.latest_blessed_model(mlmd.connect(store))
     if model is None:
-        raise UsageError(f'no blessed model in {metadata_path}: run the pipeline first')
+        raise UsageError(f'no blessed model in {store}: run the pipeline first')
     return model
 
 
@@ -68,14 +69,14 @@ def predict(config: PipelineConfig, input_dir: str, output_dir: str,
             lock: execution.RunLock, progress: execution.Progress) -> str:
     """Scores input_dir's CSV files with the latest blessed model; returns the CSV path."""
     from pipeline.batch_pipeline import batch_pipeline_name, create_batch_pipeline
-    model = latest_blessed_model(config.metadata_path)
+    model = latest_blessed_model(config.store)
     run_id = execution.new_run_id()
     beam_args = config.beam_pipeline_args
     if not execution.runner_chosen(beam_args):
         beam_args += execution.direct_runner_args(input_dir)
-    tfx_pipeline = create_batch_pipeline(config, input_dir, model.uri, beam_args)
-    execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress)
-    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.metadata_path),
+    tfx_pipeline = create_batch_pipeline(config, input_dir, run_history.stored(model), beam_args)
+    execution.run_tracked(tfx_pipeline, run_id, config.store, lock, progress)
+    record = mlmd.find_run(mlmd.load_runs(mlmd.connect(config.store),
                                           batch_pipeline_name(config)), run_id)
     result = record.output(ids.BULK_INFERRER, 'inference_result')
     if result is None:

@@ -77,9 +77,9 @@ def data_lines(a: mlmd.RunRecord, b: mlmd.RunRecord) -> List[str]:
 
     def train(statistics: mlmd.Artifact) -> Any:
         return tfdv.load_stats_binary(
-            os.path.join(statistics.uri, 'Split-train', 'FeatureStats.pb'))
-    drift = statistics_drift(train(statistics_a), train(statistics_b),
-                             tfdv.load_schema_text(os.path.join(schema.uri, 'schema.pbtxt')))
+            os.path.join(run_history.stored(statistics), 'Split-train', 'FeatureStats.pb'))
+    drift = statistics_drift(train(statistics_a), train(statistics_b), tfdv.load_schema_text(
+        os.path.join(run_history.stored(schema), 'schema.pbtxt')))
     lines.append('  drift between the training sets: ' + ('none' if not drift else ''))
     lines += [f'    {feature}: {text}' for feature, text in sorted(drift.items())]
     return lines
@@ -90,7 +90,7 @@ def _slice_metrics(record: mlmd.RunRecord) -> Dict[str, Dict[str, float]]:
     if record.evaluation is None:
         return {}
     from operations.html_report import evaluation_data
-    data = evaluation_data(record.evaluation.uri, record.blessed)
+    data = evaluation_data(run_history.stored(record.evaluation), record.blessed)
     names = data['metric_names']
     return {row[0]: dict(zip(names, row[1:], strict=True)) for row in data['rows']}
 

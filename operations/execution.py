@@ -20,6 +20,7 @@ from typing import Any, Iterator, List, NoReturn, Optional, Protocol, Tuple
 from common import interruption
 from common.exit_status import ProblemFound
 from operations.run_history import Activity
+from pipeline.store_url import Store
 from serving.memory import return_free_memory
 
 # Up to this much input, Beam's direct runner works in this one process: each
@@ -52,11 +53,22 @@ def new_run_id() -> str:
     return datetime.datetime.now().isoformat()
 
 
+class LockLost(BaseException):
+    """The run's lock on a shared store went with its connection (the server
+    restarted, the network broke): the run stops before its next component, so
+    that one run at a time holds. A BaseException, as a stop is: it leaves through
+    LocalDagRunner's logging call."""
+
+
 class RunLock(Protocol):
-    """The home's record of the run under way (runner/home_lock.py keeps it), and
-    what the previous holder left in it."""
+    """The record of the run under way that the lock keeps (runner/home_lock.py in
+    the home, runner/store_lock.py on a shared store), and what the previous holder
+    left in it."""
 
     previous: Activity
+
+    def check_held(self) -> None:
+        """Before each component: LockLost when the lock is no longer held."""
 
     def working_on(self, run_id: str) -> None: ...
 
@@ -88,11 +100,15 @@ _CACHED = 'A cached execution %d is used.'
 
 class ComponentWatch(logging.Handler):
     """Follows LocalDagRunner's log lines: which component runs now, how long each
-    took and whether from the cache; tells a Progress."""
+    took and whether from the cache; tells a Progress. Before a component starts,
+    a stop asked for, or a lock lost (`lock`), ends the run."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, lock: Optional[RunLock] = None):
         super().__init__(logging.INFO)
         self.progress = progress
+        self.run_lock = lock      # (logging.Handler's own `lock` is a thread lock)
+        self.last: Optional[str] = None       # the component that finished last
+        self.starting: Optional[str] = None   # the component about to start
         self.current: Optional[str] = None
         self.timings: List[Tuple[str, float, bool]] = []
         self._started = 0.0
@@ -102,8 +118,11 @@ class ComponentWatch(logging.Handler):
         if record.msg == _RUNNING and isinstance(record.args, tuple) and record.args:
             # A stop asked for (and perhaps swallowed on the way): this component never
             # starts. The exception leaves through LocalDagRunner's logging call.
+            self.starting = str(record.args[0])
             interruption.check()
-            self.current, self._started, self._cached = str(record.args[0]), time.time(), False
+            if self.run_lock is not None:
+                self.run_lock.check_held()
+            self.current, self._started, self._cached = self.starting, time.time(), False
             self.progress.component_started(self.current)
         elif record.msg == _CACHED:
             self._cached = True
@@ -111,7 +130,7 @@ class ComponentWatch(logging.Handler):
             seconds = time.time() - self._started
             self.timings.append((self.current, seconds, self._cached))
             self.progress.component_finished(self.current, seconds, self._cached)
-            self.current = None
+            self.last, self.current = self.current, None
             # What the component freed goes back to the system, not to the next one:
             # the Trainer's 1M examples at 100x otherwise stay through the Evaluator.
             return_free_memory()
@@ -128,10 +147,10 @@ class ComponentWatch(logging.Handler):
 
 
 @contextlib.contextmanager
-def watching(progress: Progress) -> Iterator[ComponentWatch]:
+def watching(progress: Progress, lock: Optional[RunLock] = None) -> Iterator[ComponentWatch]:
     """A ComponentWatch on the root logger while the block runs. What components
     print themselves (KerasTuner's trial summaries, say) goes where their logs go."""
-    watch = ComponentWatch(progress)
+    watch = ComponentWatch(progress, lock)
     root = logging.getLogger()
     root.addHandler(watch)
     try:
@@ -196,10 +215,28 @@ def real_cause(error: BaseException) -> BaseException:
     return first_of_ours[-1] if mlmd.is_store_error(error) and first_of_ours else error
 
 
-def failure_message(component: str, error: BaseException) -> str:
+def store_failure(store: Store, error: BaseException) -> Optional[str]:
+    """When ML Metadata's server could not be reached during a run: the store's
+    fault as it stands now, named (never the password), else None."""
+    from pipeline import mlmd, postgres
+    if not store.shared or not mlmd.is_connection_error(error):
+        return None
+    try:
+        postgres.check(store)
+    except postgres.StoreFault as fault:
+        return f'{fault}; then the next run resumes from the cache'
+    return (f'ML Metadata store {store} could not be reached for a while; the next run '
+            'resumes from the cache')
+
+
+def failure_message(component: str, error: BaseException, store: Optional[Store] = None) -> str:
     """`COMPONENT failed: Type: what`, on one line: anomalies summarised (the full
-    list goes to the log with the error), the real cause of an OSError chain."""
+    list goes to the log with the error), the real cause of an OSError chain, a
+    store whose server went away named."""
     from pipeline.validation_gate import DataAnomaliesError
+    lost = store_failure(store, error) if store is not None else None
+    if lost:
+        return f'{component} failed: {lost}'
     cause = real_cause(error)
     text = (f'{cause.summary()} (every anomaly, with its description, in the log)'
             if isinstance(cause, DataAnomaliesError) else str(cause))
@@ -230,51 +267,50 @@ class RunStopped(interruption.Interrupted):
                 f'{self.next_step}')
 
 
-def _record_end(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
+def _record_end(store: Store, run_id: str, state: str, ended: Optional[str] = None,
                 cause: Optional[str] = None) -> bool:
     """How the run ended, on its executions that TFX left RUNNING; False (logged) when
-    the store cannot take it now (a full disk): the next run records it."""
+    the store cannot take it now (a full disk, its server gone): the next run records it."""
     from pipeline import mlmd
     try:
-        mlmd.end_run(metadata_path, run_id, state, ended, cause)
+        mlmd.end_run(store, run_id, state, ended, cause)
     except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
-        logging.exception('could not record in %s that run %s ended %s', metadata_path,
-                          run_id, state)
+        logging.exception('could not record in %s that run %s ended %s', store, run_id, state)
         return False
     return True
 
 
-def _stopped(watch: ComponentWatch, metadata_path: str, run_id: str, signum: int,
+def _stopped(watch: ComponentWatch, store: Store, run_id: str, signum: int,
              cause: BaseException) -> NoReturn:
     """The run was stopped by signum: the component under way is told STOPPED, the run's
     executions CANCELED; RunStopped."""
     from pipeline import mlmd
     interruption.acknowledge()
     watch.stopped()
-    _record_end(metadata_path, run_id, 'CANCELED',
+    _record_end(store, run_id, 'CANCELED',
                 ended=mlmd.INTERRUPTED if signum == signal.SIGINT else mlmd.TERMINATED)
     where = f'at {watch.current}' if watch.current else 'between components'
     raise RunStopped(signum, where) from cause
 
 
-def close_unfinished_runs(metadata_path: str, lock: RunLock) -> List[str]:
-    """Before a run (the caller holds the home's lock, so no other run is under way):
-    runs of any pipeline of the home whose executions are still RUNNING are
-    recorded as ended, once: FAILED with the cause the lock kept (the store could
-    not take it then), else abandoned (their process is gone). Lines for people."""
+def close_unfinished_runs(store: Store, lock: RunLock) -> List[str]:
+    """Before a run (the caller holds the lock, so no other run is under way on the
+    store): runs of any pipeline whose executions are still RUNNING are recorded
+    as ended, once: FAILED with the cause the lock kept (the store could not take
+    it then), else abandoned (their process is gone). Lines for people."""
     from pipeline import mlmd
-    if not os.path.exists(metadata_path):
+    if mlmd.store_condition(store)[0] != mlmd.READY:
         return []
     previous, lines = lock.previous, []
-    for record in mlmd.load_runs(mlmd.connect(metadata_path)):
+    for record in mlmd.load_runs(mlmd.connect(store)):
         if not record.state.startswith('running at '):
             continue
         where = record.state[len('running at '):]
         if record.run_id == previous.failed_run:
-            mlmd.end_run(metadata_path, record.run_id, 'FAILED', cause=previous.failure)
+            mlmd.end_run(store, record.run_id, 'FAILED', cause=previous.failure)
             lines.append(f'Run {record.run_id} failed at {where}: {previous.failure}')
         else:
-            mlmd.end_run(metadata_path, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
+            mlmd.end_run(store, record.run_id, 'CANCELED', ended=mlmd.ABANDONED)
             lines.append(f'Run {record.run_id} was abandoned at {where} (its process is '
                          'gone); this run starts afresh from the cache')
     if previous.failed_run:     # in ML Metadata now, by TFX or above
@@ -282,29 +318,54 @@ def close_unfinished_runs(metadata_path: str, lock: RunLock) -> List[str]:
     return lines
 
 
-def run_tracked(tfx_pipeline: Any, run_id: str, metadata_path: str, lock: RunLock,
+def _failed(store: Store, run_id: str, lock: RunLock,
+            failure: 'ComponentFailed') -> 'ComponentFailed':
+    """The run failed: the lock keeps the failure until ML Metadata holds it."""
+    lock.failed(run_id, str(failure))
+    if _record_end(store, run_id, 'FAILED', cause=str(failure)):
+        lock.failure_recorded(run_id)
+    return failure
+
+
+@contextlib.contextmanager
+def _signed(store: Store, run_id: str) -> Iterator[None]:
+    """After the run, however it ended: who started it and where, on its record
+    (logged when the store cannot take it: a full disk, its server gone)."""
+    from pipeline import manifest, mlmd
+    try:
+        yield
+    finally:
+        try:
+            mlmd.record_origin(store, run_id, manifest.origin())
+        except ProblemFound:
+            logging.exception('could not record in %s who started run %s', store, run_id)
+
+
+def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
                 progress: Progress, deterministic: bool = True) -> None:
-    """run_pipeline, telling progress of each component and the home's lock which run
-    is under way; ComponentFailed naming the component that failed and why;
-    RunStopped when a signal stopped it. Either way, how it ended is recorded on
-    the run's executions (and a failure in the lock, should the store be full).
-    Runs that did not end before are recorded first (close_unfinished_runs)."""
-    for line in close_unfinished_runs(metadata_path, lock):
+    """run_pipeline, telling progress of each component and the lock which run is
+    under way; ComponentFailed naming the component that failed and why (or that
+    did not start: the lock on a shared store was lost); RunStopped when a signal
+    stopped it. Either way, how it ended is recorded on the run's executions (and
+    a failure in the lock, should the store be full). Runs that did not end
+    before are recorded first (close_unfinished_runs)."""
+    for line in close_unfinished_runs(store, lock):
         progress.note(line)
     lock.working_on(run_id)
-    with watching(progress) as watch:
+    with watching(progress, lock) as watch, _signed(store, run_id):
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:
-            _stopped(watch, metadata_path, run_id, stop.signum, stop)
+            _stopped(watch, store, run_id, stop.signum, stop)
+        except LockLost as lost:
+            after = f' after {watch.last}' if watch.last else ''
+            raise _failed(store, run_id, lock, ComponentFailed(
+                watch.starting or 'set-up', f'the run stopped{after}: {lost}')) from lost
         except Exception as error:  # reported naming the component and the cause
             signum = interruption.requested()
             if signum is not None:     # the stop, as a library wrapped it (pybind11, in TF)
-                _stopped(watch, metadata_path, run_id, signum, error)
+                _stopped(watch, store, run_id, signum, error)
             watch.failed()
             component = watch.current or 'set-up'
-            failure = ComponentFailed(component, failure_message(component, error))
-            lock.failed(run_id, str(failure))
-            if _record_end(metadata_path, run_id, 'FAILED', cause=str(failure)):
-                lock.failure_recorded(run_id)
-            raise failure from error
+            raise _failed(store, run_id, lock, ComponentFailed(
+                component, failure_message(component, error, store))) from error

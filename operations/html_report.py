@@ -189,7 +189,7 @@ def serving_data(monitoring_dir: str) -> Optional[Dict]:
 
 # --- Lineage -------------------------------------------------------------------------------
 
-LINEAGE_HEADER = ['run', 'started', 'state', 'code', 'data', 'hyperparameters', 'AUC',
+LINEAGE_HEADER = ['run', 'started', 'state', 'by', 'code', 'data', 'hyperparameters', 'AUC',
                   'evaluation', 'pushed version']
 
 
@@ -204,6 +204,7 @@ def lineage_rows(runs: Sequence[mlmd.RunRecord], serving: Optional[int],
         changes = run_history.hyperparameter_changes(run) if run.manifest else {}
         rows.append([
             run.run_id, run_history.when(run.start), run_history.state(run, activity),
+            run_history.who(run) if run.user else '—',
             run_history.code(run) if run.manifest else '—',
             f'span {run.span}, {run_history.short(run.data_fingerprint)}' if run.examples else '—',
             ', '.join(f'{k} {v}' for k, v in changes.items())
@@ -262,7 +263,7 @@ def report_context(config: PipelineConfig,
     (else the newest run that has the artifact)."""
     runs = run_history.load(config)
     training = [r for r in runs if not run_history.is_rollback(r)]
-    serving = run_history.serving_now(config)
+    serving = run_history.serving_now(config, runs)
     pushed = run_history.trained_by(runs, serving) if serving is not None else None
     sources = ([pushed] if pushed else []) + training
 
@@ -273,10 +274,13 @@ def report_context(config: PipelineConfig,
     return {
         'title': 'Chicago Taxi pipeline report',
         'pipeline_root': config.pipeline_root,
+        'store': config.store.url,
         'generated': time.strftime('%Y-%m-%d %H:%M'),
-        'splits': statistics_data(statistics.uri, anomalies.uri if anomalies else None)
+        'splits': statistics_data(run_history.stored(statistics),
+                                  run_history.stored(anomalies) if anomalies else None)
         if statistics else None,
-        'evaluation': evaluation_data(evaluation.uri, blessing.get(mlmd.BLESSED) == 1
+        'evaluation': evaluation_data(run_history.stored(evaluation),
+                                      blessing.get(mlmd.BLESSED) == 1
                                       if blessing else None) if evaluation else None,
         'serving': serving_data(config.paths.monitoring_dir),
         'lineage_header': LINEAGE_HEADER,

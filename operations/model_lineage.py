@@ -73,13 +73,13 @@ def lineage(config: PipelineConfig, version: Optional[int] = None,
             run_id: Optional[str] = None) -> List[str]:
     """The lineage of a pushed version, or of a run, as lines for people."""
     runs = run_history.load(config)
-    serving = run_history.serving_now(config)
+    serving = run_history.serving_now(config, runs)
     if version is not None:
         lines = _push_lines(runs, version, serving)
         record = run_history.trained_by(runs, version)
         if record is None:
             raise UsageError(f'version {version} leads to no training run in '
-                             f'{config.metadata_path}')
+                             f'{config.store}')
     else:
         lines, record = [], run_history.find(runs, run_id or '')
     return lines + _run_lines(record, runs, serving)

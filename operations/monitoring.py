@@ -19,8 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from common.exit_status import UsageError
-from common.tf_serving import newest_version
-from operations import training_run
+from operations import run_history, training_run
 from operations.execution import Progress, RunLock
 from pipeline import mlmd
 from pipeline.config import PipelineConfig
@@ -74,11 +73,11 @@ class Monitoring:
 
 def served_model_run(config: PipelineConfig) -> mlmd.RunRecord:
     """The run that pushed the model in service (else the newest that pushed one)."""
-    runs = mlmd.load_runs(mlmd.connect(config.metadata_path), config.pipeline_name)
-    record = mlmd.pushed_run(runs, newest_version(config.serving_model_dir)) \
+    runs = mlmd.load_runs(mlmd.connect(config.store), config.pipeline_name)
+    record = mlmd.pushed_run(runs, run_history.serving_now(config, runs)) \
         or mlmd.pushed_run(runs)
     if record is None:
-        raise UsageError(f'no pushed model recorded in {config.metadata_path}: '
+        raise UsageError(f'no pushed model recorded in {config.store}: '
                          'run the pipeline first')
     return record
 
@@ -90,8 +89,9 @@ def training_inputs(record: mlmd.RunRecord) -> Tuple[Any, Any]:
     if record.statistics is None or record.schema is None:
         raise UsageError(f'run {record.run_id} recorded no statistics or schema to compare with')
     training = tfdv.load_stats_binary(
-        os.path.join(record.statistics.uri, 'Split-train', 'FeatureStats.pb'))
-    return training, tfdv.load_schema_text(os.path.join(record.schema.uri, 'schema.pbtxt'))
+        os.path.join(run_history.stored(record.statistics), 'Split-train', 'FeatureStats.pb'))
+    return training, tfdv.load_schema_text(
+        os.path.join(run_history.stored(record.schema), 'schema.pbtxt'))
 
 
 def write_report(report: Dict, directory: str) -> str:

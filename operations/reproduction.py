@@ -9,6 +9,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from common.exit_status import UsageError
+from common.tf_serving import is_url
 from operations import execution, run_history, training_run
 from pipeline import mlmd
 from pipeline.config import REPO_ROOT, PipelineConfig
@@ -41,9 +42,15 @@ def _recorded_setup(record: mlmd.RunRecord) -> Dict[str, Any]:
     return record.recorded(mlmd.SETUP) or record.config
 
 
+# Where a run recorded into and put its artifacts: a reproduction has its own home.
+_NOT_REPRODUCED = ('metadata', 'storage_root')
+
+
 def recorded_config(record: mlmd.RunRecord, home: str) -> PipelineConfig:
-    """The run's config as recorded, for a new home, on the schema as it was staged."""
-    fields = {f.name for f in dataclasses.fields(PipelineConfig)}
+    """The run's config as recorded, for a new home (its own ML Metadata, artifacts
+    and pushed models, whatever store and pipeline root the run had), on the
+    schema as it was staged."""
+    fields = {f.name for f in dataclasses.fields(PipelineConfig)} - set(_NOT_REPRODUCED)
     values = {k: v for k, v in record.config.items() if k in fields}
     values['beam_pipeline_args'] = tuple(values.get('beam_pipeline_args', ()))
     schema = _recorded_setup(record).get('schema_file')
@@ -90,7 +97,8 @@ def plan(config: PipelineConfig, run_id: str, into: str,
     record = run_history.find(run_history.load(config), run_id)
     if record.manifest is None:
         raise UsageError(f'run {record.run_id} has no manifest to reproduce it from')
-    if record.config.get('storage_root') or not record.config.get('local_metadata', True):
+    if is_url(record.config.get('storage_root') or '') or \
+            not record.config.get('local_metadata', True):
         raise UsageError(f'run {record.run_id} ran in the cloud; reproduce runs local runs')
     if record.model_run and os.path.exists(os.path.join(record.model_run.uri, 'warm_start.json')):
         raise UsageError(f'run {record.run_id} warm-started from an earlier model, which a '

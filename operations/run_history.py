@@ -9,7 +9,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from common.exit_status import UsageError
-from common.tf_serving import newest_version
+from common.tf_serving import is_url, newest_version
 from models.hparams import DEFAULT_HPARAMS, changed
 from pipeline import component_ids as ids
 from pipeline import mlmd
@@ -19,12 +19,22 @@ from pipeline.config import PipelineConfig
 def load(config: PipelineConfig) -> List[mlmd.RunRecord]:
     """Training and rollback runs of the home, newest first."""
     names = (config.pipeline_name, config.pipeline_name + ids.ROLLBACK_SUFFIX)
-    return [r for r in mlmd.load_runs(mlmd.connect(config.metadata_path)) if r.pipeline in names]
+    return [r for r in mlmd.load_runs(mlmd.connect(config.store)) if r.pipeline in names]
 
 
-def serving_now(config: PipelineConfig) -> Optional[int]:
+def serving_dir(config: PipelineConfig, runs: Sequence[mlmd.RunRecord] = ()) -> str:
+    """Where the pushed versions are: under the pipeline root (the home, unless one
+    is given); on a shared store read without one, where its newest push went."""
+    if config.metadata is None or config.storage_root:
+        return config.serving_model_dir
+    pushed = mlmd.pushed_run(runs)
+    destination = pushed.pushed_destination if pushed is not None else None
+    return os.path.dirname(destination) if destination else config.serving_model_dir
+
+
+def serving_now(config: PipelineConfig, runs: Sequence[mlmd.RunRecord] = ()) -> Optional[int]:
     """The version a model server serves now: the newest complete one."""
-    return newest_version(config.serving_model_dir)
+    return newest_version(serving_dir(config, runs))
 
 
 def is_rollback(record: mlmd.RunRecord) -> bool:
@@ -62,6 +72,11 @@ def code(record: mlmd.RunRecord) -> str:
     commit = record.commit
     return 'unknown' if commit == mlmd.UNKNOWN else \
         short(commit, 7) + ('*' if record.recorded(mlmd.DIRTY) else '')
+
+
+def who(record: mlmd.RunRecord) -> str:
+    """user@host that started the run; '-' for runs from before it was recorded."""
+    return f'{record.user}@{record.host}' if record.user else '-'
 
 
 def when(seconds: float) -> str:
@@ -130,6 +145,7 @@ def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Opt
         'state': state(record, activity), 'failed_component': record.failed_component,
         'failure_cause': record.failure_cause or (
             activity.failure if record.run_id == activity.failed_run else None),
+        'user': record.user, 'host': record.host,
         'commit': record.commit, 'dirty': bool(record.recorded(mlmd.DIRTY)),
         'lock_sha256': record.recorded(mlmd.LOCK_SHA256),
         'data_fingerprint': record.data_fingerprint, 'span': record.span,
@@ -153,7 +169,7 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
     return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
-            state(record, activity),
+            state(record, activity), who(record),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',
             f'{record.auc:.4f}' if record.auc is not None else '-',
@@ -169,6 +185,24 @@ def _brief(value: Any) -> str:
     return str(value)
 
 
+class ArtifactsUnreadable(UsageError):
+    """ML Metadata points at artifacts this machine cannot read."""
+
+
+def stored(artifact: mlmd.Artifact) -> str:
+    """Where an artifact's files are, once they can be read from here (gs:// is read
+    through TensorFlow); ArtifactsUnreadable naming the path else: a run recorded
+    into a shared store from someone's private home, or moved since."""
+    path = artifact.uri
+    if is_url(path) or os.access(path, os.R_OK | os.X_OK):
+        return path
+    reason = 'no such directory' if not os.path.exists(path) else 'permission denied'
+    raise ArtifactsUnreadable(
+        f'ML Metadata points at {path} ({artifact.type} {artifact.id}), which cannot be read '
+        f'here ({reason}): runs on a shared store need a --pipeline-root the whole team can '
+        'read')
+
+
 def model_dir(record: mlmd.RunRecord) -> Optional[str]:
     """The SavedModel directory of a run's model, if it is still on disk."""
     if record.model is None:
@@ -177,7 +211,7 @@ def model_dir(record: mlmd.RunRecord) -> Optional[str]:
     return path if os.path.isdir(path) else None
 
 
-HEADER = ['RUN', 'START', 'TOOK', 'STATE', 'DATA', 'CODE', 'HPARAMS', 'AUC', 'BLESSED',
+HEADER = ['RUN', 'START', 'TOOK', 'STATE', 'BY', 'DATA', 'CODE', 'HPARAMS', 'AUC', 'BLESSED',
           'PUSHED']
 
 
@@ -197,10 +231,11 @@ class Listing:
 
 
 def listing(config: PipelineConfig, limit: Optional[int] = None,
-            activity: Activity = Activity()) -> Listing:
-    """The newest `limit` runs (all without one), in the light of the home's lock."""
+            activity: Activity = Activity(), user: Optional[str] = None) -> Listing:
+    """The newest `limit` runs (all without one; of one user, if named), in the light
+    of the lock's record."""
     everything = load(config)
-    runs = everything[:limit]
-    serving = serving_now(config)
+    runs = [r for r in everything if user is None or r.user == user][:limit]
+    serving = serving_now(config, everything)
     return Listing([summary(r, everything, serving, activity) for r in runs],
                    [row(r, serving, activity) for r in runs])

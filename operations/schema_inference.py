@@ -9,19 +9,21 @@ import shutil
 import tempfile
 
 from common.exit_status import UsageError
+from operations import run_history
 from pipeline import mlmd
+from pipeline.store_url import Store
 
 
-def draft_schema(metadata_path: str, output: str) -> str:
+def draft_schema(store: Store, output: str) -> str:
     """Writes SchemaGen's inferred schema for the newest statistics to `output`."""
     from tfx.components.schema_gen.executor import Executor
     from tfx.types import standard_artifacts
 
-    statistics = mlmd.latest_artifact(mlmd.connect(metadata_path), 'ExampleStatistics')
+    statistics = mlmd.latest_artifact(mlmd.connect(store), 'ExampleStatistics')
     if statistics is None:
-        raise UsageError(f'no StatisticsGen output recorded in {metadata_path}')
+        raise UsageError(f'no StatisticsGen output recorded in {store}')
     statistics_artifact = standard_artifacts.ExampleStatistics()
-    statistics_artifact.uri = statistics.uri
+    statistics_artifact.uri = run_history.stored(statistics)
     statistics_artifact.split_names = statistics.get('split_names')
 
     with tempfile.TemporaryDirectory() as schema_dir:

@@ -16,6 +16,7 @@ import shutil
 from typing import List, Optional
 
 from pipeline import mlmd
+from pipeline.store_url import Store
 
 _SPAN_DIR = re.compile(r'span-(\d+)')
 
@@ -30,21 +31,21 @@ def spans_in(data_root: str) -> List[int]:
     return sorted(found)
 
 
-def latest_trained_span(metadata_path: str, pipeline_name: str) -> Optional[int]:
+def latest_trained_span(store: Store, pipeline_name: str) -> Optional[int]:
     """The span of the newest examples this pipeline's CsvExampleGen produced."""
-    if not os.path.exists(metadata_path):
+    if mlmd.store_condition(store)[0] != mlmd.READY:
         return None
-    examples = [r.examples for r in mlmd.load_runs(mlmd.connect(metadata_path), pipeline_name)
+    examples = [r.examples for r in mlmd.load_runs(mlmd.connect(store), pipeline_name)
                 if r.examples is not None]
     return max(examples, key=lambda a: a.id).get(mlmd.SPAN) if examples else None
 
 
-def new_span(data_root: str, metadata_path: str, pipeline_name: str) -> Optional[int]:
+def new_span(data_root: str, store: Store, pipeline_name: str) -> Optional[int]:
     """The newest span on disk if no run has trained on it yet, else None."""
     spans = spans_in(data_root)
     if not spans:
         return None
-    trained = latest_trained_span(metadata_path, pipeline_name)
+    trained = latest_trained_span(store, pipeline_name)
     return spans[-1] if trained is None or spans[-1] > trained else None
 
 

@@ -119,7 +119,7 @@ def _set_up(config: PipelineConfig, progress: execution.Progress, staged_input: 
             image: str) -> Tuple[Any, RunSetup]:
     """(the TFX pipeline to run, its RunSetup): the store recreated if a first run left
     it empty, the setup prepared, the pipeline built."""
-    recreated = mlmd.recreate_if_empty(config.metadata_path)
+    recreated = mlmd.recreate_if_empty(config.store)
     if recreated:
         progress.note(recreated)
     from pipeline.training_pipeline import create_training_pipeline  # TFX: seconds to import
@@ -142,11 +142,11 @@ def train(config: PipelineConfig, lock: execution.RunLock, progress: execution.P
     except interruption.Interrupted as stop:
         raise execution.RunStopped(stop.signum, 'before its first component') from stop
     try:
-        execution.run_tracked(tfx_pipeline, run_id, config.metadata_path, lock, progress,
+        execution.run_tracked(tfx_pipeline, run_id, config.store, lock, progress,
                               config.deterministic)
     except execution.ComponentFailed as failure:
         raise _diagnosed(failure, config, setup) from failure.__cause__
-    runs = mlmd.load_runs(mlmd.connect(config.metadata_path))
+    runs = mlmd.load_runs(mlmd.connect(config.store))
     record = mlmd.find_run(runs, run_id)
     return TrainingRun(record, time.time() - started,
                        run_history.hyperparameter_source(record, runs), push_outcome(record))
@@ -159,7 +159,7 @@ def watch(config: PipelineConfig, lock: execution.RunLock, progress: execution.P
     first failed run (ComponentFailed)."""
     made = 0
     while True:
-        span = spans.new_span(config.data_root, config.metadata_path, config.pipeline_name)
+        span = spans.new_span(config.data_root, config.store, config.pipeline_name)
         if span is not None:
             progress.note(f'New span {span} in {config.data_root}: running the pipeline')
             progress.note(train(config, lock, progress).summary)

@@ -65,7 +65,7 @@ def plan(config: PipelineConfig, target: Optional[int]) -> Rollback:
     """The version to put back and the run that trained its model; UsageError, with
     nothing written, when there is nothing safe to roll back to."""
     runs = run_history.load(config)
-    serving = run_history.serving_now(config)
+    serving = run_history.serving_now(config, runs)
     if serving is None:
         raise UsageError(f'no version is served from {config.serving_model_dir}: '
                          'nothing to roll back')
@@ -82,5 +82,5 @@ def roll_back(config: PipelineConfig, rollback: Rollback, lock: execution.RunLoc
     run_id = execution.new_run_id()
     execution.run_tracked(create_rollback_pipeline(config, origin.model.uri, origin.blessing.uri,
                                                    rollback.version),
-                          run_id, config.metadata_path, lock, progress)
+                          run_id, config.store, lock, progress)
     return mlmd.find_run(run_history.load(config), run_id)

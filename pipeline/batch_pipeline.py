@@ -10,7 +10,6 @@ from typing import Sequence
 
 from tfx.components import BulkInferrer
 from tfx.dsl.components.common.importer import Importer
-from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import bulk_inferrer_pb2, example_gen_pb2
 from tfx.types.standard_artifacts import Model
@@ -18,6 +17,7 @@ from tfx.types.standard_artifacts import Model
 from pipeline import component_ids as ids
 from pipeline.config import PipelineConfig
 from pipeline.csv_example_gen import CsvExampleGen
+from pipeline.mlmd import connection_config
 from pipeline.training_pipeline import name_beam_jobs
 
 SPLIT = 'inference'
@@ -53,6 +53,5 @@ def create_batch_pipeline(config: PipelineConfig, input_dir: str, model_uri: str
         pipeline_root=config.paths.pipeline_root(name),
         components=components,
         enable_cache=True,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
+        metadata_connection_config=connection_config(config.store),
         beam_pipeline_args=list(beam_pipeline_args))

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from pipeline.component_ids import TRAINING_PIPELINE
 from pipeline.home import DEFAULT_HOME, Home
+from pipeline.store_url import Store
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, 'data', 'chicago_taxi')
@@ -45,9 +46,12 @@ class PipelineConfig:
     # TFX also stops building a TFX sdist for every Beam component (1 s each).
     beam_pipeline_args: Tuple[str, ...] = (f'--setup_file={SETUP_FILE}',)
     enable_cache: bool = True
-    # Where artifacts and pushed models go, if not under `home` (e.g. gs://BUCKET).
+    # Where artifacts and pushed models go, if not under `home` (e.g. gs://BUCKET, or a
+    # directory a team shares with its store).
     storage_root: Optional[str] = None
-    # ML Metadata in HOME/metadata.db; off where the orchestrator keeps its own (Vertex).
+    # ML Metadata shared with a team (pipeline/store_url.py); None: SQLite in HOME/metadata.db.
+    metadata: Optional[Store] = None
+    # ML Metadata from this machine; off where the orchestrator keeps its own (Vertex).
     local_metadata: bool = True
     # Trainer as a Vertex AI training job: the extension Trainer's custom_config.
     vertex_training: Optional[Dict[str, Any]] = None
@@ -73,8 +77,9 @@ class PipelineConfig:
         return self.paths.pipeline_root(self.pipeline_name)
 
     @property
-    def metadata_path(self) -> str:
-        return self.paths.metadata_path
+    def store(self) -> Store:
+        """The ML Metadata store the run records into and commands read."""
+        return self.metadata or Store.sqlite(self.paths.metadata_path)
 
     @property
     def serving_model_dir(self) -> str:

@@ -13,7 +13,8 @@
     .lock                              held by the run under way (runner/home_lock.py)
 
 Artifacts and pushed models go under `storage_root` instead when one is set
-(gs://BUCKET for Dataflow and Vertex AI); ML Metadata and logs stay here.
+(gs://BUCKET for Dataflow and Vertex AI, or a directory a team shares); logs
+stay here, and ML Metadata too unless the team shares a store (pipeline/store_url.py).
 """
 
 import dataclasses

@@ -6,6 +6,8 @@ The RunManifest component (right after ExampleGen) writes one artifact whose
 custom properties say it, so that ML Metadata holds it wherever the pipeline
 runs (Vertex ML Metadata too), next to the run's other artifacts:
 
+  user, host                    who started the run, on which machine (the
+                                login name and host name)
   commit, dirty, code_changes   the git commit of the checkout that built the
                                 pipeline, whether it had uncommitted changes
                                 (and a sha256 of them); 'unknown' outside git
@@ -13,7 +15,8 @@ runs (Vertex ML Metadata too), next to the run's other artifacts:
   lock_sha256                   sha256 of requirements.lock
   packages                      versions of tfx, tensorflow, apache-beam, TFT,
                                 TFMA, TFDV where the pipeline ran (JSON)
-  config                        the whole PipelineConfig: what was asked (JSON)
+  config                        the whole PipelineConfig: what was asked (JSON;
+                                its store as a URL without the password)
   setup                         the RunSetup: the staged schema and input, the
                                 Beam options it added (JSON)
   schema_sha256                 sha256 of the curated schema
@@ -27,15 +30,28 @@ the artifacts that carry them; pipeline/mlmd.py reads both into a RunRecord.
 """
 
 import dataclasses
+import getpass
 import hashlib
 import json
 import os
+import socket
 import subprocess
 from typing import Any, Dict, List
 
 from pipeline.config import PipelineConfig, RunSetup
 from pipeline.fingerprint import file_sha256
-from pipeline.mlmd import CODE_CHANGES, COMMIT, CONFIG, DIRTY, IMAGE, LOCK_SHA256, SETUP, UNKNOWN
+from pipeline.mlmd import (
+    CODE_CHANGES,
+    COMMIT,
+    CONFIG,
+    DIRTY,
+    IMAGE,
+    LOCK_SHA256,
+    RUN_HOST,
+    RUN_USER,
+    SETUP,
+    UNKNOWN,
+)
 
 PACKAGES = ('tfx', 'tensorflow', 'apache-beam', 'tensorflow-transform',
             'tensorflow-model-analysis', 'tensorflow-data-validation')
@@ -102,7 +118,19 @@ def setup_record(setup: RunSetup) -> Dict[str, Any]:
     return values
 
 
+def origin() -> Dict[str, str]:
+    """Who starts the run and where: the login name and the host name."""
+    return {RUN_USER: getpass.getuser(), RUN_HOST: socket.gethostname()}
+
+
+def config_record(config: PipelineConfig) -> Dict[str, Any]:
+    """The PipelineConfig as JSON values, its store as a URL without the password."""
+    values = dataclasses.asdict(config)
+    values['metadata'] = config.metadata.url if config.metadata is not None else None
+    return values
+
+
 def manifest_parameters(config: PipelineConfig, setup: RunSetup) -> str:
     """What the pipeline definition knows of the run, for RunManifest (JSON)."""
-    return json.dumps({**setup.code_version, CONFIG: dataclasses.asdict(config),
+    return json.dumps({**setup.code_version, **origin(), CONFIG: config_record(config),
                        SETUP: setup_record(setup)}, sort_keys=True)

@@ -8,30 +8,39 @@ one pass and gives a RunRecord per run: its components and their states, and
 the artifacts of each stage (data, statistics, schema, transform graph, model,
 evaluation, blessings, push).
 
-It imports ml_metadata only, never TFX or TensorFlow, so listing runs is fast.
-Node ids are pipeline/component_ids.py's, the names the DAGs give their nodes.
+The store is a SQLite file in the home, or a PostgreSQL database a team shares
+(pipeline/store_url.py; connection_config gives ML Metadata's config for either,
+and mends ML Metadata's client where it fails on PostgreSQL). It imports
+ml_metadata only, never TFX or TensorFlow, so listing runs is fast. Node ids
+are pipeline/component_ids.py's, the names the DAGs give their nodes.
 
 It writes in two cases only, both about how runs ended, when no run is under
 way: the executions of a run stopped by a signal, or whose process is gone,
 become CANCELED with the reason (ENDED); those of a run that failed without
-TFX recording it (a full disk) become FAILED with the cause. And it tells a
-store apart from one a failed first run left empty, which a run may recreate,
-and from a damaged one, which it names.
+TFX recording it (a full disk) become FAILED with the cause; and who started
+a run, and where, goes on its context. It tells a store apart from one a
+failed first run left empty, which a run may recreate, and from a damaged one,
+which it names; and it copies a home's SQLite store into an empty PostgreSQL
+one (copy_store).
 """
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
+import re
 import sqlite3
 import urllib.parse
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common.exit_status import ProblemFound, UsageError
 from pipeline import component_ids as ids
+from pipeline import postgres
+from pipeline.store_url import Store
 
 # Custom property keys. TFX's own, as its components write them:
 BLESSED = 'blessed'                        # ModelBlessing, InfraBlessing: 1 or 0
@@ -55,6 +64,7 @@ CAUSE = 'cause'                            # Execution: why it failed, when TFX 
 COMMIT, DIRTY, CODE_CHANGES, IMAGE = 'commit', 'dirty', 'code_changes', 'image'
 LOCK_SHA256, PACKAGE_VERSIONS, CONFIG, SETUP = 'lock_sha256', 'packages', 'config', 'setup'
 SCHEMA_SHA256, DATA_FILES, DATA_FINGERPRINT = 'schema_sha256', 'data_files', 'data_fingerprint'
+RUN_USER, RUN_HOST = 'user', 'host'        # who started the run, on which machine
 UNKNOWN = 'unknown'
 
 RUN_CONTEXT = 'pipeline_run'
@@ -152,6 +162,8 @@ class RunRecord:
     blessing: Optional[Artifact] = None
     infra_blessing: Optional[Artifact] = None
     pushed_model: Optional[Artifact] = None
+    # Who started the run and where, as recorded on its pipeline_run context.
+    origin: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def output(self, node: str, key: str) -> Optional[Artifact]:
         """The (first) artifact a node output under key in this run."""
@@ -215,6 +227,16 @@ class RunRecord:
     @property
     def commit(self) -> str:
         return self.recorded(COMMIT, UNKNOWN)
+
+    @property
+    def user(self) -> Optional[str]:
+        """Who started the run (None for runs from before it was recorded)."""
+        return self.origin.get(RUN_USER) or self.recorded(RUN_USER)
+
+    @property
+    def host(self) -> Optional[str]:
+        """The machine the run was started on."""
+        return self.origin.get(RUN_HOST) or self.recorded(RUN_HOST)
 
     @property
     def data_fingerprint(self) -> Optional[str]:
@@ -294,6 +316,121 @@ class RunRecord:
 MISSING, EMPTY, DAMAGED, UNAVAILABLE, READY = 'missing', 'empty', 'damaged', 'unavailable', 'ready'
 # What a store with runs holds: MLMD's schema version, the runs and their executions.
 _RECORD_TABLES = ('MLMDEnv', 'Context', 'Execution')
+_SQLITE_MODES = metadata_store_pb2.SqliteMetadataSourceConfig
+
+
+# ML Metadata 1.16 and TFX 1.16 on PostgreSQL, mended here (every call of ML
+# Metadata's client goes through MetadataStore._call_method):
+# - ML Metadata cannot write a string with a backslash: it cuts the quotes off
+#   libpq's escaped literal, and a backslash makes libpq write that as E'...',
+#   whose E the cut leaves outside (a syntax error at the first such string: TFX's
+#   Evaluator records its eval_config, whose metric configs are JSON in JSON).
+#   Strings go in with each backslash written as _MARK + '/' (and _MARK doubled),
+#   and come out as they were.
+# - TFX pairs records asked for by id with the ids it asked for; PostgreSQL gives
+#   them in any order: they are put in the order asked, as SQLite gives them.
+_MARK = '\ue05c'      # a private-use character, nowhere in what TFX or people write
+_MARKED = re.compile(_MARK + '(.)', re.DOTALL)
+
+
+def _mark(text: str) -> str:
+    return text.replace(_MARK, _MARK + _MARK).replace('\\', _MARK + '/')
+
+
+def _unmark(text: str) -> str:
+    return _MARKED.sub(lambda m: '\\' if m.group(1) == '/' else m.group(1), text)
+
+
+def _rewrite_strings(message: Any, rewrite: Callable[[str], str]) -> None:
+    """Every string field of a protocol message, nested ones included, rewritten."""
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_STRING:
+            if field.label == field.LABEL_REPEATED:
+                value[:] = [rewrite(v) for v in value]
+            else:
+                setattr(message, field.name, rewrite(value))
+        elif field.type == field.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                items = value.values()
+            elif field.label == field.LABEL_REPEATED:
+                items = value
+            else:
+                items = [value]
+            for item in items:
+                if hasattr(item, 'ListFields'):
+                    _rewrite_strings(item, rewrite)
+
+
+# Requests by id, and where their answers are: (the ids asked, the records found).
+_BY_ID = {'GetArtifactsByID': ('artifact_ids', 'artifacts'),
+          'GetExecutionsByID': ('execution_ids', 'executions'),
+          'GetContextsByID': ('context_ids', 'contexts'),
+          'GetArtifactTypesByID': ('type_ids', 'artifact_types'),
+          'GetExecutionTypesByID': ('type_ids', 'execution_types'),
+          'GetContextTypesByID': ('type_ids', 'context_types')}
+
+
+def _in_order_asked(method_name: str, request: Any, response: Any) -> None:
+    """The records a request by ids found, in the order of its ids. SQLite gives them
+    in that order; PostgreSQL in any, and TFX pairs them with what it asked for
+    (a cached execution's output artifacts with its events: a Transform taken from
+    the cache gave its graph as its examples)."""
+    asked, found = _BY_ID[method_name]
+    records = getattr(response, found)
+    by_id = {record.id: copy.deepcopy(record) for record in records}
+    del records[:]
+    records.extend(by_id[i] for i in getattr(request, asked) if i in by_id)
+
+
+def _call_on_postgresql(original: Callable[..., None]) -> Callable[..., None]:
+    """ML Metadata's client call, mended for PostgreSQL stores: backslashes marked
+    going in and unmarked coming out, records by id in the order asked."""
+    def call(self: Any, method_name: str, request: Any, response: Any) -> None:
+        if not (isinstance(self._config, metadata_store_pb2.ConnectionConfig)
+                and self._config.HasField('postgresql')):
+            return original(self, method_name, request, response)
+        sent = request.SerializeToString()
+        if b'\\' in sent or _MARK.encode() in sent:
+            request = copy.deepcopy(request)
+            _rewrite_strings(request, _mark)
+        original(self, method_name, request, response)
+        if _MARK.encode() in response.SerializeToString():
+            _rewrite_strings(response, _unmark)
+        if method_name in _BY_ID:
+            _in_order_asked(method_name, request, response)
+    call.mended = True  # type: ignore[attr-defined]
+    return call
+
+
+def _mend_for_postgresql() -> None:
+    """Installs the mending of ML Metadata's client for PostgreSQL (once per process)."""
+    current = metadata_store.MetadataStore._call_method
+    if not getattr(current, 'mended', False):
+        metadata_store.MetadataStore._call_method = _call_on_postgresql(current)
+
+
+def connection_config(store: Store, read_only: bool = False,
+                      create: bool = True) -> metadata_store_pb2.ConnectionConfig:
+    """ML Metadata's ConnectionConfig for the store (LocalDagRunner takes it): a
+    SQLite file (created if `create`, opened read-only if asked), or a PostgreSQL
+    database, which must exist: ML Metadata would create one for a misspelt name,
+    and a team's history would split. A password from the URL goes in the config
+    (runner/logs.py keeps it out of the log); else libpq finds it, in PGPASSWORD
+    or the passfile."""
+    config = metadata_store_pb2.ConnectionConfig()
+    if not store.shared:
+        config.sqlite.filename_uri = store.path
+        config.sqlite.connection_mode = (
+            _SQLITE_MODES.READONLY if read_only else
+            _SQLITE_MODES.READWRITE_OPENCREATE if create else _SQLITE_MODES.READWRITE)
+        return config
+    _mend_for_postgresql()
+    server = config.postgresql
+    server.host, server.port, server.user = store.host, str(store.port), store.user
+    server.dbname, server.skip_db_creation = store.database, True
+    if store.password is not None:
+        server.password = store.password
+    return config
 
 
 def _read_only(metadata_path: str) -> sqlite3.Connection:
@@ -318,13 +455,24 @@ def is_store_error(error: BaseException) -> bool:
     return isinstance(error, errors.StatusError)
 
 
-def store_condition(metadata_path: str) -> Tuple[str, str]:
-    """(condition, detail) of the SQLite file at metadata_path: MISSING; EMPTY
-    when it records no run (0 bytes, or MLMD's tables never finished or still
-    empty: what a first run that failed early leaves); DAMAGED when it is no
-    SQLite database or its pages fail SQLite's check (detail: SQLite's words);
-    UNAVAILABLE when it cannot be read now (locked, a hot journal the home does
-    not let SQLite roll back); else READY."""
+# How ML Metadata's client and TFX's say that a store's server could not be reached.
+_CONNECTION_FAILED = ('metadata source error', 'Failed to establish connection to Metadata')
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether ML Metadata could not connect to its server, here or anywhere in
+    the chain of causes (TFX's publish after a component, say)."""
+    seen: Optional[BaseException] = error
+    chain: List[BaseException] = []
+    while seen is not None and seen not in chain:
+        if isinstance(seen, RuntimeError) and any(w in str(seen) for w in _CONNECTION_FAILED):
+            return True
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _file_condition(metadata_path: str) -> Tuple[str, str]:
     if not os.path.isfile(metadata_path):
         return MISSING, ''
     if os.path.getsize(metadata_path) == 0:
@@ -347,106 +495,157 @@ def store_condition(metadata_path: str) -> Tuple[str, str]:
     return READY, ''
 
 
-def _no_runs(metadata_path: str, why: str) -> NoMetadataError:
-    home = os.path.dirname(metadata_path) or '.'
+def _server_tables(connection: Any) -> List[str]:
+    """ML Metadata's tables in the database (PostgreSQL folds their names to lower case)."""
+    return [name for [name] in connection.run(
+        'SELECT tablename FROM pg_tables WHERE schemaname = current_schema()')]
+
+
+def _server_condition(store: Store) -> Tuple[str, str]:
+    with postgres.session(store) as connection:
+        if not {t.lower() for t in _RECORD_TABLES} <= set(_server_tables(connection)):
+            return EMPTY, 'no ML Metadata tables'
+        if not connection.run('SELECT COUNT(*) FROM context')[0][0]:
+            return EMPTY, 'no runs recorded'
+    return READY, ''
+
+
+def store_condition(store: Store) -> Tuple[str, str]:
+    """(condition, detail) of the store. A SQLite file: MISSING; EMPTY when it
+    records no run (0 bytes, or MLMD's tables never finished or still empty: what
+    a first run that failed early leaves); DAMAGED when it is no SQLite database
+    or its pages fail SQLite's check (detail: SQLite's words); UNAVAILABLE when it
+    cannot be read now (locked, a hot journal the home does not let SQLite roll
+    back); else READY. A server's database: EMPTY or READY; its faults (not
+    reachable, password refused, no database) raise postgres.StoreFault."""
+    return _server_condition(store) if store.shared else _file_condition(store.path)
+
+
+def _no_runs(store: Store, why: str) -> NoMetadataError:
+    if store.shared:
+        return NoMetadataError(f'{why}: run `python -m runner local --metadata {store}` first')
+    home = os.path.dirname(store.path) or '.'
     return NoMetadataError(f'{why}: run `python -m runner local --home {home}` first')
 
 
-def _damaged(metadata_path: str, detail: str) -> DamagedMetadataError:
+def _damaged(store: Store, detail: str) -> DamagedMetadataError:
     return DamagedMetadataError(
-        f'ML Metadata at {metadata_path} cannot be read ({detail}): move it aside to start '
+        f'ML Metadata at {store} cannot be read ({detail}): move it aside to start '
         'a new history in this home, or put back a copy from a backup')
 
 
-def check_store(metadata_path: str) -> None:
+def check_store(store: Store) -> None:
     """NoMetadataError when there is no store with runs; DamagedMetadataError when
-    the store cannot be read."""
-    condition, detail = store_condition(metadata_path)
+    the store cannot be read; postgres.StoreFault when its server cannot be used."""
+    condition, detail = store_condition(store)
     if condition == MISSING:
-        raise _no_runs(metadata_path, f'no ML Metadata at {metadata_path}')
+        raise _no_runs(store, f'no ML Metadata at {store}')
+    if condition == EMPTY and store.shared:
+        raise _no_runs(store, f'ML Metadata store {store} holds no runs yet ({detail})')
     if condition == EMPTY:
-        raise _no_runs(metadata_path, f'ML Metadata at {metadata_path} holds no runs ({detail}: '
-                                      'left by a first run that stopped early)')
+        raise _no_runs(store, f'ML Metadata at {store} holds no runs ({detail}: '
+                              'left by a first run that stopped early)')
     if condition == DAMAGED:
-        raise _damaged(metadata_path, detail)
+        raise _damaged(store, detail)
     if condition == UNAVAILABLE:
-        raise _unavailable(metadata_path, detail)
+        raise _unavailable(store, detail)
 
 
-def _unavailable(metadata_path: str, detail: str) -> StoreUnavailable:
-    return StoreUnavailable(f'ML Metadata at {metadata_path} cannot be opened now ({detail}): '
+def _unavailable(store: Store, detail: str) -> StoreUnavailable:
+    if store.shared:
+        return StoreUnavailable(f'ML Metadata store {store} cannot be opened now ({detail})')
+    return StoreUnavailable(f'ML Metadata at {store} cannot be opened now ({detail}): '
                             'if a run was killed while writing it, run `runner runs` where the '
                             'home can be written, which repairs it')
 
 
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    """A read-only connection to the store; NoMetadataError if it holds no runs,
-    DamagedMetadataError if it cannot be read."""
-    check_store(metadata_path)
-    return _open(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+def connect(store: Store) -> metadata_store.MetadataStore:
+    """A connection to the store (read-only, for a SQLite file); NoMetadataError if
+    it holds no runs, DamagedMetadataError if it cannot be read, StoreFault if its
+    server cannot be used."""
+    check_store(store)
+    return _open(store, read_only=True)
 
 
-def _open(metadata_path: str, mode: int) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = mode
+def _open(store: Store, read_only: bool) -> metadata_store.MetadataStore:
     try:
-        return metadata_store.MetadataStore(config)
-    except RuntimeError as error:     # MLMD's own check of its schema, or SQLite, refused
+        return metadata_store.MetadataStore(connection_config(store, read_only, create=False))
+    except RuntimeError as error:     # MLMD's own check of its schema, SQLite or the server
         detail = str(error).split(' query:')[0]
-        if any(word in detail for word in _DAMAGE):
-            raise _damaged(metadata_path, detail) from None
-        raise _unavailable(metadata_path, detail) from None
+        if store.shared:
+            postgres.check(store)     # the server's fault, named; else MLMD's words
+        elif any(word in detail for word in _DAMAGE):
+            raise _damaged(store, detail) from None
+        raise _unavailable(store, detail) from None
 
 
-def refuse_unreadable(metadata_path: str) -> None:
+def refuse_unreadable(store: Store) -> None:
     """DamagedMetadataError or StoreUnavailable if a store is there and cannot be
-    read (before a run that would write it)."""
-    condition, detail = store_condition(metadata_path)
+    read (before a run that would write it); StoreFault if its server cannot be used."""
+    condition, detail = store_condition(store)
     if condition == DAMAGED:
-        raise _damaged(metadata_path, detail)
+        raise _damaged(store, detail)
     if condition == UNAVAILABLE:
-        raise _unavailable(metadata_path, detail)
+        raise _unavailable(store, detail)
 
 
-def recreate_if_empty(metadata_path: str) -> Optional[str]:
-    """Before a run writes the store: one that records no run (a first run left it
-    empty or unfinished) is removed, for the run to create afresh, and a line
-    says so; one that cannot be read is refused (refuse_unreadable). A store with
-    runs is never touched."""
-    refuse_unreadable(metadata_path)
-    condition, detail = store_condition(metadata_path)
+def recreate_if_empty(store: Store) -> Optional[str]:
+    """Before a run writes the store: a SQLite file that records no run (a first
+    run left it empty or unfinished) is removed, for the run to create afresh, and
+    a line says so; one that cannot be read is refused (refuse_unreadable). A
+    store with runs, and a server's database, are never touched."""
+    refuse_unreadable(store)
+    if store.shared:
+        return None
+    condition, detail = store_condition(store)
     if condition != EMPTY:
         return None
-    for leftover in (metadata_path, metadata_path + '-journal'):
+    for leftover in (store.path, store.path + '-journal'):
         if os.path.exists(leftover):
             os.remove(leftover)
-    return (f'ML Metadata at {metadata_path} recorded no run ({detail}: left by a first run '
+    return (f'ML Metadata at {store} recorded no run ({detail}: left by a first run '
             'that stopped early); this run creates it afresh')
 
 
-def end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str] = None,
+def end_run(store: Store, run_id: str, state: str, ended: Optional[str] = None,
             cause: Optional[str] = None) -> List[str]:
     """Marks the executions of run_id that are still RUNNING or NEW as `state`
     (CANCELED, with how the run ended, or FAILED, with its cause); returns their
-    node ids. Only while no run is under way in the home (its lock held).
+    node ids. Only while no run is under way on the store (its lock held).
     StoreNotWritten when the store cannot take it."""
     try:
-        return _end_run(metadata_path, run_id, state, ended, cause)
-    except (errors.StatusError, RuntimeError, OSError) as error:
-        raise StoreNotWritten(f'ML Metadata at {metadata_path} could not record how run '
+        return _end_run(store, run_id, state, ended, cause)
+    except (errors.StatusError, RuntimeError, OSError, postgres.StoreFault) as error:
+        raise StoreNotWritten(f'ML Metadata at {store} could not record how run '
                               f'{run_id} ended: {error}') from error
 
 
-def _end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str],
+def record_origin(store: Store, run_id: str, origin: Mapping[str, str]) -> None:
+    """Who started the run and where (RUN_USER, RUN_HOST), on its pipeline_run
+    context: every pipeline's runs, those that record no manifest too (batch
+    inference, rollbacks). StoreNotWritten when the store cannot take it."""
+    try:
+        metadata = _open(store, read_only=False)
+        context = metadata.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+        if context is None:
+            return
+        for key, value in origin.items():
+            context.custom_properties[key].string_value = value
+        metadata.put_contexts([context])
+    except (errors.StatusError, RuntimeError, OSError, postgres.StoreFault) as error:
+        raise StoreNotWritten(f'ML Metadata at {store} could not record who started run '
+                              f'{run_id}: {error}') from error
+
+
+def _end_run(store: Store, run_id: str, state: str, ended: Optional[str],
              cause: Optional[str]) -> List[str]:
-    store = _open(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
-    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    metadata = _open(store, read_only=False)
+    context = metadata.get_context_by_type_and_name(RUN_CONTEXT, run_id)
     if context is None:
         return []
-    nodes = _nodes_of_executions(store)
+    nodes = _nodes_of_executions(metadata)
     open_states = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
-    unfinished = [e for e in store.get_executions_by_context(context.id)
+    unfinished = [e for e in metadata.get_executions_by_context(context.id)
                   if e.last_known_state in open_states]
     for execution in unfinished:
         execution.last_known_state = _STATES.Value(state)
@@ -454,7 +653,7 @@ def _end_run(metadata_path: str, run_id: str, state: str, ended: Optional[str],
             if value:
                 execution.custom_properties[key].string_value = value
     if unfinished:
-        store.put_executions(unfinished)
+        metadata.put_executions(unfinished)
     return [nodes.get(e.id, ('', '?'))[1] for e in unfinished]
 
 
@@ -547,7 +746,9 @@ def load_runs(store, pipeline_name: Optional[str] = None) -> List[RunRecord]:
             run_id=context.name, pipeline=pipeline,
             start=context.create_time_since_epoch / 1000,
             end=max(c.end for c in components.values()),
-            components=components, **_stage_artifacts(components)))
+            components=components, **_stage_artifacts(components),
+            origin={k: _python_value(v) for k, v in context.custom_properties.items()
+                    if k in (RUN_USER, RUN_HOST)}))
     return sorted(records, key=lambda r: r.start, reverse=True)
 
 
@@ -597,3 +798,111 @@ def producer(runs: Sequence[RunRecord], artifact_id: int) -> Optional[RunRecord]
     makers = [r for r in runs for c in r.components.values() if c.state == 'COMPLETE'
               and any(a.id == artifact_id for outs in c.outputs.values() for a in outs)]
     return min(makers, key=lambda r: r.start) if makers else None
+
+
+# --- A SQLite store copied into an empty PostgreSQL one ---------------------------
+
+# ML Metadata's tables, each after those its rows refer to; those with an id column
+# of their own count it from a sequence on PostgreSQL.
+COPIED_TABLES = ('Type', 'TypeProperty', 'ParentType', 'Artifact', 'ArtifactProperty',
+                 'Execution', 'ExecutionProperty', 'Context', 'ContextProperty',
+                 'ParentContext', 'Event', 'EventPath', 'Association', 'Attribution')
+_COUNTED = ('Type', 'Artifact', 'Execution', 'Context', 'Event', 'Association', 'Attribution')
+_ROWS_PER_INSERT = 200
+
+
+class StoreNotEmpty(UsageError):
+    """The store to copy into holds records already."""
+
+
+def _schema_version(connection: Any) -> int:
+    return int(connection.run('SELECT MAX(schema_version) FROM mlmdenv')[0][0])
+
+
+def _records_in(connection: Any) -> Dict[str, int]:
+    """How many artifacts, executions, contexts and types of the store's users (not
+    ML Metadata's own mlmd.* types) a PostgreSQL store holds."""
+    counts = {table: connection.run(f'SELECT COUNT(*) FROM {table}')[0][0]
+              for table in ('artifact', 'execution', 'context')}
+    counts['type'] = connection.run("SELECT COUNT(*) FROM type WHERE name NOT LIKE 'mlmd.%'")[0][0]
+    return {table: count for table, count in counts.items() if count}
+
+
+def refuse_non_empty(target: Store) -> None:
+    """StoreNotEmpty unless the PostgreSQL store holds no records (no ML Metadata
+    tables yet, or only ML Metadata's own types); StoreFault if its server cannot
+    be used."""
+    with postgres.session(target) as connection:
+        held = _records_in(connection) if 'mlmdenv' in _server_tables(connection) else {}
+    if held:
+        what = ', '.join(f'{count} {table} rows' for table, count in sorted(held.items()))
+        raise StoreNotEmpty(f'ML Metadata store {target} is not empty ({what}): copy into a '
+                            'database of its own, new and empty (createdb)')
+
+
+def _boolean_columns(connection: Any) -> Dict[str, set]:
+    rows = connection.run("SELECT table_name, column_name FROM information_schema.columns "
+                          "WHERE table_schema = current_schema() AND data_type = 'boolean'")
+    found: Dict[str, set] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def _copied_value(value: Any, boolean: bool) -> Any:
+    """A SQLite value as PostgreSQL takes it: 0/1 for booleans become False/True, strings
+    marked as ML Metadata's client on PostgreSQL writes them (_mark)."""
+    if boolean and value is not None:
+        return bool(value)
+    return _mark(value) if isinstance(value, str) else value
+
+
+def _copy_table(source: sqlite3.Connection, target: Any, table: str,
+                booleans: Dict[str, set]) -> int:
+    cursor = source.execute(f'SELECT * FROM `{table}`')
+    columns = [d[0].lower() for d in cursor.description]
+    flags = [column in booleans.get(table.lower(), set()) for column in columns]
+    target.run(f'DELETE FROM {table.lower()}')      # ML Metadata's own types: the source has them
+    count = 0
+    while True:
+        rows = cursor.fetchmany(_ROWS_PER_INSERT)
+        if not rows:
+            return count
+        values, params = [], {}
+        for r, row in enumerate(rows):
+            names = [f'v{r}_{c}' for c in range(len(columns))]
+            values.append('(' + ', '.join(':' + n for n in names) + ')')
+            params.update({n: _copied_value(v, flag)
+                           for n, v, flag in zip(names, row, flags, strict=True)})
+        target.run(f'INSERT INTO {table.lower()} ({", ".join(columns)}) VALUES '
+                   + ', '.join(values), **params)
+        count += len(rows)
+
+
+def copy_store(source: Store, target: Store) -> Dict[str, int]:
+    """Copies a SQLite store with runs into an empty PostgreSQL store, table by table
+    in one transaction: every type, artifact, execution, context, event,
+    attribution and association with all their properties, ids and times kept
+    (ML Metadata's API would give new ids and times, and the ids that properties
+    hold, such as a blessing's model id, would point elsewhere). Rows per table.
+    StoreNotEmpty if the target holds records; UsageError if the two ML Metadata
+    schemas differ."""
+    check_store(source)
+    refuse_non_empty(target)
+    _open(target, read_only=False)       # ML Metadata's tables, made if not there yet
+    with postgres.session(target) as connection, \
+            contextlib.closing(_read_only(source.path)) as db:
+        theirs = db.execute('SELECT MAX(schema_version) FROM MLMDEnv').fetchone()[0]
+        if theirs != _schema_version(connection):
+            raise UsageError(f'ML Metadata at {source} has schema version {theirs}, '
+                             f'{target} {_schema_version(connection)}: open the older '
+                             'with this version of ML Metadata first (a run upgrades it)')
+        booleans = _boolean_columns(connection)
+        connection.run('BEGIN')
+        copied = {table: _copy_table(db, connection, table, booleans)
+                  for table in COPIED_TABLES}
+        for table in _COUNTED:
+            connection.run(f"SELECT setval(pg_get_serial_sequence('{table.lower()}', 'id'), "
+                           f'COALESCE(MAX(id), 0) + 1, false) FROM {table.lower()}')
+        connection.run('COMMIT')
+    return copied

@@ -9,6 +9,8 @@ from typing import Mapping, Optional
 import yaml
 
 from pipeline.config import REPO_ROOT
+from pipeline.store_url import StoreURLError
+from pipeline.store_url import parse as parse_store
 
 PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
 ENV_PREFIX = 'TAXI_'
@@ -49,6 +51,10 @@ class Profile:
     environment_config: str = ''          # EXTERNAL: the worker pool as TaskManagers reach it
     parallelism: int = 0                  # 0: the cluster's default
     runner_jars_on_cluster: bool = False  # Beam's runner jars on the cluster's classpath
+    # ML Metadata shared by a team (pipeline/store_url.py) and the directory its runs'
+    # artifacts and pushed models go to; empty: SQLite and artifacts in the home.
+    metadata_url: str = ''
+    pipeline_root: str = ''
 
     @property
     def data(self) -> str:
@@ -134,6 +140,11 @@ def _validate(profile: Profile) -> None:
                      f'{profile.environment_type!r} is not one of {", ".join(FLINK_ENVIRONMENTS)}')
     if profile.parallelism < 0:
         raise _error(profile.name, 'parallelism', 'must be 0 (the cluster\'s default) or more')
+    if profile.metadata_url:
+        try:
+            parse_store(profile.metadata_url)
+        except StoreURLError as error:
+            raise _error(profile.name, 'metadata_url', str(error)) from None
     if profile.dataflow_max_workers < 1:
         raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
     if profile.tune_parallel_trials < 1:

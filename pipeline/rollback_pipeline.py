@@ -10,14 +10,13 @@ back to (mlmd.ROLLED_BACK_TO).
 """
 
 from tfx.dsl.components.common.importer import Importer
-from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
 from pipeline import component_ids as ids
 from pipeline.config import PipelineConfig
-from pipeline.mlmd import ROLLED_BACK_TO
+from pipeline.mlmd import ROLLED_BACK_TO, connection_config
 from pipeline.pusher import Pusher
 
 
@@ -43,5 +42,4 @@ def create_rollback_pipeline(config: PipelineConfig, model_uri: str, blessing_ur
     return tfx_pipeline.Pipeline(
         pipeline_name=name, pipeline_root=config.paths.pipeline_root(name),
         components=[model, blessing, pusher], enable_cache=False,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            config.metadata_path))
+        metadata_connection_config=connection_config(config.store))

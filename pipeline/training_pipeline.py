@@ -15,7 +15,6 @@ from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestA
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
-from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel
@@ -29,6 +28,7 @@ from pipeline.csv_example_gen import CsvExampleGen
 from pipeline.evaluation import Evaluator, eval_config
 from pipeline.manifest import manifest_parameters
 from pipeline.manifest_component import RunManifest
+from pipeline.mlmd import connection_config
 from pipeline.pusher import Pusher
 from pipeline.resolvers import LatestIfAnyStrategy
 from pipeline.trainer_component import Trainer
@@ -201,6 +201,5 @@ def create_training_pipeline(config: PipelineConfig,
         components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=(
-            metadata.sqlite_metadata_connection_config(config.metadata_path)
-            if config.local_metadata else None),
+            connection_config(config.store) if config.local_metadata else None),
         beam_pipeline_args=list(setup.beam_args(config)))

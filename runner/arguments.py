@@ -4,13 +4,15 @@ raises UsageError naming the flag, or returns what the flag stands for."""
 import argparse
 import dataclasses
 import os
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from common.exit_status import UsageError
+from common.tf_serving import is_url
 from operations.local_flink import Ports
-from pipeline import mlmd
+from pipeline import mlmd, store_url
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
+from pipeline.profiles import Profile, ProfileError, load_profile
 
 
 def positive_int(text: str) -> int:
@@ -53,33 +55,126 @@ def data_root(path: str) -> str:
     return os.path.abspath(path)
 
 
-def _writable(path: str) -> None:
+def _writable(path: str, flag: str = '--home') -> None:
     """UsageError unless path, or the directory it would be made in, can be written."""
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise UsageError(f'--home {path}: {existing} is a file, not a directory')
+        raise UsageError(f'{flag} {path}: {existing} is a file, not a directory')
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f'--home {path}: {existing} is not writable')
+        raise UsageError(f'{flag} {path}: {existing} is not writable')
 
 
-def home_for_writing(path: str) -> Home:
-    """A home a run may create or write to."""
+def _store(home: Home, metadata: Optional[store_url.Store]) -> store_url.Store:
+    return metadata or store_url.Store.sqlite(home.metadata_path)
+
+
+def home_for_writing(path: str, metadata: Optional[store_url.Store] = None) -> Home:
+    """A home a run may create or write to, recording into its own ML Metadata or
+    into `metadata`, a shared store, whose server must take a connection now."""
     home = Home(os.path.abspath(path))
     _writable(home.root)
-    mlmd.refuse_unreadable(home.metadata_path)
+    mlmd.refuse_unreadable(_store(home, metadata))
     return home
 
 
-def home_with_runs(path: str, writing: bool = False) -> Home:
-    """A home whose ML Metadata records earlier runs (else UsageError; a damaged
-    store is DamagedMetadataError, naming it), writable if the command writes to it."""
+def home_with_runs(path: str, writing: bool = False,
+                   metadata: Optional[store_url.Store] = None) -> Home:
+    """A home whose ML Metadata (or `metadata`, a shared store) records earlier runs
+    (else UsageError; a damaged store is DamagedMetadataError, naming it; a server
+    that cannot be used, StoreFault), writable if the command writes to it."""
     home = Home(os.path.abspath(path))
-    mlmd.check_store(home.metadata_path)
+    mlmd.check_store(_store(home, metadata))
     if writing:
         _writable(home.root)
     return home
+
+
+METADATA_ENV, PIPELINE_ROOT_ENV = 'TAXI_METADATA_URL', 'TAXI_PIPELINE_ROOT'
+
+
+def add_metadata(parser: argparse.ArgumentParser, pipeline_root: bool = True) -> None:
+    """--metadata URL, a store a team shares, and --pipeline-root DIR, where its
+    runs' artifacts and pushed models go: for every command that reads or writes
+    ML Metadata (runs need both; readers find artifacts through the store)."""
+    parser.add_argument(
+        '--metadata', metavar='URL',
+        help=f'ML Metadata shared by a team: {store_url.FORM} (password: PGPASSWORD or '
+             f'~/.pgpass); default {METADATA_ENV}, else the local profile\'s metadata_url, '
+             'else SQLite in the home')
+    if pipeline_root:
+        parser.add_argument(
+            '--pipeline-root', metavar='DIR',
+            help='artifacts and pushed models, in a directory the whole team can read (a '
+                 f'run on a shared store needs one); default {PIPELINE_ROOT_ENV}, else the '
+                 'local profile\'s pipeline_root, else the home')
+
+
+def _profile(name: str = 'local') -> Profile:
+    try:
+        return load_profile(name)
+    except ProfileError as error:
+        raise UsageError(str(error)) from None
+
+
+def shared_store(url: str, flag: str) -> store_url.Store:
+    """The PostgreSQL store a flag names; UsageError naming the flag and what is wrong."""
+    try:
+        return store_url.parse(url)
+    except store_url.StoreURLError as error:
+        raise UsageError(f'{flag} {error}') from None
+
+
+def metadata_store(args: argparse.Namespace,
+                   profile: Optional[Profile] = None) -> Optional[store_url.Store]:
+    """The shared store a command uses, None for SQLite in the home: --metadata, else
+    the profile's metadata_url (TAXI_METADATA_URL overrides it; the local profile
+    unless the command names one)."""
+    if getattr(args, 'metadata', None):
+        return shared_store(args.metadata, '--metadata')
+    url = (profile or _profile()).metadata_url
+    return store_url.parse(url) if url else None      # the profile checked it
+
+
+def storage_root(args: argparse.Namespace, metadata: Optional[store_url.Store], writing: bool,
+                 profile: Optional[Profile] = None) -> Optional[str]:
+    """Where artifacts and pushed models go (None: the home): --pipeline-root, else
+    the profile's pipeline_root (TAXI_PIPELINE_ROOT). A run on a shared store must
+    have one, where the team can read what it records."""
+    root = getattr(args, 'pipeline_root', None) or (profile or _profile()).pipeline_root
+    if not root:
+        if writing and metadata is not None:
+            raise UsageError(
+                f'ML Metadata store {metadata} is shared: give --pipeline-root DIR (or '
+                f'{PIPELINE_ROOT_ENV}), a directory the whole team can read, for the run\'s '
+                'artifacts and pushed models')
+        return None
+    if is_url(root):
+        return root
+    root = os.path.abspath(root)
+    if writing:
+        _writable(root, '--pipeline-root')
+    return root
+
+
+def store_settings(args: argparse.Namespace, writing: bool = False,
+                   profile: Optional[Profile] = None) -> Dict[str, Any]:
+    """PipelineConfig's `metadata` and `storage_root` from --metadata and
+    --pipeline-root (or the environment, or the profile: the local one unless given)."""
+    metadata = metadata_store(args, profile)
+    return {'metadata': metadata,
+            'storage_root': storage_root(args, metadata, writing, profile)}
+
+
+def config_with_runs(args: argparse.Namespace, writing: bool = False,
+                     pushing: bool = False) -> PipelineConfig:
+    """For a command that reads the runs (writing to --home if `writing`, pushing a
+    model if `pushing`): their store, --home and the pipeline root, checked
+    (home_with_runs, storage_root)."""
+    settings = store_settings(args, writing=pushing)
+    home = home_with_runs(args.home, writing, settings['metadata'])
+    return PipelineConfig(home=home.root, **settings)
 
 
 DEFAULT_TUNE_TRIALS = 10

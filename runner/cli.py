@@ -24,7 +24,7 @@ from common import interruption
 from common.argument_parser import ArgumentParser
 from common.exit_status import ExitStatus, ProblemFound, UsageError
 from operations.execution import RunLock
-from runner import commands, home_lock, logs, stopping
+from runner import commands, home_lock, logs, stopping, store_lock
 from runner.command import Command, Context, Plan
 from runner.progress import TerminalProgress
 
@@ -50,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _lock(plan: Plan, command: str) -> ContextManager[RunLock]:
-    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py)."""
+    """The home's lock, for plans that run a pipeline on one (runner/home_lock.py),
+    and a shared store's, when they record into one (runner/store_lock.py)."""
     if plan.lock_home is None:
         return contextlib.nullcontext(home_lock.NoLock())
+    if plan.lock_store is not None:
+        return store_lock.hold(plan.lock_home, plan.lock_store, command)
     return home_lock.hold(plan.lock_home, command)
 
 

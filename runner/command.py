@@ -8,8 +8,9 @@
     run(plan, context)         does it through one function of operations/ and
                                prints the result; returns the exit status
 
-The CLI (runner/cli.py) calls them in that order, holds the home's lock for the
-plans that name one, and sends library output to the log file.
+The CLI (runner/cli.py) calls them in that order, holds the home's lock (and a
+shared store's) for the plans that name one, and sends library output to the
+log file.
 """
 
 import argparse
@@ -18,6 +19,7 @@ from typing import Optional, Protocol, TypeVar
 
 from common.exit_status import ExitStatus
 from operations.execution import Progress, RunLock
+from pipeline.store_url import Store
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -26,6 +28,8 @@ class Plan:
 
     log_home: Optional[str] = None    # logs go to LOG_HOME/logs; None: a temporary directory
     lock_home: Optional[str] = None   # the home held while it runs (one run per home)
+    # With lock_home, a shared store held too (one run at a time on it, across a team).
+    lock_store: Optional[Store] = None
 
 
 @dataclasses.dataclass(frozen=True)

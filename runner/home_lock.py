@@ -63,6 +63,9 @@ class HeldLock:
         self._handle.truncate()
         self._handle.flush()
 
+    def check_held(self) -> None:
+        """The kernel's lock: held while this process lives."""
+
     def working_on(self, run_id: str) -> None:
         self._record(run_id)
 
@@ -83,6 +86,9 @@ class NoLock:
     """For commands that hold no home: records nothing."""
 
     previous = Activity()
+
+    def check_held(self) -> None:
+        pass
 
     def working_on(self, run_id: str) -> None:
         pass

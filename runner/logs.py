@@ -8,6 +8,7 @@ file; stdout stays the terminal's, for progress and results.
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -19,6 +20,19 @@ from absl import logging as absl_logging
 from runner.stopping import SIGNALS
 
 _FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+# A password as a library may log one: a proto's field, or `password=...`.
+_PASSWORD = re.compile(r'(password\s*[:=]\s*)("(?:[^"\\]|\\.)*"|\S+)')
+
+
+class Redacted(logging.Filter):
+    """Masks passwords in what libraries log: TFX logs ML Metadata's connection
+    config, and a store URL's password goes in it (pipeline/mlmd.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if 'password' in message:
+            record.msg, record.args = _PASSWORD.sub(r'\1"***"', message), None
+        return True
 
 
 def log_path(command: str, logs_dir: Optional[str]) -> str:
@@ -50,6 +64,7 @@ def capture(path: str) -> Iterator[Capture]:
         os.dup2(log_file.fileno(), 2)
         handler = logging.StreamHandler(log_file)
         handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.addFilter(Redacted())
         root.handlers = [handler]
         root.setLevel(logging.INFO)
         # Through absl's verbosity flag: TensorFlow saves and restores that flag

@@ -12,6 +12,7 @@ import pytest
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
     load_schema,
+    postgres_server,
     read_rows,
     run_pipeline,
     runs,
@@ -19,6 +20,16 @@ from tests.support import (
     to_instance,
     write_csv,
 )
+
+
+@pytest.fixture(scope='session', autouse=True)
+def no_team_store_from_the_environment():
+    """Tests name the stores they use: a developer's TAXI_METADATA_URL and
+    TAXI_PIPELINE_ROOT (the team's store) reach none of the commands they run."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ('TAXI_METADATA_URL', 'TAXI_PIPELINE_ROOT'):
+            patch.delenv(name, raising=False)
+        yield
 
 
 @pytest.fixture(scope='session')
@@ -99,6 +110,15 @@ def rerun_home(pipeline_home, tmp_path_factory):
     first = run_pipeline(home, pipeline_home[1])
     assert first.returncode == 0, first.stdout + first.stderr
     return home, first, run_pipeline(home, pipeline_home[1])
+
+
+@pytest.fixture(scope='session', name='postgres_server')
+def shared_postgres_server():
+    """A PostgreSQL 15 server for the test process's shared ML Metadata stores (each
+    test module makes databases of its own on it: tests.support.new_database);
+    tests that stop or restart a server start their own."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(scope='module')

@@ -8,10 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 
 from pipeline import mlmd
 from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE, REPO_ROOT
+from pipeline.store_url import Store
 
 DATA_CSV = os.path.join(DEFAULT_DATA_ROOT, 'data.csv')
 
@@ -61,10 +64,11 @@ def write_csv(rows, directory):
     return directory
 
 
-def runner(*args, cwd=REPO_ROOT, timeout=900):
-    """`python -m runner ARGS`, run to its end: its CompletedProcess (text)."""
+def runner(*args, cwd=REPO_ROOT, timeout=900, env=None):
+    """`python -m runner ARGS`, run to its end (env: its environment, else this
+    process's): its CompletedProcess (text)."""
     return subprocess.run([sys.executable, '-m', 'runner', *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout)
+                          text=True, cwd=cwd, timeout=timeout, env=env)
 
 
 def local_args(home, data_root, *extra):
@@ -80,7 +84,8 @@ def run_pipeline(home, data_root, *extra):
 
 def runs(home, pipeline_name='chicago-taxi'):
     """The home's pipeline runs from ML Metadata, newest first."""
-    return mlmd.load_runs(mlmd.connect(os.path.join(home, 'metadata.db')), pipeline_name)
+    return mlmd.load_runs(mlmd.connect(Store.sqlite(os.path.join(home, 'metadata.db'))),
+                          pipeline_name)
 
 
 def component_states(run):
@@ -232,12 +237,54 @@ def mounted_tmpfs(mount, options):
         subprocess.run(['umount', '--lazy', str(mount)], check=True)
 
 
-def started_run(home, data_root, *extra):
+def started_run(home, data_root, *extra, env=None):
     """`runner local` on a small sample (local_args) in a process group of its own,
-    stdout and stderr piped: the Popen."""
+    stdout and stderr piped (env: the process's environment, else this one's): the
+    Popen."""
     return subprocess.Popen([sys.executable, '-m', 'runner', *local_args(home, data_root, *extra)],
                             cwd=REPO_ROOT, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
+
+
+def as_user(name):
+    """This process's environment with another login name (getpass reads it there)."""
+    return {**os.environ, 'USER': name, 'LOGNAME': name}
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A PostgreSQL 15 server of the caller's own (operations/store_server.py) on a free
+    port of 127.0.0.1, its data in a fresh directory under /tmp (pytest's are closed
+    to the `postgres` user it runs as under root); stopped and removed afterwards,
+    even when the test fails. Skips without PostgreSQL 15."""
+    import pytest
+
+    from operations import store_server
+    from serving.local_server import free_port
+    if not store_server.installed():
+        pytest.skip(f'needs PostgreSQL 15 in {store_server.BIN_DIR} (apt-get install '
+                    'postgresql-15)')
+    directory = tempfile.mkdtemp(prefix='taxi-test-store-')
+    server = store_server.LocalServer(directory, free_port())
+    try:
+        store_server.start(server, databases=())
+        yield server
+    finally:
+        try:
+            store_server.stop(server)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def new_database(server, prefix='store'):
+    """A new, empty database on a test's PostgreSQL server: its Store."""
+    from operations import store_server
+    return store_server.create_database(server, f'{prefix}_{uuid.uuid4().hex[:12]}')
+
+
+def store_runs(store, pipeline_name='chicago-taxi'):
+    """A store's pipeline runs from ML Metadata, newest first."""
+    return mlmd.load_runs(mlmd.connect(store), pipeline_name)
 
 
 def read_until(process, text, seconds=600):

@@ -176,7 +176,7 @@ def test_dataflow_profile_gives_local_metadata_and_dataflow_beam(tmp_path):
     profile = load_profile('dataflow', environ={'TAXI_PROJECT': 'my-project',
                                                 'TAXI_BUCKET': 'gs://my-bucket'})
     config = cloud_config(profile, PipelineConfig(home=str(tmp_path)))
-    assert config.local_metadata and config.metadata_path == str(tmp_path / 'metadata.db')
+    assert config.local_metadata and config.store.path == str(tmp_path / 'metadata.db')
     assert config.pipeline_root == 'gs://my-bucket/pipelines/chicago-taxi'
     assert config.vertex_training is None
     assert '--runner=DataflowRunner' in config.beam_pipeline_args

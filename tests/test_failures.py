@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+from pipeline import mlmd
+from pipeline.store_url import Store
 from serving.local_server import REPO, ModelServer, free_port
 from tests.support import (
     PIPELINE_TRAIN_STEPS,
@@ -72,8 +74,10 @@ def test_a_disk_that_fills_during_the_push_names_the_cause(pipeline_home, small_
 
 
 def _running_component(home):
-    path = os.path.join(home, 'metadata.db')
-    if not os.path.exists(path):
+    """The home's run once it is at Transform; None before (the store may not hold
+    the run yet: ML Metadata makes the file, then its tables)."""
+    store = Store.sqlite(os.path.join(home, 'metadata.db'))
+    if mlmd.store_condition(store)[0] != mlmd.READY:
         return None
     record = runs(home)[0] if runs(home) else None
     return record if record and record.state.startswith('running at Transform') else None

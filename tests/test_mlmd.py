@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from pipeline import mlmd
+from pipeline.store_url import Store
 from tests.support import TRAINING_COMPONENTS
 
 pytestmark = pytest.mark.e2e
@@ -49,8 +50,9 @@ def test_runs_are_found_by_id_or_unique_prefix(pipeline_home):
 
 
 def test_listing_runs_loads_neither_tensorflow_nor_tfx(pipeline_home):
-    code = ('import sys; from pipeline import mlmd; '
-            f'store = mlmd.connect({os.path.join(pipeline_home[0], "metadata.db")!r}); '
+    code = ('import sys; from pipeline import mlmd; from pipeline.store_url import Store; '
+            f'path = {os.path.join(pipeline_home[0], "metadata.db")!r}; '
+            'store = mlmd.connect(Store.sqlite(path)); '
             'runs = mlmd.load_runs(store, "chicago-taxi"); '
             'assert len(runs) == 1; '
             'loaded = {m.split(".")[0] for m in sys.modules}; '
@@ -62,4 +64,4 @@ def test_listing_runs_loads_neither_tensorflow_nor_tfx(pipeline_home):
 
 def test_a_missing_store_says_how_to_make_one(tmp_path):
     with pytest.raises(mlmd.NoMetadataError, match='run `python -m runner local --home'):
-        mlmd.connect(str(tmp_path / 'metadata.db'))
+        mlmd.connect(Store.sqlite(str(tmp_path / 'metadata.db')))

@@ -53,7 +53,7 @@ def test_config_reaches_trainer_evaluator_and_pusher(tmp_path):
 
 def test_paths_live_under_home(tmp_path):
     config = PipelineConfig(home=str(tmp_path))
-    assert config.metadata_path == str(tmp_path / 'metadata.db')
+    assert config.store.path == str(tmp_path / 'metadata.db')
     assert config.pipeline_root.startswith(str(tmp_path))
 
 

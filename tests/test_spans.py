@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from operations.spans import new_span, spans_in
+from pipeline.store_url import Store
 from serving.local_server import REPO
 from tests.support import PIPELINE_TRAIN_STEPS, read_rows, runs, write_csv
 
@@ -27,7 +28,7 @@ def test_span_directories_are_found(tmp_path):
     (tmp_path / 'span-3').mkdir()               # no CSV yet: not a span
     (tmp_path / 'notes-4').mkdir()
     assert spans_in(str(tmp_path)) == [2, 10]
-    assert new_span(str(tmp_path), str(tmp_path / 'no.db'), 'chicago-taxi') == 10
+    assert new_span(str(tmp_path), Store.sqlite(str(tmp_path / 'no.db')), 'chicago-taxi') == 10
 
 
 @pytest.fixture(scope='module')

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from pipeline.store_url import Store
 from runner import cli
 from tests.support import (
     PIPELINE_TRAIN_STEPS,
@@ -141,8 +142,9 @@ def test_a_store_that_holds_runs_is_never_recreated(pipeline_home, tmp_path):
     home.mkdir()
     shutil.copy(os.path.join(pipeline_home[0], 'metadata.db'), home / 'metadata.db')
     before = (home / 'metadata.db').read_bytes()
-    assert mlmd.store_condition(str(home / 'metadata.db'))[0] == mlmd.READY
-    assert mlmd.recreate_if_empty(str(home / 'metadata.db')) is None
+    store = Store.sqlite(str(home / 'metadata.db'))
+    assert mlmd.store_condition(store)[0] == mlmd.READY
+    assert mlmd.recreate_if_empty(store) is None
     assert (home / 'metadata.db').read_bytes() == before
 
 

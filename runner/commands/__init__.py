@@ -19,6 +19,7 @@ from runner.commands import (
                              rollback,
                              runs,
                              scale_data,
+                             store,
                              vertex,
                              watch,
 )
@@ -27,5 +28,5 @@ from runner.commands import (
 _CHECKED = (command(local), command(flink), command(dataflow), command(vertex), command(runs),
             command(compare), command(lineage), command(reproduce), command(rollback),
             command(monitor), command(watch), command(batch_predict), command(report),
-            command(scale_data), command(draft_schema), command(flink_cluster))
+            command(scale_data), command(draft_schema), command(flink_cluster), command(store))
 ALL: Tuple[Command[Any], ...] = _CHECKED

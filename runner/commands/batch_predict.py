@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='in pipeline/profiles.yaml: local (this machine) or a flink profile')
     parser.add_argument('--flink-master', metavar='HOST:PORT',
                         help="with a flink profile: Flink's REST address over the profile's")
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
     if not os.path.isdir(args.input):
         raise UsageError(f'--input {args.input} is not a directory')
-    home = arguments.home_with_runs(args.home, writing=True)
-    config = PipelineConfig(home=home.root)
+    config = arguments.config_with_runs(args, writing=True, pushing=True)
     profile = cloud.named_profile(args.profile)
     use_flink = profile.runner != 'local' or args.flink_master is not None
     if use_flink:
@@ -54,8 +54,8 @@ def check(args: argparse.Namespace) -> Plan:
         on_flink.check_reachable(cluster)
         config = on_flink.flink_config(config, cluster)
     return Plan(config=config, input_dir=os.path.abspath(args.input),
-                output_dir=os.path.abspath(args.output), on_flink=use_flink, log_home=home.root,
-                lock_home=home.root)
+                output_dir=os.path.abspath(args.output), on_flink=use_flink,
+                log_home=config.home, lock_home=config.home, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

@@ -33,11 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('run_a', metavar='RUN_A', help='a run id or the start of one')
     parser.add_argument('run_b', metavar='RUN_B', help='another run')
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
-    return Plan(config=PipelineConfig(home=home.root), run_a=args.run_a, run_b=args.run_b)
+    return Plan(config=arguments.config_with_runs(args), run_a=args.run_a, run_b=args.run_b)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

@@ -1,7 +1,7 @@
 """Run the pipeline with LocalDagRunner on this machine and every Beam component
 (ExampleGen, StatisticsGen, Transform, Evaluator) on Google Cloud Dataflow.
-ML Metadata and logs stay in --home; artifacts and pushed models go to the
-profile's bucket."""
+ML Metadata (or --metadata, a store the team shares) and logs stay in --home;
+artifacts and pushed models go to the profile's bucket."""
 
 import argparse
 import dataclasses
@@ -31,17 +31,20 @@ class Plan(BasePlan):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--profile', default='dataflow', help='in pipeline/profiles.yaml')
     arguments.add_home(parser, 'ML Metadata and logs, on this machine')
+    arguments.add_metadata(parser, pipeline_root=False)
     parser.add_argument('--train-steps', type=arguments.positive_int,
                         default=PipelineConfig.train_steps,
                         help=f'training steps (default: {PipelineConfig.train_steps})')
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_for_writing(args.home)
     profile = cloud.named_profile(args.profile)
-    config = cloud.cloud_config(profile, PipelineConfig(home=home.root,
+    metadata = arguments.metadata_store(args, profile)
+    home = arguments.home_for_writing(args.home, metadata)
+    config = cloud.cloud_config(profile, PipelineConfig(home=home.root, metadata=metadata,
                                                         train_steps=args.train_steps))
-    return Plan(config=config, profile=profile, log_home=home.root, lock_home=home.root)
+    return Plan(config=config, profile=profile, log_home=home.root, lock_home=home.root,
+                lock_store=metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

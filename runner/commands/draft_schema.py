@@ -8,6 +8,7 @@ import os
 
 from common.exit_status import ExitStatus, UsageError
 from operations import schema_inference
+from pipeline.store_url import Store
 from runner import arguments
 from runner.command import Context
 from runner.command import Plan as BasePlan
@@ -22,24 +23,26 @@ EXAMPLES = '''examples:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Plan(BasePlan):
-    metadata_path: str
+    store: Store
     output: str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
     parser.add_argument('--output', default='schema/schema.draft.pbtxt',
                         help='where to write the draft (default: schema/schema.draft.pbtxt)')
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
+    metadata = arguments.metadata_store(args)
+    home = arguments.home_with_runs(args.home, metadata=metadata)
     if os.path.isdir(args.output):
         raise UsageError(f'--output {args.output} is a directory; name a file')
-    return Plan(metadata_path=home.metadata_path, output=args.output)
+    return Plan(store=metadata or Store.sqlite(home.metadata_path), output=args.output)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    path = schema_inference.draft_schema(plan.metadata_path, plan.output)
+    path = schema_inference.draft_schema(plan.store, plan.output)
     print(f'Draft schema written to {path}; compare it with schema/schema.pbtxt.')
     return ExitStatus.DONE

@@ -32,6 +32,7 @@ class Plan(BasePlan):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
     arguments.add_data_root(parser)
     arguments.add_training(parser)
     arguments.add_spans(parser)
@@ -42,14 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_for_writing(args.home)
+    profile = cloud.named_profile(args.profile)
+    cluster = on_flink.cluster(profile, args.flink_master)
+    settings = arguments.store_settings(args, writing=True, profile=profile)
+    home = arguments.home_for_writing(args.home, settings['metadata'])
     data_root = arguments.data_root(args.data_root)
-    cluster = on_flink.cluster(cloud.named_profile(args.profile), args.flink_master)
     on_flink.check_reachable(cluster)
     config = training_run.local_config(home.root, data_root, args.spans,
-                                       train_steps=args.train_steps, min_auc=args.min_auc)
+                                       train_steps=args.train_steps, min_auc=args.min_auc,
+                                       **settings)
     return Plan(config=on_flink.flink_config(config, cluster), log_home=home.root,
-                lock_home=home.root)
+                lock_home=home.root, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

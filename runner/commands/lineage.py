@@ -35,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument('--version', type=int, help='a version under serving_model/')
     which.add_argument('--run', help='a run id (or the start of one, as `runner runs` lists)')
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home)
-    return Plan(config=PipelineConfig(home=home.root), version=args.version, run_id=args.run)
+    return Plan(config=arguments.config_with_runs(args), version=args.version, run_id=args.run)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

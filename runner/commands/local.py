@@ -19,6 +19,7 @@ EXAMPLES = '''examples:
   python -m runner local --home /data/taxi_home --data-root /data/taxi --train-steps 2000
   python -m runner local --data-root /data/spans --spans 3      # latest 3 span-<N>/ directories
   python -m runner local --tune --tune-trials 20                # search, then train with the best
+  python -m runner local --metadata postgresql://ml@db:5432/mlmd --pipeline-root /shared/taxi
 '''
 
 
@@ -29,6 +30,7 @@ class Plan(BasePlan):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
     arguments.add_data_root(parser)
     arguments.add_training(parser)
     arguments.add_spans(parser)
@@ -48,17 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_for_writing(args.home)
+    settings = arguments.store_settings(args, writing=True)
+    home = arguments.home_for_writing(args.home, settings['metadata'])
     data_root = arguments.data_root(args.data_root)
     config = training_run.local_config(
         home.root, data_root, args.spans, train_steps=args.train_steps, min_auc=args.min_auc,
         infra_validator=args.infra_validator, deterministic=args.deterministic,
-        tune_trials=arguments.tune_trials(args.tune, args.tune_trials))
+        tune_trials=arguments.tune_trials(args.tune, args.tune_trials), **settings)
     if args.direct_running_mode != 'auto':
         config = dataclasses.replace(config, beam_pipeline_args=config.beam_pipeline_args
                                      + execution.direct_runner_args(data_root,
                                                                     args.direct_running_mode))
-    return Plan(config=config, log_home=home.root, lock_home=home.root)
+    return Plan(config=config, log_home=home.root, lock_home=home.root,
+                lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

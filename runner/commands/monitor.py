@@ -33,6 +33,7 @@ class Plan(BasePlan):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser, 'the pipeline home to compare with')
+    arguments.add_metadata(parser)
     parser.add_argument('--requests', help='request log: directory, filename prefix or glob '
                                            '(default: HOME/request_logs)')
     parser.add_argument('--metrics-url', help="the server's Prometheus metrics, e.g. "
@@ -53,17 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home, writing=True)
-    config = PipelineConfig(home=home.root)
+    config = arguments.config_with_runs(args, writing=True, pushing=args.retrain)
     settings = monitoring.MonitorSettings(
         requests=args.requests or config.paths.request_logs_dir, model=args.model,
         windows=args.windows, min_examples=args.min_examples,
         min_window_examples=args.min_window_examples, metrics_url=args.metrics_url,
         max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms)
-    retrain = training_run.local_config(home.root, arguments.data_root(args.data_root),
-                                        args.spans) if args.retrain else None
-    return Plan(config=config, settings=settings, retrain=retrain, log_home=home.root,
-                lock_home=home.root if retrain else None)
+    retrain = training_run.local_config(
+        config.home, arguments.data_root(args.data_root), args.spans, metadata=config.metadata,
+        storage_root=config.storage_root) if args.retrain else None
+    return Plan(config=config, settings=settings, retrain=retrain, log_home=config.home,
+                lock_home=config.home if retrain else None, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

@@ -9,7 +9,7 @@ import dataclasses
 from common.exit_status import ExitStatus
 from operations import html_report
 from pipeline.config import PipelineConfig
-from runner import arguments, home_lock
+from runner import arguments, store_lock
 from runner.command import Context
 from runner.command import Plan as BasePlan
 
@@ -28,14 +28,15 @@ class Plan(BasePlan):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home, writing=True)
-    return Plan(config=PipelineConfig(home=home.root), log_home=home.root)
+    config = arguments.config_with_runs(args, writing=True)
+    return Plan(config=config, log_home=config.home)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
-    activity = home_lock.activity(plan.config.home)
+    activity = store_lock.activity(plan.config.home, plan.config.metadata)
     print(f'Report: {html_report.write_report(plan.config, activity)}')
     return ExitStatus.DONE

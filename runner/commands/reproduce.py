@@ -12,7 +12,6 @@ import time
 
 from common.exit_status import ExitStatus, ProblemFound, UsageError
 from operations import reproduction
-from pipeline.config import PipelineConfig
 from runner import arguments
 from runner.command import Context
 from runner.command import Plan as BasePlan
@@ -33,6 +32,7 @@ class Plan(BasePlan):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('run_id', metavar='RUN_ID', help='a run id or the start of one')
     arguments.add_home(parser, 'the home that holds the run')
+    arguments.add_metadata(parser)
     parser.add_argument('--into', help='a fresh home for the new run (default: '
                                        'HOME/reproductions/<time>)')
     parser.add_argument('--allow-code-change', action='store_true',
@@ -40,15 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home, writing=True)
-    into = os.path.abspath(args.into or os.path.join(home.reproductions_dir,
+    config = arguments.config_with_runs(args, writing=True)
+    into = os.path.abspath(args.into or os.path.join(config.paths.reproductions_dir,
                                                       time.strftime('%Y%m%d-%H%M%S')))
     if os.path.exists(os.path.join(into, 'metadata.db')):
         raise UsageError(f'--into {into} holds runs already: give a fresh directory')
     arguments.home_for_writing(into)
-    planned = reproduction.plan(PipelineConfig(home=home.root), args.run_id, into,
-                                args.allow_code_change)
-    return Plan(reproduction=planned, log_home=home.root, lock_home=into)
+    planned = reproduction.plan(config, args.run_id, into, args.allow_code_change)
+    return Plan(reproduction=planned, log_home=config.home, lock_home=into)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

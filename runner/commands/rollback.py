@@ -34,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='the version to put back (default: the one pushed before the '
                              'version serving now)')
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_with_runs(args.home, writing=True)
-    config = PipelineConfig(home=home.root)
+    config = arguments.config_with_runs(args, writing=True, pushing=True)
     return Plan(config=config, rollback=version_rollback.plan(config, args.to),
-                log_home=home.root, lock_home=home.root)
+                log_home=config.home, lock_home=config.home, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:

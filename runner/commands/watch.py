@@ -30,6 +30,7 @@ class Plan(BasePlan):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_data_root(parser, required=True)
     arguments.add_home(parser)
+    arguments.add_metadata(parser)
     arguments.add_spans(parser)
     arguments.add_training(parser)
     parser.add_argument('--interval', type=float, default=60,
@@ -38,11 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Plan:
-    home = arguments.home_for_writing(args.home)
+    settings = arguments.store_settings(args, writing=True)
+    home = arguments.home_for_writing(args.home, settings['metadata'])
     config = PipelineConfig(home=home.root, data_root=arguments.data_root(args.data_root),
-                            spans=args.spans, train_steps=args.train_steps, min_auc=args.min_auc)
+                            spans=args.spans, train_steps=args.train_steps, min_auc=args.min_auc,
+                            **settings)
     return Plan(config=config, interval=args.interval, once=args.once, log_home=home.root,
-                lock_home=home.root)
+                lock_home=home.root, lock_store=config.metadata)
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
