@@ -77,6 +77,8 @@ TASKMANAGER_FRAMEWORK_OFF_HEAP = '256m'
 # would leave no room for the above.
 TASKMANAGER_MANAGED_MEMORY = '512m'
 JOBMANAGER_MEMORY = '1024m'
+# The job server translates and submits; without a bound the JVM takes a quarter of RAM.
+JOB_SERVER_HEAP = '1g'
 READY_SECONDS = 180.0
 
 Note = Callable[[str], None]
@@ -475,7 +477,8 @@ def _command(cluster: LocalCluster, process: str) -> Tuple[List[str], Dict[str, 
     if process == 'taskmanager':
         return [os.path.join(bin_dir, 'taskmanager.sh'), 'start-foreground'], flink_env
     if process == 'job-server':
-        return ([_require('java', "to run Beam's Flink job server (Java 11 or 17)"), '-cp',
+        return ([_require('java', "to run Beam's Flink job server (Java 11 or 17)"),
+                 f'-Xmx{JOB_SERVER_HEAP}', '-cp',
                  installation.job_server_classpath, JOB_SERVER_MAIN,
                  f'--flink-master={HOST}:{ports.rest}', f'--flink-conf-dir={cluster.conf_dir}',
                  f'--job-host={HOST}', f'--job-port={ports.job}',
