@@ -406,11 +406,13 @@ def flink_configuration(cluster: LocalCluster) -> Dict[str, object]:
         'classloader.resolve-order': 'parent-first',
         # A failed job fails at once, with its cause: Beam's runner waits 3 minutes for
         # an SDK environment on a restarted task, then fails with that timeout
-        # (measured), so restarts would only hide the cause. A lost TaskManager is
-        # noticed in seconds, and a job that finds no slot fails within half a minute.
-        # A failed component's run is taken up again from ML Metadata's cache.
+        # (measured), so restarts would only hide the cause. A TaskManager that is gone
+        # is noticed after two refused heartbeats (10 s); one that is only slow (a
+        # loaded machine: 10 s failed a run) has a minute. A job that finds no slot
+        # fails within half a minute. A failed component's run is taken up again
+        # from ML Metadata's cache.
         'restart-strategy.type': 'none',
-        'heartbeat.interval': 2000, 'heartbeat.timeout': 10000,
+        'heartbeat.interval': 5000, 'heartbeat.timeout': 60000,
         'slot.request.timeout': 30000,
         'io.tmp.dirs': os.path.join(state, 'tmp'),
         'web.tmpdir': os.path.join(state, 'web'),

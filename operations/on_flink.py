@@ -22,9 +22,11 @@ from typing import Optional, Tuple
 from common.exit_status import ProblemFound, UsageError
 from operations import execution, training_run
 from pipeline.config import REPO_ROOT, PipelineConfig
-from pipeline.flink_runner import RUNNER
 from pipeline.profiles import Profile
 
+# Beam's --runner for the cluster: pipeline/flink_runner.py, which imports Beam (named
+# here as a string, so that the command line does not load Beam).
+RUNNER = 'pipeline.flink_runner.FlinkClusterRunner'
 # How long a job keeps its SDK environment after a stage: its stages run one after
 # another, and a new environment costs seconds (a virtualenv, our package installed,
 # TensorFlow imported); kept longer, a finished job's worker (~1 GB) outlives it beside
