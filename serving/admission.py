@@ -2,12 +2,20 @@
 
 A request is charged what it expands to inside the server, in elements: a
 tensor its declared shape's element count; a serialized tf.Example the
-features the model parses out of it, or the features it carries if more
-(examples x features); a JSON body its values. Two limits apply, both
-RESOURCE_EXHAUSTED (HTTP 429) at once with one line naming the flag:
+features the model parses out of it (examples x features; a REST example,
+built from JSON, the features it carries if more); a JSON body its values, or,
+if more, the Python objects parsing it makes (an object or array weighs as
+three values: `{}` is 2 bytes of JSON and 64 of Python). Two limits apply, both
+RESOURCE_EXHAUSTED (HTTP 429) at once with one line naming the limit and the
+flag that raises it:
 
   --max_request_elements    what one request may expand to;
   --max_elements_in_flight  what all requests under way may hold together.
+
+Examples sent serialized (gRPC Classify, Regress, MultiInference) reach the
+model as they came: what they carry besides the features it parses costs their
+bytes, no more, and the examples with their context may not come to more than
+--max_message_bytes.
 
 The message sizes (--max_message_bytes) bound bytes; these bound what small
 bytes can ask for: 8 MB of empty tf.Examples is 4M examples, which the taxi
@@ -26,6 +34,7 @@ from serving.errors import resource_exhausted
 
 REQUEST_FLAG = '--max_request_elements'
 IN_FLIGHT_FLAG = '--max_elements_in_flight'
+MESSAGE_FLAG = '--max_message_bytes'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,14 +110,16 @@ class Admission:
             raise resource_exhausted(
                 f'The request expands to {cost.elements} elements ({cost.what}), over the '
                 f'limit of {self.max_request_elements} per request ({REQUEST_FLAG}): send it '
-                'in smaller parts')
+                f'in smaller parts, or start the server with a higher {REQUEST_FLAG}')
         more = cost.elements - ticket.elements
         with self._lock:
             if self._in_flight + more > self.max_elements_in_flight:
                 raise resource_exhausted(
                     f'The server is busy: {self._in_flight} elements in flight, and this '
                     f"request's {cost.elements} would pass the budget of "
-                    f'{self.max_elements_in_flight} ({IN_FLIGHT_FLAG}): retry later')
+                    f'{self.max_elements_in_flight} for all requests under way '
+                    f'({IN_FLIGHT_FLAG}): retry later, or start the server with a higher '
+                    f'{IN_FLIGHT_FLAG}')
             self._in_flight += more
         ticket.elements = cost.elements
 
@@ -141,35 +152,50 @@ def predict_cost(request, features_per_example: int) -> Cost:
                        f'{features_per_example} features')
 
 
-def examples_cost(request_input, features_per_example: int, limit: int) -> Cost:
-    """An Input's examples (Classify, Regress, MultiInference): each counts the
-    features the model parses or, if more, the features it carries (with the
-    context's). Counting stops at `limit`: past it the request is refused anyway."""
-    kind = request_input.WhichOneof('kind')
-    if kind == 'example_list_with_context':
-        listed = request_input.example_list_with_context
-        context = len(listed.context.features.feature)
-    elif kind == 'example_list':
-        listed, context = request_input.example_list, 0
-    else:
-        return Cost(0, 'no examples')
-    count = len(listed.examples)
-    total = count * max(features_per_example, context)
-    if total <= limit:
-        total = sum(max(features_per_example, len(example.features.feature) + context)
-                    for example in listed.examples)
-    return Cost(total, f'{count} examples x features')
+def examples_cost(count: int, features_per_example: int, carried: int = 0) -> Cost:
+    """`count` examples (Classify, Regress, MultiInference): each the features the model
+    parses from it; `carried`, the features REST examples carry (with their context's),
+    instead where more: those are built, one by one, from JSON."""
+    parsed = count * features_per_example
+    if carried > parsed:
+        return Cost(carried, f'{count} examples carrying {carried} features')
+    return Cost(parsed, f'{count} examples x {features_per_example} features parsed')
+
+
+def examples_bytes(count: int, context: int, examples: int, limit: int) -> None:
+    """RESOURCE_EXHAUSTED when `count` serialized examples of `examples` bytes in all,
+    each with a context of `context` bytes, come to more than `limit` bytes: a small
+    request with a large context would otherwise ask for count x context."""
+    total = count * context + examples
+    if total > limit:
+        raise resource_exhausted(
+            f'The {count} examples with their context come to {total} bytes, over the '
+            f'limit of {limit} ({MESSAGE_FLAG}): send fewer examples or a smaller context, '
+            f'or start the server with a higher {MESSAGE_FLAG}')
+
+
+# Python objects a JSON object or array makes, counted in values (a dict or list is
+# 56-64 bytes, a number or string 24-50).
+CONTAINER_WEIGHT = 2
 
 
 def json_cost(body: bytes, features_per_value: int = 1) -> Cost:
-    """A JSON body before it is parsed: at most one value more than it has commas
-    (counted in C, 10 ms for 64 MB), each a Python object once parsed - and, where
-    every value will be a serialized tf.Example, the features parsed from each."""
+    """A JSON body before it is parsed (counted in C, 10 ms for 64 MB): its values (at
+    most one more than its commas), each, where every value will be a serialized
+    tf.Example, the features parsed from it; or, if more, the objects parsing makes:
+    a value each, and an object or array weighing CONTAINER_WEIGHT more (braces in
+    strings count too: an overestimate)."""
     values = body.count(b',') + 1
+    containers = body.count(b'{') + body.count(b'[')
+    expanded = values * features_per_value
+    parsed = values + CONTAINER_WEIGHT * containers
+    if parsed > expanded:
+        return Cost(parsed, f'a JSON body of up to {values} values in {containers} objects '
+                            'and arrays')
     what = f'a JSON body of up to {values} values'
     if features_per_value > 1:
         what += f', each an example of {features_per_value} features'
-    return Cost(values * features_per_value, what)
+    return Cost(expanded, what)
 
 
 class ByteBudget:
@@ -194,7 +220,7 @@ class ByteBudget:
                 raise resource_exhausted(
                     f'The server is busy: {self._held} bytes of requests in flight, and '
                     f'{count} more would pass the limit of {self.limit} ({self._flag}): '
-                    'retry later')
+                    f'retry later, or start the server with a higher {self._flag}')
             self._held += count
 
     def give(self, count: int) -> None:

@@ -9,12 +9,11 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
 from google.protobuf import any_pb2
-from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
@@ -22,15 +21,14 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     inference_pb2,
-    input_pb2,
     model_management_pb2,
     predict_pb2,
     regression_pb2,
 )
 
+from serving import example_requests, tensors
 from serving import metrics as m
-from serving import tensors
-from serving.admission import Admission, Ticket, examples_cost, predict_cost
+from serving.admission import Admission, Ticket, examples_bytes, examples_cost, predict_cost
 from serving.batching import Batcher
 from serving.errors import ServingError, failed_precondition, invalid_argument, resource_exhausted
 from serving.manager import ModelManager
@@ -68,38 +66,62 @@ def _check_shape(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) 
             f'{["?" if d < 0 else d for d in dims]}')
 
 
-def _serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
-    """The Input proto's examples (with any context merged in) as serialized bytes."""
+def _listed(request_input) -> Tuple[Sequence[bytes], bytes]:
+    """(the serialized examples of an Input in its raw form (serving/example_requests.py),
+    their context's bytes or b'')."""
     kind = request_input.WhichOneof('kind')
     if kind == 'example_list':
-        examples = [e.SerializeToString() for e in request_input.example_list.examples]
-    elif kind == 'example_list_with_context':
-        context = request_input.example_list_with_context.context
-        examples = []
-        for example in request_input.example_list_with_context.examples:
-            merged = example_pb2.Example()
-            merged.CopyFrom(context)
-            merged.MergeFrom(example)   # the example's own features win over the context's
-            examples.append(merged.SerializeToString())
-    else:
-        examples = []
+        return request_input.example_list.examples, b''
+    if kind == 'example_list_with_context':
+        listed = request_input.example_list_with_context
+        return listed.examples, listed.context
+    return (), b''
+
+
+def _serialized_examples(request_input) -> np.ndarray:
+    """The Input's examples as the model takes them: each after its context's bytes, so
+    that its own features win (the parser keeps a repeated feature's last value)."""
+    examples, context = _listed(request_input)
     if not examples:
         raise invalid_argument('Input is empty.')
     serialized = np.empty(len(examples), dtype=object)
-    serialized[:] = examples
+    serialized[:] = [context + example for example in examples] if context else list(examples)
     return serialized
 
 
+def _names(keys) -> str:
+    return ', '.join(sorted(keys)) or 'none'
+
+
 def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
+    """(name, SignatureDef) of the signature a Classify or Regress names, if it takes
+    one input, `input_key`; else INVALID_ARGUMENT or FAILED_PRECONDITION naming the
+    signature, what it has, and the signatures that would do."""
     name = _signature_name(spec)
     signature = servable.signature_defs.get(name)
     if signature is None:
         raise invalid_argument(f'No signature was found with the name: {name}')
-    if len(signature.inputs) != 1:
-        raise invalid_argument('Expected one input Tensor.')
-    if input_key not in signature.inputs:
-        raise failed_precondition(f'No {what} inputs found in SignatureDef: {signature}')
+    if len(signature.inputs) != 1 or input_key not in signature.inputs:
+        fitting = [key for key, candidate in sorted(servable.signature_defs.items())
+                   if list(candidate.inputs) == [input_key] and _fits(candidate, what)]
+        hint = (f'; use the signature {", ".join(repr(k) for k in fitting)}' if fitting
+                else f'; this model has no {what} signature')
+        lacks = ('Expected one input Tensor.' if len(signature.inputs) != 1
+                 else f'No {what} inputs found in SignatureDef')
+        error = invalid_argument if len(signature.inputs) != 1 else failed_precondition
+        raise error(f'{lacks} Signature "{name}" takes the inputs {{{_names(signature.inputs)}}} '
+                    f'and gives the outputs {{{_names(signature.outputs)}}}: {what} needs one '
+                    f'input, "{input_key}", of serialized tf.Examples{hint}')
     return name, signature
+
+
+def _fits(signature, what: str) -> bool:
+    """Whether a signature's outputs are what Classify (classes, scores) or Regress
+    (outputs) reads."""
+    outputs = set(signature.outputs)
+    if what == 'classification':
+        return 1 <= len(outputs) <= 2 and bool(outputs & {'classes', 'scores'})
+    return outputs == {'outputs'}
 
 
 def reply_too_large(size: int, limit: int, at_least: bool = False) -> ServingError:
@@ -273,13 +295,27 @@ class ServingApi:
     # --- Classify, Regress, MultiInference --------------------------------------
 
     def _examples_admitted(self, servable: Servable, request_input, ticket: Optional[Ticket]):
+        """Admission of an Input's examples: the features the model parses from each,
+        and their bytes with the context's repeated for each (at most
+        --max_message_bytes; the Input's size stands for the examples')."""
+        examples, context = _listed(request_input)
+        examples_bytes(len(examples), len(context), request_input.ByteSize(),
+                       self.max_message_bytes)
         return self.admission.admitted(
-            examples_cost(request_input, servable.features_per_example,
-                          self.admission.max_request_elements), ticket)
+            examples_cost(len(examples), servable.features_per_example), ticket)
 
-    def classify(self, request: classification_pb2.ClassificationRequest,
-                 servable: Optional[Servable] = None, ticket: Optional[Ticket] = None
-                 ) -> classification_pb2.ClassificationResponse:
+    def check_signature(self, servable: Servable, spec, api: str) -> None:
+        """What Classify (api 'classify') or Regress checks of the signature, before the
+        request's examples are built (REST builds them from JSON)."""
+        if api == 'classify':
+            self._classification_signature(servable, spec)
+        else:
+            self._regression_signature(servable, spec)
+
+    def classify(self, request, servable: Optional[Servable] = None,
+                 ticket: Optional[Ticket] = None) -> classification_pb2.ClassificationResponse:
+        """Classify; the request is example_requests.ClassificationRequest (examples
+        serialized)."""
         servable = servable or self.manager.get(request.model_spec)
         with self._examples_admitted(servable, request.input, ticket):
             return self.log_request('classify', request, self.classify_on(servable, request))
@@ -290,16 +326,22 @@ class ServingApi:
         _set_model_spec(response.model_spec, servable, name)
         return self._bounded(response)
 
-    def _classify(self, servable, spec, request_input, result) -> str:
+    @staticmethod
+    def _classification_signature(servable, spec):
         name, signature = _one_input_signature(servable, spec, 'inputs', 'classification')
         if len(signature.outputs) not in (1, 2):
             raise invalid_argument(
-                f'Expected one or two output Tensors, found {len(signature.outputs)}')
+                f'Expected one or two output Tensors, found {len(signature.outputs)}: '
+                f'signature "{name}" gives {{{_names(signature.outputs)}}}')
         wanted = [key for key in ('classes', 'scores') if key in signature.outputs]
         if not wanted:
             raise failed_precondition(
                 'Expected classification signature outputs to contain at least one of '
-                f'"classes" or "scores". Signature was: {signature}')
+                f'"classes" or "scores": signature "{name}" gives {{{_names(signature.outputs)}}}')
+        return name, signature, wanted
+
+    def _classify(self, servable, spec, request_input, result) -> str:
+        name, signature, wanted = self._classification_signature(servable, spec)
         examples = _serialized_examples(request_input)
         outputs = self._run(servable, name, {'inputs': examples}, wanted, 'Classify')
         classes, scores = outputs.get('classes'), outputs.get('scores')
@@ -329,9 +371,9 @@ class ServingApi:
                     entry.score = float(scores[row, column])
         return name
 
-    def regress(self, request: regression_pb2.RegressionRequest,
-                servable: Optional[Servable] = None, ticket: Optional[Ticket] = None
-                ) -> regression_pb2.RegressionResponse:
+    def regress(self, request, servable: Optional[Servable] = None,
+                ticket: Optional[Ticket] = None) -> regression_pb2.RegressionResponse:
+        """Regress; the request is example_requests.RegressionRequest."""
         servable = servable or self.manager.get(request.model_spec)
         with self._examples_admitted(servable, request.input, ticket):
             return self.log_request('regress', request, self.regress_on(servable, request))
@@ -342,12 +384,19 @@ class ServingApi:
         _set_model_spec(response.model_spec, servable, name)
         return self._bounded(response)
 
-    def _regress(self, servable, spec, request_input, result) -> str:
+    @staticmethod
+    def _regression_signature(servable, spec):
         name, signature = _one_input_signature(servable, spec, 'inputs', 'regression')
         if len(signature.outputs) != 1:
-            raise invalid_argument('Expected one output Tensor.')
+            raise invalid_argument(f'Expected one output Tensor: signature "{name}" gives '
+                                   f'{{{_names(signature.outputs)}}}')
         if 'outputs' not in signature.outputs:
-            raise failed_precondition(f'No regression outputs found in SignatureDef: {signature}')
+            raise failed_precondition(f'No regression outputs found in SignatureDef "{name}": it '
+                                      f'gives {{{_names(signature.outputs)}}}, not "outputs"')
+        return name, signature
+
+    def _regress(self, servable, spec, request_input, result) -> str:
+        name, _ = self._regression_signature(servable, spec)
         examples = _serialized_examples(request_input)
         values = self._run(servable, name, {'inputs': examples}, ['outputs'], 'Regress')['outputs']
         if values.ndim == 2 and values.shape[1] == 1:
@@ -359,8 +408,8 @@ class ServingApi:
             result.regressions.add(value=float(value))
         return name
 
-    def multi_inference(self, request: inference_pb2.MultiInferenceRequest
-                        ) -> inference_pb2.MultiInferenceResponse:
+    def multi_inference(self, request) -> inference_pb2.MultiInferenceResponse:
+        """MultiInference; the request is example_requests.MultiInferenceRequest."""
         if not request.tasks:
             raise invalid_argument('Tasks is empty')
         first = request.tasks[0].model_spec
@@ -451,9 +500,11 @@ class ServingApi:
             if kind == 'predict_log':
                 self.predict_on(servable, record.predict_log.request)
             elif kind == 'classify_log':
-                self.classify_on(servable, record.classify_log.request)
+                self.classify_on(servable, example_requests.to_raw(
+                    record.classify_log.request, example_requests.ClassificationRequest))
             elif kind == 'regress_log':
-                self.regress_on(servable, record.regress_log.request)
+                self.regress_on(servable, example_requests.to_raw(
+                    record.regress_log.request, example_requests.RegressionRequest))
             else:
                 raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                    f'Unsupported log_type for warmup: {kind}')

@@ -20,15 +20,13 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    inference_pb2,
     model_management_pb2,
     predict_pb2,
-    regression_pb2,
 )
 
+from serving import example_requests
 from serving.admission import ByteBudget
 from serving.api import ServingApi
 from serving.errors import ServingError, invalid_argument
@@ -61,7 +59,8 @@ def serve_call(api: ServingApi, method: Callable, request_type, raw: bytes,
                 request = request_type.FromString(raw)
             except DecodeError:
                 raise invalid_argument(f'The request is not a serialized '
-                                       f'{request_type.DESCRIPTOR.full_name}') from None
+                                       f'tensorflow.serving.{request_type.DESCRIPTOR.name}') \
+                    from None
             with api.serving_call():
                 return method(request).SerializeToString()
     except ServingError as error:
@@ -120,11 +119,13 @@ class _Methods:
 def _handlers(methods: _Methods, api: ServingApi):
     prediction = {
         'Predict': methods.on_pool(api.predict, predict_pb2.PredictRequest, 'Predict'),
-        'Classify': methods.on_pool(api.classify, classification_pb2.ClassificationRequest,
+        # Their examples stay serialized: see serving/example_requests.py.
+        'Classify': methods.on_pool(api.classify, example_requests.ClassificationRequest,
                                     'Classify'),
-        'Regress': methods.on_pool(api.regress, regression_pb2.RegressionRequest, 'Regress'),
+        'Regress': methods.on_pool(api.regress, example_requests.RegressionRequest, 'Regress'),
         'MultiInference': methods.on_pool(api.multi_inference,
-                                          inference_pb2.MultiInferenceRequest, 'MultiInference'),
+                                          example_requests.MultiInferenceRequest,
+                                          'MultiInference'),
         'GetModelMetadata': methods.on_loop(
             api.get_model_metadata, get_model_metadata_pb2.GetModelMetadataRequest,
             'GetModelMetadata'),
