@@ -24,8 +24,9 @@ model would expand to 18 features each (about 5 GB, measured before this).
 
 import contextlib
 import dataclasses
+import math
 import threading
-from typing import Callable, Optional
+from typing import Dict, Optional, Tuple
 
 from tensorflow.core.framework import types_pb2
 
@@ -61,21 +62,13 @@ class Ticket:
 
 
 class Admission:
-    """The per-request cap and the server-wide budget of elements in flight.
+    """The per-request cap and the server-wide budget of elements in flight."""
 
-    `on_idle(elements)` runs (on the releasing thread) each time the last request
-    under way ends, with the elements charged or refused since the server was last
-    idle: the moment to hand memory back after a burst."""
-
-    def __init__(self, max_request_elements: int, max_elements_in_flight: int,
-                 on_idle: Optional[Callable[[int], None]] = None):
+    def __init__(self, max_request_elements: int, max_elements_in_flight: int):
         self.max_request_elements = max_request_elements
         self.max_elements_in_flight = max_elements_in_flight
-        self._on_idle = on_idle
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._tickets = 0
-        self._since_idle = 0
 
     @property
     def in_flight(self) -> int:
@@ -97,15 +90,11 @@ class Admission:
             ticket.release()
 
     def ticket(self) -> Ticket:
-        with self._lock:
-            self._tickets += 1
         return Ticket(self)
 
     def _charge(self, ticket: Ticket, cost: Cost) -> None:
         if cost.elements <= ticket.elements:
             return
-        with self._lock:     # refused or not, the request was parsed: worth a trim after
-            self._since_idle += cost.elements - ticket.elements
         if cost.elements > self.max_request_elements:
             raise resource_exhausted(
                 f'The request expands to {cost.elements} elements ({cost.what}), over the '
@@ -126,28 +115,20 @@ class Admission:
     def _release(self, ticket: Ticket) -> None:
         with self._lock:
             self._in_flight -= ticket.elements
-            self._tickets -= 1
             ticket.elements = 0
-            idle = self._tickets == 0
-            admitted = 0
-            if idle:
-                admitted, self._since_idle = self._since_idle, 0
-        if idle and admitted and self._on_idle is not None:
-            self._on_idle(admitted)
 
 
 # --- What requests cost ------------------------------------------------------------
 
-def _tensor_cost(proto, name: str, features_per_example: int) -> int:
-    count = tensors.element_count(proto, name)
-    return count * features_per_example if proto.dtype == types_pb2.DT_STRING else count
-
-
-def predict_cost(request, features_per_example: int) -> Cost:
-    """A PredictRequest: each input's elements; a string element (a serialized
-    tf.Example, for a model that parses them) counts as the features parsed from it."""
-    total = sum(_tensor_cost(proto, alias, features_per_example)
-                for alias, proto in request.inputs.items())
+def predict_cost(request, features_per_example: int,
+                 shapes: Optional[Dict[str, Tuple[int, ...]]] = None) -> Cost:
+    """A PredictRequest: each input's elements (by its shape, from `shapes` if given);
+    a string element (a serialized tf.Example, for a model that parses them) counts as
+    the features parsed from it."""
+    total = 0
+    for alias, proto in request.inputs.items():
+        count = math.prod(shapes[alias]) if shapes else tensors.element_count(proto, alias)
+        total += count * features_per_example if proto.dtype == types_pb2.DT_STRING else count
     return Cost(total, f'inputs of {total} elements, a string counting '
                        f'{features_per_example} features')
 
