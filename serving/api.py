@@ -9,13 +9,12 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
 import grpc
 import numpy as np
 from google.protobuf import any_pb2
 from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -28,18 +27,29 @@ from tensorflow_serving.apis import (
 
 from serving import example_requests, tensors
 from serving import metrics as m
-from serving.admission import Admission, Ticket, examples_bytes, examples_cost, predict_cost
+from serving.admission import (
+    Admission,
+    Cost,
+    Ticket,
+    examples_bytes,
+    examples_cost,
+    predict_cost,
+)
 from serving.batching import Batcher
 from serving.errors import ServingError, failed_precondition, invalid_argument, resource_exhausted
 from serving.manager import ModelManager
 from serving.python_work import PythonWork
 from serving.reload_policy import ReloadPolicy
 from serving.request_log import RequestLogs
-from serving.servable import Servable, read_warmup_requests
+from serving.servable import Servable, SignatureInfo, read_warmup_requests
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = 'serving_default'
+# A Predict expanding to at most this many elements may run on the gRPC event loop,
+# unless its signature took more than LOOP_SECONDS there (grpc_service.py).
+INLINE_ELEMENTS = 1024
+LOOP_SECONDS = 0.005
 CLASSIFY_METHOD = 'tensorflow/serving/classify'
 REGRESS_METHOD = 'tensorflow/serving/regress'
 
@@ -55,10 +65,10 @@ def _set_model_spec(target, servable: Servable, signature_name: Optional[str]) -
         target.signature_name = signature_name
 
 
-def _check_shape(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> None:
-    if info.tensor_shape.unknown_rank:
+def _check_shape(name: str, dims: Optional[Tuple[int, ...]], value: np.ndarray) -> None:
+    """INVALID_ARGUMENT unless the value has the signature's shape (dims None: any)."""
+    if dims is None:
         return
-    dims = [d.size for d in info.tensor_shape.dim]
     if len(dims) != value.ndim or any(
             d >= 0 and d != v for d, v in zip(dims, value.shape, strict=True)):
         raise invalid_argument(
@@ -96,23 +106,24 @@ def _names(keys) -> str:
 def _one_input_signature(servable: Servable, spec, input_key: str, what: str):
     """(name, SignatureDef) of the signature a Classify or Regress names, if it takes
     one input, `input_key`; else INVALID_ARGUMENT or FAILED_PRECONDITION naming the
-    signature, what it has, and the signatures that would do."""
+    signature, what it has, and the signatures that would do (not the whole
+    SignatureDef, as TF Serving quotes it)."""
     name = _signature_name(spec)
     signature = servable.signature_defs.get(name)
     if signature is None:
         raise invalid_argument(f'No signature was found with the name: {name}')
-    if len(signature.inputs) != 1 or input_key not in signature.inputs:
-        fitting = [key for key, candidate in sorted(servable.signature_defs.items())
-                   if list(candidate.inputs) == [input_key] and _fits(candidate, what)]
-        hint = (f'; use the signature {", ".join(repr(k) for k in fitting)}' if fitting
-                else f'; this model has no {what} signature')
-        lacks = ('Expected one input Tensor.' if len(signature.inputs) != 1
-                 else f'No {what} inputs found in SignatureDef')
-        error = invalid_argument if len(signature.inputs) != 1 else failed_precondition
-        raise error(f'{lacks} Signature "{name}" takes the inputs {{{_names(signature.inputs)}}} '
-                    f'and gives the outputs {{{_names(signature.outputs)}}}: {what} needs one '
-                    f'input, "{input_key}", of serialized tf.Examples{hint}')
-    return name, signature
+    if len(signature.inputs) == 1 and input_key in signature.inputs:
+        return name, signature
+    fitting = [f'"{key}"' for key, candidate in sorted(servable.signature_defs.items())
+               if list(candidate.inputs) == [input_key] and _fits(candidate, what)]
+    hint = (f'use the signature {" or ".join(fitting)}' if fitting
+            else f'this model has no {what} signature')
+    has = (f'takes the inputs {{{_names(signature.inputs)}}} and gives the outputs '
+           f'{{{_names(signature.outputs)}}}; {what} needs one input, "{input_key}", of '
+           f'serialized tf.Examples: {hint}')
+    if len(signature.inputs) != 1:
+        raise invalid_argument(f'Expected one input Tensor: signature "{name}" {has}')
+    raise failed_precondition(f'No {what} inputs found in SignatureDef "{name}": it {has}')
 
 
 def _fits(signature, what: str) -> bool:
@@ -141,7 +152,8 @@ class ServingApi:
     def __init__(self, manager: ModelManager, metrics: m.Metrics, batcher: Optional[Batcher] = None,
                  request_logs: Optional[RequestLogs] = None, max_message_bytes: int = 64 << 20,
                  reload_policy: Optional[ReloadPolicy] = None,
-                 admission: Optional[Admission] = None):
+                 admission: Optional[Admission] = None,
+                 on_request: Callable[[], None] = lambda: None):
         self.manager = manager
         self.metrics = metrics
         self._batcher = batcher
@@ -149,6 +161,12 @@ class ServingApi:
         self.max_message_bytes = max_message_bytes
         # Without one given (the canary, tests in process): limits no request can reach.
         self.admission = admission or Admission(1 << 62, 1 << 62)
+        # Told as each inference request arrives, before it waits for a thread (the
+        # server's memory.Trimmer: memory goes back once they stop).
+        self.on_request = on_request
+        # Signature -> average seconds of its calls on the gRPC event loop (predict_if_light).
+        self._loop_seconds: Dict[Tuple[str, int, str], float] = {}
+        self._light_calls = 0
         self.python_work = PythonWork()
         self._reload_policy = reload_policy or ReloadPolicy()
         self._calls = threading.Condition()
@@ -215,27 +233,70 @@ class ServingApi:
                 ticket: Optional[Ticket] = None) -> predict_pb2.PredictResponse:
         """Predict, admitted by its cost (on `ticket`, if the caller holds one)."""
         servable = servable or self.manager.get(request.model_spec)
-        for alias, proto in request.inputs.items():   # malformed before expensive
-            tensors.check_values(proto, self.max_message_bytes, alias)
-        with self.admission.admitted(predict_cost(request, servable.features_per_example),
-                                     ticket):
-            return self.log_request('predict', request, self.predict_on(servable, request))
+        shapes = self._checked_shapes(request)             # malformed before expensive
+        cost = predict_cost(request, servable.features_per_example, shapes)
+        return self._admitted_predict(request, servable, shapes, cost, ticket)
 
-    def predict_on(self, servable: Servable,
-                   request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        """Predict against a servable already resolved (REST resolves it to read types)."""
+    def _checked_shapes(self, request) -> Dict[str, Tuple[int, ...]]:
+        """Each input's shape, its values checked against it."""
+        return {alias: tensors.check_values(proto, self.max_message_bytes, alias)
+                for alias, proto in request.inputs.items()}
+
+    def _admitted_predict(self, request, servable: Servable, shapes, cost: Cost,
+                          ticket: Optional[Ticket] = None) -> predict_pb2.PredictResponse:
+        with self.admission.admitted(cost, ticket):
+            return self.log_request('predict', request,
+                                    self.predict_on(servable, request, shapes))
+
+    def predict_if_light(self, request: predict_pb2.PredictRequest
+                         ) -> Optional[predict_pb2.PredictResponse]:
+        """Predict, on the gRPC event loop, if the call is light there: no batching (a
+        batch waits for others), at most INLINE_ELEMENTS once expanded, and a signature
+        whose calls there take at most LOOP_SECONDS on average; None (nothing done) if
+        not. One that cannot be resolved or is malformed is answered there: its error
+        costs nothing."""
+        if self._batcher is not None:
+            return None
+        started = time.perf_counter()
+        servable = self.manager.get(request.model_spec)
+        shapes = self._checked_shapes(request)
+        key = (servable.name, servable.version, _signature_name(request.model_spec))
+        cost = predict_cost(request, servable.features_per_example, shapes)
+        if cost.elements > INLINE_ELEMENTS or not self._light_on_loop(key):
+            return None
+        response = self._admitted_predict(request, servable, shapes, cost)
+        # An average of the last dozen calls, each counted at most 4 x LOOP_SECONDS: a
+        # call the machine held up once does not send the signature to the pool.
+        took = min(time.perf_counter() - started, 4 * LOOP_SECONDS)
+        self._loop_seconds[key] = 0.9 * self._loop_seconds.get(key, 0.0) + 0.1 * took
+        return response
+
+    def _light_on_loop(self, key: Tuple[str, int, str]) -> bool:
+        """Whether a signature's calls on the loop take at most LOOP_SECONDS on average.
+        One a little past it (a busy spell) tries again there one call in 256, so that
+        its average can come down; one far past it (a heavy model) stays on the pool."""
+        took = self._loop_seconds.get(key, 0.0)
+        if took <= LOOP_SECONDS:
+            return True
+        self._light_calls += 1
+        return took < 3 * LOOP_SECONDS and self._light_calls % 256 == 0
+
+    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
+                   shapes: Optional[Dict[str, Tuple[int, ...]]] = None
+                   ) -> predict_pb2.PredictResponse:
+        """Predict against a servable already resolved (REST resolves it to read types);
+        `shapes`, the inputs' as _checked_shapes gave them, if the caller checked them."""
         name = _signature_name(request.model_spec)
-        signature = servable.signature_defs.get(name)
+        signature = servable.signatures.get(name)
         if signature is None:
             raise failed_precondition(f'Serving signature key "{name}" not found.')
-        inputs = self._predict_inputs(signature, request)
+        inputs = self._predict_inputs(signature, request, shapes)
         aliases = self._output_aliases(signature, request.output_filter)
         outputs = self._run(servable, name, inputs, aliases, 'Predict')
         response = predict_pb2.PredictResponse()
         _set_model_spec(response.model_spec, servable, name)
         for alias in aliases:
-            response.outputs[alias].CopyFrom(
-                tensors.to_proto(outputs[alias], signature.outputs[alias].dtype))
+            tensors.to_proto(outputs[alias], signature.outputs[alias], response.outputs[alias])
         return self._bounded(response)
 
     def _bounded(self, response):
@@ -253,8 +314,28 @@ class ServingApi:
         if least > self.max_message_bytes:
             raise reply_too_large(least, self.max_message_bytes, at_least=True)
 
-    def _predict_inputs(self, signature, request) -> Dict[str, np.ndarray]:
-        sent, expected = set(request.inputs), set(signature.inputs)
+    def _predict_inputs(self, signature: SignatureInfo, request,
+                        shapes: Optional[Dict[str, Tuple[int, ...]]] = None
+                        ) -> Dict[str, np.ndarray]:
+        sent = request.inputs
+        if len(sent) != len(signature.inputs) or any(a not in signature.inputs for a in sent):
+            self._refuse_inputs(set(sent), set(signature.inputs))
+        inputs = {}
+        for index, alias in enumerate(signature.input_names):
+            (dtype, dims), proto = signature.inputs[alias], sent[alias]
+            if proto.dtype != dtype:
+                raise invalid_argument(
+                    f'Expects arg[{index}] to be {tensors.dtype_name(dtype)} but '
+                    f'{tensors.dtype_name(proto.dtype)} is provided')
+            value = tensors.to_ndarray(proto, self.max_message_bytes, alias,
+                                       shapes[alias] if shapes else None)
+            _check_shape(alias, dims, value)
+            inputs[alias] = value
+        return inputs
+
+    @staticmethod
+    def _refuse_inputs(sent: Set[str], expected: Set[str]) -> None:
+        """TF Serving's INVALID_ARGUMENT for inputs that are not the signature's."""
         if len(sent) != len(expected):
             raise invalid_argument(
                 f'input size does not match signature: {len(sent)}!={len(expected)} '
@@ -265,22 +346,11 @@ class ServingApi:
             raise invalid_argument(
                 f'input tensor alias not found in signature: {alias}. '
                 f'Inputs expected to be in the set {{{",".join(sorted(expected))}}}.')
-        inputs = {}
-        for index, alias in enumerate(sorted(expected)):
-            info, proto = signature.inputs[alias], request.inputs[alias]
-            if proto.dtype != info.dtype:
-                raise invalid_argument(
-                    f'Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but '
-                    f'{tensors.dtype_name(proto.dtype)} is provided')
-            value = tensors.to_ndarray(proto, self.max_message_bytes, alias)
-            _check_shape(alias, info, value)
-            inputs[alias] = value
-        return inputs
 
     @staticmethod
-    def _output_aliases(signature, output_filter) -> List[str]:
+    def _output_aliases(signature: SignatureInfo, output_filter) -> Sequence[str]:
         if not output_filter:
-            return sorted(signature.outputs)
+            return signature.output_names
         aliases = []
         for alias in output_filter:
             if alias not in signature.outputs:
