@@ -295,6 +295,21 @@ def examples_request(body: Dict[str, Any], spec, raw_type, servable, ticket):
     return request
 
 
+class _Encoded:
+    """A reply already written as JSON text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _classifications_json(classifications) -> _Encoded:
+    """{"results": [[[label, score], ...], ...]}, written a row at a time: the nested
+    lists of a whole reply of 100k rows took ~3x the request's size."""
+    rows = ', '.join(json.dumps([[c.label, c.score] for c in row.classes])
+                    for row in classifications)
+    return _Encoded(f'{{"results": [{rows}]}}')
+
+
 class RestApi:
     """Handles one REST request: (method, path, body) -> (HTTP status, JSON or text).
     The transport (serving/rest_server.py) calls it on a thread of its pool for
@@ -303,6 +318,10 @@ class RestApi:
     def __init__(self, api: ServingApi, prometheus_path: Optional[str]):
         self._api = api
         self._prometheus_path = prometheus_path
+
+    def on_request(self) -> None:
+        """An inference request arrived (serving/memory.py's Trimmer hears of it)."""
+        self._api.on_request()
 
     def handle_in_pool(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
         """handle(), on an inference thread: its Python work holds a slot
@@ -321,7 +340,7 @@ class RestApi:
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path[:200]}'})
             with self._api.serving_call():
                 api_name, result = self._dispatch(method, path, body)
-            text = json.dumps(result)
+            text = result.text if isinstance(result, _Encoded) else json.dumps(result)
             if len(text) > self._api.max_message_bytes:
                 raise reply_too_large(len(text), self._api.max_message_bytes)
             return 200, 'application/json', text
@@ -383,15 +402,15 @@ class RestApi:
                 # Every value a tf.Example: refused before a tensor is built.
                 ticket.grow(json_cost(body, servable.features_per_example))
             request, fmt = predict_request(parsed, spec, signature)
+            del parsed         # its Python objects (~5x the body) are not needed past here
             return 'Predict', predict_json(self._api.predict(request, servable, ticket), fmt)
         self._api.check_signature(servable, spec, verb)    # before a single example is built
+        raw_type = (example_requests.ClassificationRequest if verb == 'classify'
+                    else example_requests.RegressionRequest)
+        request = examples_request(parsed, spec, raw_type, servable, ticket)
+        del parsed
         if verb == 'classify':
-            request = examples_request(parsed, spec, example_requests.ClassificationRequest,
-                                       servable, ticket)
             result = self._api.classify(request, servable, ticket).result
-            return 'Classify', {'results': [
-                [[c.label, c.score] for c in row.classes] for row in result.classifications]}
-        request = examples_request(parsed, spec, example_requests.RegressionRequest, servable,
-                                   ticket)
+            return 'Classify', _classifications_json(result.classifications)
         result = self._api.regress(request, servable, ticket).result
         return 'Regress', {'results': [r.value for r in result.regressions]}
