@@ -168,4 +168,5 @@ def watch(config: PipelineConfig, lock: execution.RunLock, progress: execution.P
             made += 1
         if once:
             return made
+        interruption.resume()          # a run stands as it ended; a stop now stops the watch
         time.sleep(interval)
