@@ -154,7 +154,7 @@ class ServingApi:
                  request_logs: Optional[RequestLogs] = None, max_message_bytes: int = 64 << 20,
                  reload_policy: Optional[ReloadPolicy] = None,
                  admission: Optional[Admission] = None,
-                 on_request: Callable[[], None] = lambda: None):
+                 activity: Callable[[], None] = lambda: None):
         self.manager = manager
         self.metrics = metrics
         self._batcher = batcher
@@ -162,9 +162,9 @@ class ServingApi:
         self.max_message_bytes = max_message_bytes
         # Without one given (the canary, tests in process): limits no request can reach.
         self.admission = admission or Admission(1 << 62, 1 << 62)
-        # Told as each inference request arrives, before it waits for a thread (the
-        # server's memory.Trimmer: memory goes back once they stop).
-        self.on_request = on_request
+        # Told as each inference request arrives (before it waits for a thread) and as
+        # it ends: the server's memory.Trimmer gives memory back once they stop.
+        self.activity = activity
         # Signature -> average seconds of its calls on the gRPC event loop (predict_if_light).
         self._loop_seconds: Dict[Tuple[str, int, str], float] = {}
         self._light_calls = 0
@@ -188,6 +188,9 @@ class ServingApi:
             with self._calls:
                 self._in_flight -= 1
                 self._calls.notify_all()
+
+    def calls_under_way(self) -> int:
+        return self._in_flight
 
     def drain(self, seconds: float) -> bool:
         """Refuses new calls; waits up to `seconds` for those under way. True if they ended."""

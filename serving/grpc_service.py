@@ -116,7 +116,7 @@ class _Methods:
         pool = self._admin if admin else self._inference
 
         async def behavior(raw: bytes, context):
-            self._api.on_request()
+            self._api.activity()
             if light is not None and len(raw) <= INLINE_MAX_BYTES:
                 try:
                     answer = serve_call(self._api, light, request_type, raw, api_name,
@@ -139,6 +139,7 @@ class _Methods:
                 await context.abort(error.code, error.message)
             finally:
                 self._budget.give(len(raw))
+                self._api.activity()
         return grpc.unary_unary_rpc_method_handler(behavior)
 
 

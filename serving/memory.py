@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 1.0
 # glibc's arenas: one per thread that allocates at once, up to 8 per core. What a burst
 # frees is spread over all of them, in pages that each keep some live allocation, and
-# malloc_trim cannot return those: with 8 per core, 4 wide Classify calls left +87 MB
-# after the trim, with 2 in all +0 to +18 MB, with 1 +1 MB (measured in process).
-ARENAS = 2
+# malloc_trim cannot return those. Measured in process, after the trim: 4 wide Classify
+# calls at once left +87 MB with 8 per core, +0 to +18 MB with 2 arenas, +0 with 1; 4
+# REST Classify calls of 100k examples +9 to +87 MB, +4 to +53 MB, +5 to +7 MB. One
+# arena per two cores (one on two): TensorFlow's own threads keep their tcache.
+ARENAS = max(1, (os.cpu_count() or 1) // 2)
 _M_ARENA_MAX = -8                 # mallopt's parameter number, malloc.h
 
 
@@ -49,13 +51,17 @@ def return_free_memory() -> None:
 
 class Trimmer:
     """Hands memory back after each burst of requests, whatever they were (admitted,
-    refused, cancelled): `activity()` is called as each inference request arrives
-    (it sets an attribute); a thread of its own looks every QUIET_SECONDS and, once a
-    look finds no request since the last, trims. Under steady load it never trims
-    (the memory is in use); after a burst, one trim 1-2 s later."""
+    refused, cancelled): `activity()` is called as each inference request arrives and
+    as it ends (it sets an attribute); a thread of its own looks every QUIET_SECONDS
+    and, once a look finds none since the last, trims. Under steady load it never
+    trims (the memory is in use); after a burst, one trim 1-2 s after its last request
+    ended, never while `busy()` says calls are under way (the trim holds malloc's lock
+    while it walks the heap). Arrivals alone trimmed while 7 s requests were still
+    under way, and not after them."""
 
-    def __init__(self, trim: Callable[[], None] = return_free_memory):
-        self._trim = trim
+    def __init__(self, trim: Callable[[], None] = return_free_memory,
+                 busy: Callable[[], bool] = lambda: False):
+        self._trim, self._busy = trim, busy
         self._seen = False
         threading.Thread(target=self._loop, name='malloc-trim', daemon=True).start()
 
@@ -68,7 +74,7 @@ class Trimmer:
             time.sleep(QUIET_SECONDS)
             if self._seen:             # requests still arriving: the burst goes on
                 self._seen, pending = False, True
-            elif pending:
+            elif pending and not self._busy():   # none under way: trim locks malloc
                 pending = False
                 started = time.monotonic()
                 self._trim()

@@ -329,9 +329,9 @@ class RestApi:
         self._api = api
         self._prometheus_path = prometheus_path
 
-    def on_request(self) -> None:
-        """An inference request arrived (serving/memory.py's Trimmer hears of it)."""
-        self._api.on_request()
+    def activity(self) -> None:
+        """An inference request arrived or ended (serving/memory.py's Trimmer hears)."""
+        self._api.activity()
 
     def handle_in_pool(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
         """handle(), on an inference thread: its Python work holds a slot

@@ -130,7 +130,7 @@ class _Transport:
             return _json(501, f'Method {escaped(request.method, 20)} is not supported',
                          close=True)
         if request.method == 'POST':
-            self._rest.on_request()
+            self._rest.activity()
         held: List[int] = [0]
         try:
             self._check_framing(request)
@@ -146,6 +146,7 @@ class _Transport:
             else:
                 status, content_type, text = await asyncio.get_running_loop().run_in_executor(
                     self._pool, self._rest.handle_in_pool, request.method, path, body)
+                self._rest.activity()
         finally:
             self._budget.give(held[0])
         return web.Response(status=status, body=text.encode(),

@@ -81,8 +81,9 @@ def build(options: ServerOptions):
                                       options.model_config_roots,
                                       options.allow_unloading_all_models)
     admission = Admission(options.max_request_elements, options.max_elements_in_flight)
+    trimmer = Trimmer(busy=lambda: api is not None and api.calls_under_way() > 0)
     api = ServingApi(manager, metrics, batcher, request_logs, options.max_message_bytes, policy,
-                     admission, on_request=Trimmer().activity)
+                     admission, activity=trimmer.activity)
     manager.reload(config)   # loads every model's versions before serving, as TF Serving does
     return api
 
