@@ -50,7 +50,6 @@ DEFAULT_SIGNATURE = 'serving_default'
 # unless its signature took more than LOOP_SECONDS there (grpc_service.py).
 INLINE_ELEMENTS = 1024
 LOOP_SECONDS = 0.005
-LOOP_WINDOW = 0.02
 CLASSIFY_METHOD = 'tensorflow/serving/classify'
 REGRESS_METHOD = 'tensorflow/serving/regress'
 
@@ -168,7 +167,6 @@ class ServingApi:
         # Signature -> average seconds of its calls on the gRPC event loop (predict_if_light).
         self._loop_seconds: Dict[Tuple[str, int, str], float] = {}
         self._light_calls = 0
-        self._loop_window_start, self._loop_spent = 0.0, 0.0
         self.python_work = PythonWork()
         self._reload_policy = reload_policy or ReloadPolicy()
         self._calls = threading.Condition()
@@ -256,9 +254,9 @@ class ServingApi:
     def predict_if_light(self, request: predict_pb2.PredictRequest
                          ) -> Optional[predict_pb2.PredictResponse]:
         """Predict, on the gRPC event loop, if the call is light there: no batching (a
-        batch waits for others), at most INLINE_ELEMENTS once expanded, a signature
-        whose calls there take at most LOOP_SECONDS on average, and the loop's share of
-        time for them not spent; None (nothing done) if not. One that cannot be resolved
+        batch waits for others), at most INLINE_ELEMENTS once expanded, and a signature
+        whose calls there take at most LOOP_SECONDS on average; None (nothing done) if
+        not. One that cannot be resolved
         or is malformed is answered there: its error costs nothing."""
         if self._batcher is not None:
             return None
@@ -267,25 +265,15 @@ class ServingApi:
         shapes = self._checked_shapes(request)
         key = (servable.name, servable.version, _signature_name(request.model_spec))
         cost = predict_cost(request, servable.features_per_example, shapes)
-        if (cost.elements > INLINE_ELEMENTS or not self._light_on_loop(key)
-                or self._loop_share_spent(started)):
+        if cost.elements > INLINE_ELEMENTS or not self._light_on_loop(key):
             return None
         response = self._admitted_predict(request, servable, shapes, cost)
         took = time.perf_counter() - started
-        self._loop_spent += took
         # An average of the last dozen calls, each counted at most 4 x LOOP_SECONDS: a
         # call the machine held up once does not send the signature to the pool.
         self._loop_seconds[key] = (0.9 * self._loop_seconds.get(key, 0.0)
                                    + 0.1 * min(took, 4 * LOOP_SECONDS))
         return response
-
-    def _loop_share_spent(self, now: float) -> bool:
-        """Whether Predicts have had their share of the loop's time: at most half of each
-        LOOP_WINDOW, so that a flood of light calls leaves the loop to health and status
-        (the rest go to the pool, as before)."""
-        if now - self._loop_window_start > LOOP_WINDOW:
-            self._loop_window_start, self._loop_spent = now, 0.0
-        return self._loop_spent > LOOP_WINDOW / 2
 
     def _light_on_loop(self, key: Tuple[str, int, str]) -> bool:
         """Whether a signature's calls on the loop take at most LOOP_SECONDS on average.
