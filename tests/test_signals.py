@@ -154,5 +154,10 @@ def test_a_stop_at_each_component_is_recorded_as_a_stop(pipeline_home, tmp_path)
 
 
 def _runs(home):
-    """The home's runs; none before ML Metadata holds one."""
-    return runs(home) if os.path.exists(os.path.join(home, 'metadata.db')) else []
+    """The home's runs; none before ML Metadata holds one (no store, or one stopped
+    before its first run was recorded)."""
+    from pipeline.mlmd import NoMetadataError
+    try:
+        return runs(home)
+    except NoMetadataError:
+        return []
