@@ -10,6 +10,8 @@ Printed, in one run on this machine:
     1 also after 0.5 ms idle between calls, as a server's thread runs it), gRPC
     Predict (official stub) on TCP loopback with batching off and on, and on a
     UNIX socket (--grpc_socket_path), and REST :predict (row format, keep-alive);
+    GetModelStatus, and a bare echo of a batch-1 request's size on grpc.aio and on
+    grpc's threaded server (bench/grpc_floor.py): the floor under any call;
   - throughput with 8 concurrent gRPC clients (batch 1), batching off and on,
     against a single-threaded in-process loop; failed calls are counted.
 """
@@ -41,6 +43,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from bench.grpc_floor import KINDS, echo_p50
 from common.examples import example
 from pipeline.config import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA_FILE
 from serving import tensors
@@ -159,6 +162,7 @@ def main() -> int:
         if size == 1:
             latency[('Servable idle', size)] = percentiles(timed(run, args.iterations,
                                                                  idle=0.0005))
+    bare = {kind: echo_p50(kind, len(records[0]), args.iterations) for kind in KINDS}
     in_process_rate = args.iterations / sum(timed(lambda: serve(examples=tf.constant(batches[1])),
                                                   args.iterations))
 
@@ -198,6 +202,8 @@ def main() -> int:
                 print(f'  {path:<13} b={size:<3}{p50:8.3f}{p99:8.3f}')
     p50, p99 = latency[('gRPC floor', 1)]
     print(f'  GetModelStatus        {p50:8.3f}{p99:8.3f}   (a call with no model work)')
+    for kind, p50 in bare.items():
+        print(f'  bare {kind:<10} echo  {p50:8.3f}           (no server of ours: bench.grpc_floor)')
     for size in batches:
         ratio = latency[('gRPC', size)][0] / latency[('in-process', size)][0]
         print(f'gRPC p50 / in-process p50 at batch {size}: {ratio:.2f}  (target <= 2)')
