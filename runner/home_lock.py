@@ -114,26 +114,27 @@ def _open(home: str) -> IO[str]:
 READERS_SECONDS = 1.0
 
 
-def _locked(handle: IO[str]) -> bool:
+def _locked(handle: IO[str], wait: bool) -> bool:
     """Takes the lock; False when another process holds it (readers, which hold it
-    shared for an instant, are waited for)."""
+    shared for an instant, are waited for; with `wait`, any holder is)."""
     deadline = time.monotonic() + READERS_SECONDS
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline and not wait:
                 return False
-            time.sleep(0.05)
+            time.sleep(0.05 if time.monotonic() < deadline else 0.5)
 
 
 @contextlib.contextmanager
-def hold(home: str, command: str) -> Iterator[HeldLock]:
-    """Holds the home's lock for the block; UsageError when another process holds it."""
+def hold(home: str, command: str, wait: bool = False) -> Iterator[HeldLock]:
+    """Holds the home's lock for the block; UsageError when another process holds it
+    (with `wait`: once it lets go, as Airflow's tasks of one run take their turns)."""
     handle = _open(home)
     try:
-        if not _locked(handle):
+        if not _locked(handle, wait):
             other = _holder(handle)
             raise UsageError(
                 f'home {home} is in use by pid {other.get("pid", "?")} (runner '

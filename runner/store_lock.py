@@ -166,10 +166,10 @@ def _record_holder(store: Store, connection: Any, command: str) -> None:
 
 
 @contextlib.contextmanager
-def hold(home: str, store: Store, command: str) -> Iterator[StoreLock]:
-    """Holds the home's lock (UsageError at once if another process holds it) and the
-    store's (waiting for its holder) for the block."""
-    with home_lock.hold(home, command) as held_home:
+def hold(home: str, store: Store, command: str, wait: bool = False) -> Iterator[StoreLock]:
+    """Holds the home's lock (UsageError at once if another process holds it, unless
+    `wait`) and the store's (waiting for its holder) for the block."""
+    with home_lock.hold(home, command, wait) as held_home:
         connection = _acquire(store, command)
         try:
             _record_holder(store, connection, command)

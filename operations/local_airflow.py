@@ -1,0 +1,457 @@
+"""Apache Airflow on this machine for the pipeline's DAGs (`make airflow`, `make
+airflow-stop`, and the tests, on ports and homes of their own).
+
+    virtualenv     requirements-airflow.lock: requirements.lock's pins with Airflow
+                   2.11.0 beside them (Airflow needs werkzeug 2, the OpenTelemetry
+                   of protobuf 3 and rich 13, which requirements.lock pins otherwise,
+                   so Airflow never goes into .venv), in the cache outside the
+                   repository; this checkout on its PYTHONPATH
+    AIRFLOW_HOME   its airflow.cfg (written here), logs, pid files, the admin's
+                   password, the DAGs' settings (operations/on_airflow.py)
+    database       a database `airflow` on the `make store` server when it runs
+                   (LocalExecutor: tasks in parallel), else SQLite in AIRFLOW_HOME
+                   (SequentialExecutor: one task at a time)
+    processes      the scheduler and the webserver (UI and the stable REST API,
+                   /api/v1/, HTTP basic auth only) on 127.0.0.1
+
+No example DAGs, no default credentials: an admin whose password is generated
+at the first start and kept in AIRFLOW_HOME/admin-password (readable by its
+owner only). Starting what runs and stopping what does not are no-ops.
+"""
+
+import base64
+import configparser
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import psutil
+
+from common.exit_status import ProblemFound, UsageError
+from operations import store_server
+from pipeline.config import REPO_ROOT
+from pipeline.store_url import Store
+
+AIRFLOW_VERSION = '2.11.0'
+LOCK_FILE = os.path.join(REPO_ROOT, 'requirements-airflow.lock')
+DAGS_FOLDER = os.path.join(REPO_ROOT, 'dags')
+HOST = '127.0.0.1'
+DEFAULT_PORT = 18080           # beside Airflow's own default, 8080, which many programs take
+ADMIN = 'admin'
+DATABASE = 'airflow'
+PROCESSES = ('scheduler', 'webserver')
+READY_SECONDS = 240.0
+MARKER = '.complete'
+
+Note = Callable[[str], None]
+
+
+def default_cache() -> str:
+    """Where Airflow's virtualenv and home go: TAXI_CACHE_DIR, else XDG's cache."""
+    base = os.environ.get('TAXI_CACHE_DIR') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'taxi-pipeline')
+    return os.path.join(base, 'airflow')
+
+
+def _sha256(path: str) -> str:
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Installation:
+    """Airflow's virtualenv under a cache directory."""
+
+    root: str
+
+    @property
+    def venv(self) -> str:
+        return os.path.join(self.root, 'venv')
+
+    @property
+    def python(self) -> str:
+        return os.path.join(self.venv, 'bin', 'python')
+
+    @property
+    def airflow(self) -> str:
+        return os.path.join(self.venv, 'bin', 'airflow')
+
+    def installed(self) -> bool:
+        try:
+            with open(os.path.join(self.venv, MARKER)) as marker:
+                return marker.read() == _sha256(LOCK_FILE)
+        except OSError:
+            return False
+
+
+def _uv() -> str:
+    found = shutil.which('uv') or os.path.join(REPO_ROOT, '.tools', 'bin', 'uv')
+    if not os.path.exists(found):
+        raise UsageError('uv not found: run `make install` first')
+    return found
+
+
+def _run(argv: List[str], what: str, log: str, env: Optional[Mapping[str, str]] = None) -> None:
+    with open(log, 'ab') as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, check=False, env=env)
+    if result.returncode != 0:
+        raise ProblemFound(f'{what} failed (exit {result.returncode}; its output is in {log})')
+
+
+def install(root: str, note: Note) -> Installation:
+    """Airflow's virtualenv from requirements-airflow.lock, bytecode compiled as .venv
+    is; again when the lock changed. A virtualenv holds its own path: it is built in
+    place, and its marker, written last, tells a finished one."""
+    installation = Installation(os.path.abspath(root))
+    if installation.installed():
+        return installation
+    os.makedirs(installation.root, exist_ok=True)
+    log = os.path.join(installation.root, 'install.log')
+    note(f'Installing Airflow {AIRFLOW_VERSION} into {installation.venv} (log: {log})')
+    shutil.rmtree(installation.venv, ignore_errors=True)
+    uv = _uv()
+    _run([uv, 'venv', '--quiet', '--python', sys.executable, installation.venv],
+         "Airflow's virtualenv", log)
+    _run([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
+          installation.python, '-r', LOCK_FILE], "Airflow's packages", log)
+    with open(os.path.join(installation.venv, MARKER), 'w') as marker:
+        marker.write(_sha256(LOCK_FILE))
+    return installation
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+    """How quickly the scheduler notices things: new DAG files, a task whose process
+    is gone, a scheduler that died (the tests ask for seconds)."""
+
+    file_process_seconds: int = 30
+    zombie_seconds: int = 120
+    orphan_check_seconds: int = 60
+    scheduler_health_seconds: int = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalAirflow:
+    """Airflow's processes with their home (AIRFLOW_HOME), webserver port and database
+    (a SQLAlchemy URL; empty: SQLite in the home)."""
+
+    installation: Installation
+    home: str
+    port: int = DEFAULT_PORT
+    database: str = ''
+    timings: Timings = Timings()
+
+    @property
+    def url(self) -> str:
+        return f'http://{HOST}:{self.port}'
+
+    @property
+    def executor(self) -> str:
+        return 'LocalExecutor' if self.database else 'SequentialExecutor'
+
+    @property
+    def password_file(self) -> str:
+        return os.path.join(self.home, 'admin-password')
+
+    def pid_file(self, process: str) -> str:
+        return os.path.join(self.home, 'run', f'{process}.pid')
+
+    def log_file(self, process: str) -> str:
+        return os.path.join(self.home, 'logs', f'{process}.log')
+
+
+def sqlalchemy_url(host: str, port: int, user: str, database: str) -> str:
+    """Airflow's database on a PostgreSQL server (psycopg2, as Airflow's docs ask)."""
+    return f'postgresql+psycopg2://{user}@{host}:{port}/{database}'
+
+
+def database_url(store: Optional[Store]) -> str:
+    """Airflow's database: on the server a store names, else `airflow` on the make
+    store server if it runs, else '' (SQLite in AIRFLOW_HOME)."""
+    if store is None:
+        server = store_server.default_server()
+        if not store_server.installed() or store_server.running_port(server) is None:
+            return ''
+        store = store_server.create_database(server, DATABASE)
+    return sqlalchemy_url(store.host, store.port, store.user, store.database)
+
+
+def recorded_port(home: str) -> Optional[int]:
+    """The webserver's port in the airflow.cfg of a home, if one was written."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(os.path.join(home, 'airflow.cfg')):
+        return None
+    port = parser.get('webserver', 'web_server_port', fallback='')
+    return int(port) if port.isdigit() else None
+
+
+def _secret(path: str, make: Callable[[], str]) -> str:
+    """A secret kept in a file only its owner reads, made once."""
+    if not os.path.exists(path):
+        fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(make())
+        os.replace(path + '.new', path)
+    with open(path) as f:
+        return f.read().strip()
+
+
+def configuration(airflow: LocalAirflow) -> Dict[str, Dict[str, str]]:
+    """airflow.cfg's settings (Airflow's defaults for the rest)."""
+    home, timings = airflow.home, airflow.timings
+    fernet = _secret(os.path.join(home, 'fernet-key'),
+                     lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    return {
+        'core': {
+            'dags_folder': DAGS_FOLDER, 'executor': airflow.executor,
+            'load_examples': 'False', 'dags_are_paused_at_creation': 'False',
+            'fernet_key': fernet, 'parallelism': '4', 'max_active_tasks_per_dag': '4',
+            # Parsing imports the DAG file with this project (not TFX): seconds, under load.
+            'dagbag_import_timeout': '120', 'dag_file_processor_timeout': '180',
+            'load_default_connections': 'False', 'unit_test_mode': 'False'},
+        'database': {'sql_alchemy_conn': airflow.database
+                     or f'sqlite:///{os.path.join(home, "airflow.db")}',
+                     'load_default_connections': 'False'},
+        'logging': {'base_log_folder': os.path.join(home, 'logs'),
+                    'dag_processor_manager_log_location':
+                        os.path.join(home, 'logs', 'dag_processor_manager.log')},
+        'scheduler': {
+            'min_file_process_interval': str(timings.file_process_seconds),
+            'dag_dir_list_interval': str(max(timings.file_process_seconds, 10)),
+            'parsing_processes': '1', 'scheduler_heartbeat_sec': '2',
+            'job_heartbeat_sec': '2',
+            'scheduler_zombie_task_threshold': str(timings.zombie_seconds),
+            'zombie_detection_interval': '5',
+            'orphaned_tasks_check_interval': str(timings.orphan_check_seconds),
+            'scheduler_health_check_threshold': str(timings.scheduler_health_seconds),
+            'enable_health_check': 'False'},
+        'webserver': {
+            'web_server_host': HOST, 'web_server_port': str(airflow.port),
+            'base_url': airflow.url, 'workers': '1', 'expose_config': 'False',
+            'warn_deployment_exposure': 'False', 'reload_on_plugin_change': 'False',
+            'secret_key': _secret(os.path.join(home, 'webserver-secret'),
+                                  lambda: secrets.token_hex(32)),
+            'worker_refresh_batch_size': '0', 'web_server_worker_timeout': '300'},
+        # The stable REST API with HTTP basic auth, and nothing else: anonymous
+        # requests are refused (401).
+        'api': {'auth_backends': 'airflow.api.auth.backend.basic_auth'},
+        'operators': {'default_owner': 'taxi-pipeline'},
+    }
+
+
+def write_configuration(airflow: LocalAirflow) -> None:
+    for directory in ('', 'logs', 'run'):
+        os.makedirs(os.path.join(airflow.home, directory), exist_ok=True)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_dict(configuration(airflow))
+    path = os.path.join(airflow.home, 'airflow.cfg')
+    with open(path + '.new', 'w') as f:
+        parser.write(f)
+    os.replace(path + '.new', path)
+
+
+def environment(airflow: LocalAirflow) -> Dict[str, str]:
+    """Airflow's processes' environment: its home, and this checkout importable (the
+    DAG file imports the project's modules; the virtualenv holds no copy of it)."""
+    env = {**os.environ, 'AIRFLOW_HOME': airflow.home, 'PYTHONPATH': REPO_ROOT,
+           'TF_CPP_MIN_LOG_LEVEL': '2', 'NO_GCE_CHECK': 'true'}
+    env.pop('VIRTUAL_ENV', None)
+    return env
+
+
+def _airflow_cli(airflow: LocalAirflow, *args: str) -> str:
+    result = subprocess.run([airflow.installation.airflow, *args], capture_output=True,
+                            text=True, env=environment(airflow), stdin=subprocess.DEVNULL,
+                            timeout=600, cwd=airflow.home)
+    if result.returncode != 0:
+        lines = (result.stderr.strip() or result.stdout.strip() or '?').splitlines()
+        raise ProblemFound(f'airflow {" ".join(args[:2])} failed: {lines[-1]}')
+    return result.stdout
+
+
+def _admin(airflow: LocalAirflow) -> str:
+    """The admin's password: made and given to a new user at the first start."""
+    if os.path.exists(airflow.password_file):
+        return _secret(airflow.password_file, str)
+    password = secrets.token_urlsafe(18)
+    _airflow_cli(airflow, 'users', 'create', '--username', ADMIN, '--role', 'Admin',
+                 '--firstname', 'Taxi', '--lastname', 'Pipeline', '--email',
+                 'admin@localhost', '--password', password)
+    return _secret(airflow.password_file, lambda: password)
+
+
+# ---- processes -------------------------------------------------------------------------
+
+def _alive(airflow: LocalAirflow, process: str) -> Optional[int]:
+    """The pid of the process if it is still the one started (pid and start time as
+    recorded: a pid given to another process since is not ours)."""
+    try:
+        with open(airflow.pid_file(process)) as f:
+            pid, started = f.read().split()
+        found = psutil.Process(int(pid))
+        if found.create_time() != float(started):
+            return None
+        if found.status() == psutil.STATUS_ZOMBIE:
+            os.waitpid(found.pid, os.WNOHANG)
+            return None
+        return found.pid
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def running(airflow: LocalAirflow) -> List[str]:
+    return [process for process in PROCESSES if _alive(airflow, process) is not None]
+
+
+def _start_process(airflow: LocalAirflow, process: str) -> int:
+    """The scheduler or webserver in a session of its own (its task processes and
+    gunicorn's workers go with it), its output in its log; its pid recorded."""
+    argv = [airflow.installation.airflow, process]
+    with open(airflow.log_file(process), 'ab') as log:
+        child = subprocess.Popen(argv, env=environment(airflow), stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 cwd=airflow.home)
+    with open(airflow.pid_file(process), 'w') as f:
+        f.write(f'{child.pid} {psutil.Process(child.pid).create_time()}')
+    return child.pid
+
+
+def _stop_process(airflow: LocalAirflow, process: str, sig: int = signal.SIGTERM,
+                  seconds: float = 30.0) -> bool:
+    pid = _alive(airflow, process)
+    if pid is not None:
+        try:
+            os.killpg(pid, sig)
+            psutil.Process(pid).wait(seconds)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+        except psutil.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+    try:
+        os.remove(airflow.pid_file(process))
+    except FileNotFoundError:
+        pass
+    return pid is not None
+
+
+def request(airflow: LocalAirflow, path: str, method: str = 'GET',
+            body: Optional[Dict[str, Any]] = None, password: Optional[str] = None,
+            timeout: float = 30.0) -> Any:
+    """A call to the webserver (the REST API with the admin's credentials when a
+    password is given): its JSON; urllib's HTTPError for a refusal."""
+    headers = {'Content-Type': 'application/json'}
+    if password is not None:
+        token = base64.b64encode(f'{ADMIN}:{password}'.encode()).decode()
+        headers['Authorization'] = f'Basic {token}'
+    data = json.dumps(body).encode() if body is not None else None
+    call = urllib.request.Request(airflow.url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(call, timeout=timeout) as response:
+        return json.load(response)
+
+
+def _log_problem(path: str) -> str:
+    try:
+        with open(path, errors='replace') as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ''
+    told = [line for line in lines if 'Error' in line or 'ERROR' in line]
+    return (told or lines or [''])[-1][:400]
+
+
+def _ready(airflow: LocalAirflow, password: str, dag_ids: List[str]) -> bool:
+    """The scheduler healthy, the webserver answering, the DAGs parsed."""
+    try:
+        health = request(airflow, '/health', timeout=5)
+        if health.get('scheduler', {}).get('status') != 'healthy':
+            return False
+        listed = request(airflow, '/api/v1/dags?limit=100', password=password, timeout=10)
+    except (OSError, ValueError):
+        return False
+    return set(dag_ids) <= {dag['dag_id'] for dag in listed.get('dags', [])}
+
+
+def _import_errors(airflow: LocalAirflow, password: str) -> List[str]:
+    try:
+        found = request(airflow, '/api/v1/importErrors', password=password, timeout=10)
+    except (OSError, ValueError):
+        return []
+    return [error['stack_trace'].strip().splitlines()[-1]
+            for error in found.get('import_errors', []) if error.get('stack_trace')]
+
+
+def wait_until_ready(airflow: LocalAirflow, password: str, dag_ids: List[str],
+                     seconds: float = READY_SECONDS) -> None:
+    """Waits until the scheduler runs and the DAGs are there; ProblemFound naming a
+    process that exited, a DAG file that does not import, or the wait."""
+    deadline = time.monotonic() + seconds
+    while not _ready(airflow, password, dag_ids):
+        for process in PROCESSES:
+            if _alive(airflow, process) is None:
+                raise ProblemFound(f"Airflow's {process} exited while starting: "
+                                   f'{_log_problem(airflow.log_file(process))} '
+                                   f'(log: {airflow.log_file(process)})')
+        errors = _import_errors(airflow, password)
+        if errors:
+            raise ProblemFound(f'the DAG file {DAGS_FOLDER} does not import: {errors[0]}')
+        if time.monotonic() > deadline:
+            raise ProblemFound(f'Airflow did not have its DAGs within {seconds:.0f} s '
+                               f'(logs in {os.path.join(airflow.home, "logs")})')
+        time.sleep(1.0)
+
+
+def _port_taken(port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECONDS) -> bool:
+    """Writes the configuration, migrates the database, makes the admin, starts what of
+    the scheduler and webserver does not run and waits until the DAGs are there;
+    False when both ran already. What it started is stopped again if it fails."""
+    if running(airflow) == list(PROCESSES):
+        wait_until_ready(airflow, _admin(airflow), dag_ids, seconds)
+        return False
+    if 'webserver' not in running(airflow) and _port_taken(airflow.port):
+        raise UsageError(f'port {airflow.port} on {HOST} is in use by another program: '
+                         'choose another with --port')
+    write_configuration(airflow)
+    _airflow_cli(airflow, 'db', 'migrate')
+    password = _admin(airflow)
+    started = []
+    try:
+        for process in PROCESSES:
+            if _alive(airflow, process) is None:
+                _start_process(airflow, process)
+                started.append(process)
+        wait_until_ready(airflow, password, dag_ids, seconds)
+    except BaseException:
+        for process in started:
+            _stop_process(airflow, process)
+        raise
+    return True
+
+
+def stop(airflow: LocalAirflow) -> List[str]:
+    """Stops the webserver and the scheduler (with their task processes); those it
+    stopped."""
+    return [process for process in reversed(PROCESSES) if _stop_process(airflow, process)]
+
+
+def password(airflow: LocalAirflow) -> Optional[str]:
+    """The admin's password, if one was made."""
+    return _secret(airflow.password_file, str) if os.path.exists(airflow.password_file) \
+        else None
