@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -327,17 +326,37 @@ def _start_process(airflow: LocalAirflow, process: str) -> int:
     return child.pid
 
 
-def _stop_process(airflow: LocalAirflow, process: str, sig: int = signal.SIGTERM,
-                  seconds: float = 30.0) -> bool:
+def session(pid: int) -> List[psutil.Process]:
+    """The processes of the session a process leads: a scheduler's executor and task
+    processes (each task runner in a process group of its own), a webserver's
+    workers."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == pid:
+                found.append(process)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def _stop_process(airflow: LocalAirflow, process: str, seconds: float = 30.0) -> bool:
+    """Stops the process (SIGTERM: the scheduler ends its tasks) and then whatever of
+    its session is left (SIGKILL after `seconds`); False if it was not running."""
     pid = _alive(airflow, process)
     if pid is not None:
-        try:
-            os.killpg(pid, sig)
-            psutil.Process(pid).wait(seconds)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            pass
-        except psutil.TimeoutExpired:
-            os.killpg(pid, signal.SIGKILL)
+        members = session(pid)
+        for member in members:
+            try:
+                member.terminate()
+            except psutil.Error:
+                continue
+        _, left = psutil.wait_procs(members, timeout=seconds)
+        for member in left:
+            try:
+                member.kill()
+            except psutil.Error:
+                continue
     try:
         os.remove(airflow.pid_file(process))
     except FileNotFoundError:
