@@ -467,7 +467,10 @@ def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECO
 def stop(airflow: LocalAirflow) -> List[str]:
     """Stops the webserver and the scheduler (with their task processes); those it
     stopped."""
-    return [process for process in reversed(PROCESSES) if _stop_process(airflow, process)]
+    # gunicorn waits for its workers 30 s on SIGTERM: the webserver serves nothing
+    # that is lost when it ends at once.
+    return [process for process in reversed(PROCESSES)
+            if _stop_process(airflow, process, 5.0 if process == 'webserver' else 30.0)]
 
 
 def password(airflow: LocalAirflow) -> Optional[str]:
