@@ -1,0 +1,112 @@
+"""The Airflow DAGs as Airflow parses them (in Airflow's own virtualenv), Airflow's
+configuration and pins, and the airflow profile: no scheduler."""
+
+import json
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+
+from operations import local_airflow, on_airflow
+from pipeline.config import REPO_ROOT, PipelineConfig
+from pipeline.profiles import ProfileError, load_profile, schedule
+from tests.support import TRAINING_COMPONENTS
+
+# What Airflow 2.11 cannot take from requirements.lock (requirements-airflow.in).
+AIRFLOW_OWN_PINS = re.compile(r'(werkzeug|opentelemetry-[a-z-]+|rich)$')
+
+
+def _pins(name):
+    with open(os.path.join(REPO_ROOT, name)) as f:
+        return dict(re.match(r'([A-Za-z0-9_.\-\[\]]+)==(\S+)', line).groups()
+                    for line in f if re.match(r'[A-Za-z0-9]', line))
+
+
+def test_airflow_keeps_every_pin_of_the_pipeline_but_its_own_few():
+    pipeline, airflow = _pins('requirements.lock'), _pins('requirements-airflow.lock')
+    differ = {name for name, version in pipeline.items() if airflow.get(name) != version}
+    assert differ and all(AIRFLOW_OWN_PINS.match(name) for name in differ), differ
+    assert airflow['apache-airflow'] == local_airflow.AIRFLOW_VERSION
+    for name in ('tfx', 'tensorflow', 'apache-beam', 'ml-metadata', 'protobuf'):
+        assert airflow[name] == pipeline[name]
+
+
+def test_the_airflow_profile_and_its_settings():
+    profile = load_profile('airflow', environ={})
+    assert (profile.schedule, profile.retries) == ('@daily', 2)
+    assert schedule('none') is None and schedule('@hourly') == '@hourly'
+    assert load_profile('airflow', environ={'TAXI_SCHEDULE': 'none'}).schedule == 'none'
+    with pytest.raises(ProfileError, match="'retries': must be 0 or more.*TAXI_RETRIES"):
+        load_profile('airflow', environ={'TAXI_RETRIES': '-1'})
+    with pytest.raises(ProfileError, match="'span_check_seconds': must be at least 1"):
+        load_profile('airflow', environ={'TAXI_SPAN_CHECK_SECONDS': '0'})
+
+
+def test_airflow_listens_on_loopback_with_basic_auth_only_and_no_examples(tmp_path):
+    airflow = local_airflow.LocalAirflow(local_airflow.Installation(str(tmp_path / 'cache')),
+                                         str(tmp_path / 'home'), 18123)
+    os.makedirs(airflow.home)
+    config = local_airflow.configuration(airflow)
+    assert config['api']['auth_backends'] == 'airflow.api.auth.backend.basic_auth'
+    assert config['core']['load_examples'] == 'False'
+    assert config['core']['executor'] == 'SequentialExecutor'
+    assert config['database']['sql_alchemy_conn'].startswith('sqlite:///' + airflow.home)
+    assert config['webserver']['web_server_host'] == '127.0.0.1'
+    assert config['webserver']['expose_config'] == 'False'
+    assert config == local_airflow.configuration(airflow)      # its secrets made once
+    for secret in ('fernet-key', 'webserver-secret'):
+        assert stat.S_IMODE(os.stat(os.path.join(airflow.home, secret)).st_mode) == 0o600
+    on_server = local_airflow.LocalAirflow(airflow.installation, airflow.home, 18123,
+                                           'postgresql+psycopg2://u@127.0.0.1:5/airflow')
+    assert local_airflow.configuration(on_server)['core']['executor'] == 'LocalExecutor'
+
+
+_DESCRIBE = '''
+import json, sys
+from airflow.models import DagBag
+bag = DagBag(sys.argv[1], include_examples=False)
+print(json.dumps({'errors': {k: v[-300:] for k, v in bag.import_errors.items()}, 'dags': {
+    dag.dag_id: {'schedule': str(dag.schedule_interval) if dag.timetable.summary != 'None'
+                 else None,
+                 'max_active_runs': dag.max_active_runs,
+                 'tasks': {t.task_id: {'upstream': sorted(t.upstream_task_ids),
+                                       'retries': t.retries,
+                                       'backoff': t.retry_exponential_backoff}
+                           for t in dag.tasks}}
+    for dag in bag.dags.values()}}))
+'''
+
+
+@pytest.mark.e2e
+def test_the_training_dag_is_the_pipeline_a_task_per_component(tmp_path):
+    installation = local_airflow.Installation(local_airflow.default_cache())
+    if not installation.installed():
+        pytest.skip("needs Airflow's virtualenv: make airflow-install")
+    config = PipelineConfig(home=str(tmp_path / 'home'))
+    nodes = on_airflow.pipeline_nodes(config)
+    settings = on_airflow.DagSettings(home=config.home, data_root=config.data_root,
+                                      nodes=nodes)
+    airflow = local_airflow.LocalAirflow(installation, str(tmp_path / 'airflow'))
+    local_airflow.write_configuration(airflow)
+    on_airflow.write_settings(settings, airflow.home)
+    result = subprocess.run([installation.python, '-c', _DESCRIBE, local_airflow.DAGS_FOLDER],
+                            capture_output=True, text=True, timeout=300,
+                            env=local_airflow.environment(airflow))
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found['errors'] == {}
+    training = found['dags']['chicago-taxi']
+    assert (training['schedule'], training['max_active_runs']) == ('@daily', 1)
+    tasks = training['tasks']
+    assert sorted(tasks) == sorted(['prepare', *TRAINING_COMPONENTS])
+    assert tasks['Trainer']['upstream'] == sorted(
+        ['Transform', 'latest_hyperparameters_resolver', 'latest_blessed_model_resolver',
+         'ImportSchemaGen'])
+    assert tasks['CsvExampleGen']['upstream'] == ['prepare']
+    assert all(t['retries'] == 2 and t['backoff'] for t in tasks.values())
+    assert set(found['dags']) == {'chicago-taxi', 'chicago-taxi-new-span',
+                                  'chicago-taxi-monitoring'}
+    assert found['dags']['chicago-taxi-monitoring']['tasks']['findings']['upstream'] == \
+        ['check_traffic']
