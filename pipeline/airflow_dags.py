@@ -140,9 +140,11 @@ def span_dag(pipeline_name: str, new_span: Callable[[], Optional[int]],
         context['ti'].xcom_push(key=CONF_SPAN, value=span)
         return True
 
+    # One look per run (the next run looks again): a run's sensor pokes once, and is
+    # skipped when it found nothing, its slot free in between (reschedule).
     sensor = python_sensor(task_id=SPAN_SENSOR_TASK, python_callable=found, dag=dag,
-                           poke_interval=max(interval.total_seconds() / 4, 1),
-                           timeout=interval.total_seconds(), mode='reschedule',
+                           poke_interval=interval.total_seconds(),
+                           timeout=interval.total_seconds() / 2, mode='reschedule',
                            soft_fail=True, retries=0)
     sensor >> trigger(task_id=TRIGGER_TASK, trigger_dag_id=pipeline_name, dag=dag,
                       conf={CONF_SPAN: "{{ ti.xcom_pull(task_ids='%s', key='%s') }}"
