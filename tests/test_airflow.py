@@ -44,6 +44,10 @@ pytestmark = [pytest.mark.e2e]
 DAG = 'chicago-taxi'
 SPANS_DAG, MONITORING_DAG = DAG + '-new-span', DAG + '-monitoring'
 RUN_SECONDS = 900
+TFX_TASKS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen',
+             'ExampleValidator', 'ExampleValidationGate', 'Transform',
+             'latest_hyperparameters_resolver', 'Trainer', 'latest_blessed_model_resolver',
+             'Evaluator', 'ServingCanary', 'Pusher']
 # Quick settings for a test: training and monitoring only when triggered, spans
 # looked for every few seconds, retries a second apart; a dead scheduler's tasks
 # taken back within seconds.
@@ -212,6 +216,34 @@ def test_start_is_safe_to_repeat_and_refuses_anonymous_requests(airflow):
     assert status.returncode == 0 and 'scheduler, webserver' in status.stdout
 
 
+def _upstream(airflow, dag):
+    """Each task of a DAG as Airflow holds it: the tasks it runs after, its retries."""
+    tasks = airflow.api(f'/dags/{dag}/tasks')['tasks']
+    upstream = {t['task_id']: set() for t in tasks}
+    for task in tasks:
+        for child in task['downstream_task_ids']:
+            upstream[child].add(task['task_id'])
+    return upstream, {t['task_id']: (t['retries'], t['retry_exponential_backoff'])
+                      for t in tasks}
+
+
+def test_the_training_dag_is_the_pipeline_a_task_per_component(airflow):
+    upstream, retries = _upstream(airflow, DAG)
+    assert sorted(upstream) == sorted(['prepare', *TFX_TASKS])
+    assert upstream['CsvExampleGen'] == {'prepare'}
+    assert upstream['Trainer'] == {'Transform', 'ImportSchemaGen',
+                                   'latest_hyperparameters_resolver',
+                                   'latest_blessed_model_resolver'}   # its warm start
+    assert upstream['Pusher'] == {'Trainer', 'Evaluator', 'ServingCanary'}
+    assert set(retries.values()) == {(2, True)}                       # backoff on every task
+    details = airflow.api(f'/dags/{DAG}/details')
+    assert details['max_active_runs'] == 1
+    assert details['schedule_interval'] is None                       # TAXI_SCHEDULE=none
+    monitoring, _ = _upstream(airflow, MONITORING_DAG)
+    assert monitoring == {'check_traffic': set(), 'findings': {'check_traffic'},
+                          'trigger_training': {'findings'}}
+
+
 def test_a_run_triggered_through_the_api_is_retried_and_pushes_once(airflow, first_run):
     run_id, run = first_run
     assert run['state'] == 'success'
@@ -223,10 +255,6 @@ def test_a_run_triggered_through_the_api_is_retried_and_pushes_once(airflow, fir
     assert listed['state'] == 'complete' and listed['pushed_version'] == version
 
 
-TFX_TASKS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen',
-             'ExampleValidator', 'ExampleValidationGate', 'Transform',
-             'latest_hyperparameters_resolver', 'Trainer', 'latest_blessed_model_resolver',
-             'Evaluator', 'ServingCanary', 'Pusher']
 
 
 @pytest.fixture(scope='module')

@@ -1,18 +1,15 @@
-"""The Airflow DAGs as Airflow parses them (in Airflow's own virtualenv), Airflow's
-configuration and pins, and the airflow profile: no scheduler."""
+"""Airflow's configuration and pins, and the airflow profile: no Airflow needed
+(test_airflow.py has the DAGs as a running Airflow holds them)."""
 
-import json
 import os
 import re
 import stat
-import subprocess
 
 import pytest
 
-from operations import local_airflow, on_airflow
-from pipeline.config import REPO_ROOT, PipelineConfig
+from operations import local_airflow
+from pipeline.config import REPO_ROOT
 from pipeline.profiles import ProfileError, load_profile, schedule
-from tests.support import TRAINING_COMPONENTS
 
 # What Airflow 2.11 cannot take from requirements.lock (requirements-airflow.in).
 AIRFLOW_OWN_PINS = re.compile(r'(werkzeug|opentelemetry-[a-z-]+|rich)$')
@@ -61,52 +58,3 @@ def test_airflow_listens_on_loopback_with_basic_auth_only_and_no_examples(tmp_pa
     on_server = local_airflow.LocalAirflow(airflow.installation, airflow.home, 18123,
                                            'postgresql+psycopg2://u@127.0.0.1:5/airflow')
     assert local_airflow.configuration(on_server)['core']['executor'] == 'LocalExecutor'
-
-
-_DESCRIBE = '''
-import json, sys
-from airflow.models import DagBag
-bag = DagBag(sys.argv[1], include_examples=False)
-print(json.dumps({'errors': {k: v[-300:] for k, v in bag.import_errors.items()}, 'dags': {
-    dag.dag_id: {'schedule': str(dag.schedule_interval) if dag.timetable.summary != 'None'
-                 else None,
-                 'max_active_runs': dag.max_active_runs,
-                 'tasks': {t.task_id: {'upstream': sorted(t.upstream_task_ids),
-                                       'retries': t.retries,
-                                       'backoff': t.retry_exponential_backoff}
-                           for t in dag.tasks}}
-    for dag in bag.dags.values()}}))
-'''
-
-
-@pytest.mark.e2e
-def test_the_training_dag_is_the_pipeline_a_task_per_component(tmp_path):
-    installation = local_airflow.Installation(local_airflow.default_cache())
-    if not installation.installed():
-        pytest.skip("needs Airflow's virtualenv: make airflow-install")
-    config = PipelineConfig(home=str(tmp_path / 'home'))
-    nodes = on_airflow.pipeline_nodes(config)
-    settings = on_airflow.DagSettings(home=config.home, data_root=config.data_root,
-                                      nodes=nodes)
-    airflow = local_airflow.LocalAirflow(installation, str(tmp_path / 'airflow'))
-    local_airflow.write_configuration(airflow)
-    on_airflow.write_settings(settings, airflow.home)
-    result = subprocess.run([installation.python, '-c', _DESCRIBE, local_airflow.DAGS_FOLDER],
-                            capture_output=True, text=True, timeout=300,
-                            env=local_airflow.environment(airflow))
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.splitlines()[-1])
-    assert found['errors'] == {}
-    training = found['dags']['chicago-taxi']
-    assert (training['schedule'], training['max_active_runs']) == ('@daily', 1)
-    tasks = training['tasks']
-    assert sorted(tasks) == sorted(['prepare', *TRAINING_COMPONENTS])
-    assert tasks['Trainer']['upstream'] == sorted(
-        ['Transform', 'latest_hyperparameters_resolver', 'latest_blessed_model_resolver',
-         'ImportSchemaGen'])
-    assert tasks['CsvExampleGen']['upstream'] == ['prepare']
-    assert all(t['retries'] == 2 and t['backoff'] for t in tasks.values())
-    assert set(found['dags']) == {'chicago-taxi', 'chicago-taxi-new-span',
-                                  'chicago-taxi-monitoring'}
-    assert found['dags']['chicago-taxi-monitoring']['tasks']['findings']['upstream'] == \
-        ['check_traffic']
