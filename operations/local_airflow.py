@@ -108,13 +108,17 @@ def _run(argv: List[str], what: str, log: str, env: Optional[Mapping[str, str]] 
         raise ProblemFound(f'{what} failed (exit {result.returncode}; its output is in {log})')
 
 
-def install(root: str, note: Note) -> Installation:
+def install(root: str, note: Note, in_use: bool = False) -> Installation:
     """Airflow's virtualenv from requirements-airflow.lock, bytecode compiled as .venv
-    is; again when the lock changed. A virtualenv holds its own path: it is built in
-    place, and its marker, written last, tells a finished one."""
+    is; again when the lock changed, unless Airflow runs from it (`in_use`: UsageError).
+    A virtualenv holds its own path: it is built in place, and its marker, written
+    last, tells a finished one."""
     installation = Installation(os.path.abspath(root))
     if installation.installed():
         return installation
+    if in_use:
+        raise UsageError(f'requirements-airflow.lock changed, and Airflow runs from '
+                         f'{installation.venv}: `make airflow-stop` first, then start it again')
     os.makedirs(installation.root, exist_ok=True)
     log = os.path.join(installation.root, 'install.log')
     note(f'Installing Airflow {AIRFLOW_VERSION} into {installation.venv} (log: {log})')
@@ -255,7 +259,9 @@ def write_configuration(airflow: LocalAirflow) -> None:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_dict(configuration(airflow))
     path = os.path.join(airflow.home, 'airflow.cfg')
-    with open(path + '.new', 'w') as f:
+    # It holds the fernet key and the webserver's secret: its owner's only.
+    fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
         parser.write(f)
     os.replace(path + '.new', path)
 

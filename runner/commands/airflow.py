@@ -106,7 +106,8 @@ def run(plan: Plan, context: Context) -> ExitStatus:
               f'{airflow.installation.venv}.')
     elif plan.action == 'start':
         assert plan.settings is not None     # check() made them
-        local_airflow.install(airflow.installation.root, context.progress.note)
+        local_airflow.install(airflow.installation.root, context.progress.note,
+                              in_use=bool(local_airflow.running(airflow)))
         os.makedirs(airflow.home, exist_ok=True)
         context.progress.note('Compiling the training pipeline for its DAG')
         config: PipelineConfig = plan.settings.config()
