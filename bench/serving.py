@@ -6,7 +6,8 @@ Without --model_base_path it first runs the pipeline to get a pushed model.
 Printed, in one run on this machine:
   - p50/p99 latency at batch 1 and 64: the in-process SavedModel call
     (signatures['serving_default']), the same model run as the server runs it
-    (serving.servable.Servable: a Session callable in the calling thread), gRPC
+    (serving.servable.Servable: a Session callable in the calling thread; at batch
+    1 also after 0.5 ms idle between calls, as a server's thread runs it), gRPC
     Predict (official stub) on TCP loopback with batching off and on, and on a
     UNIX socket (--grpc_socket_path), and REST :predict (row format, keep-alive);
   - throughput with 8 concurrent gRPC clients (batch 1), batching off and on,
@@ -19,6 +20,7 @@ import common.bootstrap  # noqa: F401  (first: the environment before TensorFlow
 
 import argparse
 import base64
+import functools
 import glob
 import http.client
 import json
@@ -54,11 +56,15 @@ def percentiles(samples):
     return np.percentile(samples, 50) * 1e3, np.percentile(samples, 99) * 1e3
 
 
-def timed(call, iterations: int, warmup: int = 50):
+def timed(call, iterations: int, warmup: int = 50, idle: float = 0.0):
+    """Seconds of each call; `idle` seconds asleep before each (a server's thread wakes
+    for each request: its caches are no longer warm)."""
     for _ in range(warmup):
         call()
     samples = []
     for _ in range(iterations):
+        if idle:
+            time.sleep(idle)
         started = time.perf_counter()
         call()
         samples.append(time.perf_counter() - started)
@@ -147,10 +153,12 @@ def main() -> int:
         latency[('in-process', size)] = percentiles(
             timed(lambda batch=batch: serve(examples=tf.constant(batch)), args.iterations))
         array = np.array(batch, dtype=object)
-        latency[('Servable', size)] = percentiles(timed(
-            lambda array=array: servable.run('serving_default', {'examples': array},
-                                             ['probabilities']),
-            args.iterations))
+        run = functools.partial(servable.run, 'serving_default', {'examples': array},
+                                ['probabilities'])
+        latency[('Servable', size)] = percentiles(timed(run, args.iterations))
+        if size == 1:
+            latency[('Servable idle', size)] = percentiles(timed(run, args.iterations,
+                                                                 idle=0.0005))
     in_process_rate = args.iterations / sum(timed(lambda: serve(examples=tf.constant(batches[1])),
                                                   args.iterations))
 
@@ -183,11 +191,13 @@ def main() -> int:
 
     print(f'\nlatency, ms        {"p50":>8}{"p99":>8}   (taxi model, {os.cpu_count()} CPUs)')
     for size in batches:
-        for path in ('in-process', 'Servable', 'gRPC', 'gRPC unix', 'gRPC+batch', 'REST'):
-            p50, p99 = latency[(path, size)]
-            print(f'  {path:<10} b={size:<3}{p50:8.3f}{p99:8.3f}')
+        for path in ('in-process', 'Servable', 'Servable idle', 'gRPC', 'gRPC unix', 'gRPC+batch',
+                     'REST'):
+            if (path, size) in latency:
+                p50, p99 = latency[(path, size)]
+                print(f'  {path:<13} b={size:<3}{p50:8.3f}{p99:8.3f}')
     p50, p99 = latency[('gRPC floor', 1)]
-    print(f'  GetModelStatus     {p50:8.3f}{p99:8.3f}   (a call with no model work)')
+    print(f'  GetModelStatus        {p50:8.3f}{p99:8.3f}   (a call with no model work)')
     for size in batches:
         ratio = latency[('gRPC', size)][0] / latency[('in-process', size)][0]
         print(f'gRPC p50 / in-process p50 at batch {size}: {ratio:.2f}  (target <= 2)')

@@ -1,6 +1,7 @@
 """The model server under a soak and under attack, with its memory watched.
 
-    .venv/bin/python -m bench.soak [--model_base_path DIR] [--seconds 10] [--attack-only]
+    .venv/bin/python -m bench.soak [--model_base_path DIR] [--seconds 10]
+                                   [--attack-only | --bursts-only]
 
 Against one server process on loopback with the default limits (a copy of the
 newest pushed version, so that versions can be swapped in and out), printed:
@@ -17,7 +18,15 @@ newest pushed version, so that versions can be swapped in and out), printed:
     trickling header bytes while REST clients call (target: answers within 2 s);
     a transform_features Predict of 0.2 MB (its reply's size and time); malformed
     inputs (target: no INTERNAL / 500); peak RSS over the attack, and RSS 5 s
-    after it against before it.
+    after it against before it;
+  - bursts (issue 30), each with the server's RSS before it, at its peak and 10 s
+    after it (target: within 50 MB of before): 2,000 concurrent small gRPC
+    Predicts, the same cancelled by their clients, 64 REST clients for 5 s,
+    30 version swaps, wide requests (one example of 300k features the model does
+    not parse, over REST :classify and gRPC Classify, and the largest REST
+    :classify of the model's own features the limits admit) with the memory
+    each took against its size (target: at most ~10x) and health checked every
+    50 ms from another process (target: under 100 ms).
 Latency at batch 1 is bench/serving.py's to measure.
 """
 
@@ -32,6 +41,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import string
 import subprocess
@@ -45,6 +55,7 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -228,21 +239,28 @@ def tiny_examples(server, stub, rss: PeakRss) -> None:
 
 def probe_health(target: str, rest_port: int, seconds: float) -> None:
     """--probe: checks health every 50 ms for `seconds`, from a process of its own (the
-    attacking clients' threads would otherwise delay it); prints the latencies."""
+    attacking clients' threads would otherwise delay it); prints [when, seconds] of
+    each check (seconds infinite for a failed one)."""
     health = health_pb2_grpc.HealthStub(grpc.insecure_channel(target))
     health.Check(health_pb2.HealthCheckRequest(), timeout=30)
     print('ready', flush=True)
     latencies = {'grpc': [], 'rest': []}
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        started = time.perf_counter()
+    stop = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: stop.set())     # the measurement is over
+    while time.monotonic() < deadline and not stop.is_set():
+        started, when = time.perf_counter(), time.time()
         try:
             health.Check(health_pb2.HealthCheckRequest(), timeout=10)
-            latencies['grpc'].append(time.perf_counter() - started)
+            latencies['grpc'].append([when, time.perf_counter() - started])
         except grpc.RpcError:
-            latencies['grpc'].append(float('inf'))
-        status, took, _ = rest_outcome(rest_port, 'GET', f'/v1/models/{MODEL}', timeout=10)
-        latencies['rest'].append(took if status == 200 else float('inf'))
+            latencies['grpc'].append([when, float('inf')])
+        when = time.time()
+        try:
+            status, took, _ = rest_outcome(rest_port, 'GET', f'/v1/models/{MODEL}', timeout=10)
+        except OSError:
+            status, took = 0, float('inf')
+        latencies['rest'].append([when, took if status == 200 else float('inf')])
         time.sleep(0.05)
     print(json.dumps(latencies), flush=True)
 
@@ -277,12 +295,9 @@ def heavy_predicts(server, rss: PeakRss, clients: int = 48, examples: int = 100_
     print(f'{clients} concurrent Predicts of {examples // 1000}k examples '
           f'({request.ByteSize() / MB:.1f} MB each): {codes} in {took:.1f} s, peak RSS '
           f'+{(rss.peak() - before) / MB:.0f} MB', flush=True)
-    for kind, values in latencies.items():
-        values.sort()
+    for kind, checks in latencies.items():
         print(f'  health ({kind}, every 50 ms, 20 s from a process of its own): '
-              f'{len(values)} checks, p50 {values[len(values) // 2] * 1e3:.0f} ms, '
-              f'p99 {values[int(len(values) * 0.99)] * 1e3:.0f} ms, '
-              f'worst {values[-1] * 1e3:.0f} ms', flush=True)
+              f'{_health(c for _, c in checks)}', flush=True)
 
 
 def slowloris(server, connections: int = 300, seconds: float = 15.0) -> None:
@@ -373,6 +388,190 @@ def attack_mix(server) -> None:
           f'{after / MB:.0f} MB ({(after - start) / MB:+.0f})', flush=True)
 
 
+# --- Bursts, the memory they keep and what wide requests cost (issue 30) -------------
+
+def _health(seconds) -> str:
+    values = sorted(seconds)
+    if not values:
+        return 'no checks'
+    return (f'{len(values)} checks, p50 {values[len(values) // 2] * 1e3:.0f} ms, p99 '
+            f'{values[int(len(values) * 0.99)] * 1e3:.0f} ms, worst {values[-1] * 1e3:.0f} ms')
+
+
+def measured_burst(label: str, process: psutil.Process, rss: PeakRss, burst,
+                   windows: list) -> None:
+    """Runs burst(rss_before) (which returns what to say of it); prints the server's RSS
+    before it, at its peak and 10 s after it. (label, start, end) of the burst goes to
+    `windows`, 10 s after included (the health checks of that time are its)."""
+    before = rss.reset()
+    started = time.time()
+    said = burst(before)
+    peak = rss.peak()
+    time.sleep(10)
+    after = process.memory_info().rss
+    number = f'[{len(windows) + 1}]'
+    print(f'{number} {label}: {said}; RSS before {before / MB:.0f} MB, peak {peak / MB:.0f} MB '
+          f'(+{(peak - before) / MB:.0f}), 10 s after {after / MB:.0f} MB '
+          f'({(after - before) / MB:+.0f})', flush=True)
+    windows.append((number, started, time.time()))
+
+
+def _codes(outcomes) -> dict:
+    counted = {}
+    for code in outcomes:
+        counted[code] = counted.get(code, 0) + 1
+    return counted
+
+
+def concurrent_predicts(target: str, count: int, cancel: bool = False,
+                        connections: int = 64) -> str:
+    """`count` batch-1 Predicts sent at once over `connections` channels (cancelled by
+    the client 50 ms after they were sent, if `cancel`); what came back."""
+    channels = [grpc.insecure_channel(target, options=[('grpc.use_local_subchannel_pool', 1)])
+                for _ in range(connections)]
+    stubs = [prediction_service_pb2_grpc.PredictionServiceStub(c) for c in channels]
+    request = examples_request(1, ROW)
+    calls = [stubs[i % len(stubs)].Predict.future(request, timeout=120) for i in range(count)]
+    if cancel:
+        time.sleep(0.05)
+        for call in calls:
+            call.cancel()
+    outcomes = []
+    for call in calls:
+        try:
+            call.result()
+            outcomes.append('OK')
+        except grpc.FutureCancelledError:
+            outcomes.append('CANCELLED')
+        except grpc.RpcError as error:
+            outcomes.append(error.code().name)
+    for channel in channels:
+        channel.close()
+    return (f'{count} concurrent batch-1 Predicts on {connections} connections'
+            f'{", cancelled" if cancel else ""}: {_codes(outcomes)}')
+
+
+WIDE_FEATURES = 300_000
+
+
+def wide_json_body(features: int) -> bytes:
+    """REST :classify of one example carrying `features` features the model does not parse."""
+    carried = ','.join(f'"f{i}": 1.5' for i in range(features))
+    return ('{"signature_name": "classification", "examples": [{' + carried + '}]}').encode()
+
+
+def wide_classify_request(features: int):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = 'classification'
+    carried = request.input.example_list.examples.add().features.feature
+    for i in range(features):
+        carried[f'f{i}'].float_list.value.append(1.5)
+    return request
+
+
+def own_features_body(count: int) -> bytes:
+    """REST :classify of `count` examples of the taxi model's own features."""
+    row = {'fare': 9.25, 'payment_type': 'Credit Card', 'trip_start_hour': 19,
+           'trip_miles': 1.9}
+    return json.dumps({'signature_name': 'classification', 'examples': [row] * count}).encode()
+
+
+def at_once(call, times: int) -> list:
+    """call() from `times` threads at once; their results."""
+    results = [None] * times
+
+    def run(index):
+        results[index] = call()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def wide_requests(server, process: psutil.Process, rss: PeakRss, windows: list) -> None:
+    """Wide requests, 4 at once, each kind: what they got, how long they took, the memory
+    they took against their size."""
+    path = f'/v1/models/{MODEL}:classify'
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(server.target, options=BIG_CHANNEL))
+    wide_grpc = wide_classify_request(WIDE_FEATURES)
+    cases = [
+        (f'REST :classify, one example of {WIDE_FEATURES // 1000}k unknown features',
+         wide_json_body(WIDE_FEATURES),
+         lambda body: rest_outcome(server.rest_port, 'POST', path, body)[:2]),
+        (f'gRPC Classify, one example of {WIDE_FEATURES // 1000}k unknown features',
+         wide_grpc.SerializeToString(),
+         lambda _: grpc_call_outcome(stub.Classify, wide_grpc)),
+        ("REST :classify, 100k examples of 4 of the model's features",
+         own_features_body(100_000),
+         lambda body: rest_outcome(server.rest_port, 'POST', path, body)[:2]),
+    ]
+    for label, body, call in cases:
+        def burst(before, label=label, body=body, call=call):
+            started = time.perf_counter()
+            outcomes = at_once(lambda: call(body), 4)
+            took = time.perf_counter() - started
+            grown = rss.peak() - before
+            return (f'{label} ({len(body) / MB:.1f} MB), 4 at once: '
+                    f'{_codes(str(code) for code, _ in outcomes)} in {took:.1f} s, '
+                    f'peak +{grown / (4 * len(body)):.0f}x their size')
+        measured_burst('wide', process, rss, burst, windows)
+
+
+def grpc_call_outcome(call, request, timeout: float = 120):
+    """(status name, seconds) of one unary call."""
+    started = time.perf_counter()
+    try:
+        call(request, timeout=timeout)
+        return 'OK', time.perf_counter() - started
+    except grpc.RpcError as error:
+        return error.code().name, time.perf_counter() - started
+
+
+def bursts(server, base: str, source: str) -> None:
+    """Each kind of burst with the RSS it leaves behind (issue 30); health checked every
+    50 ms throughout, from a process of its own."""
+    process = psutil.Process(server.process.pid)
+    rss = PeakRss(process)
+    models = model_service_pb2_grpc.ModelServiceStub(server.channel())
+    probe = subprocess.Popen([sys.executable, '-m', 'bench.soak', '--probe', server.target,
+                              str(server.rest_port), '900'], stdout=subprocess.PIPE, text=True)
+    try:
+        assert probe.stdout.readline().strip() == 'ready'
+        rest_burst(server.rest_port, 8, 2)             # first-use costs of each path
+        concurrent_predicts(server.target, 200)
+        time.sleep(2)
+        print(f'bursts (RSS at start {process.memory_info().rss / MB:.0f} MB):', flush=True)
+        windows: list = []
+        measured_burst('gRPC', process, rss,
+                       lambda _: concurrent_predicts(server.target, 5000), windows)
+        measured_burst('gRPC', process, rss,
+                       lambda _: concurrent_predicts(server.target, 5000, cancel=True), windows)
+        measured_burst('REST', process, rss, lambda _: '64 clients for 5 s: {answered} answered, '
+                       '{resets} resets, {errors} errors'.format(
+                           **rest_burst(server.rest_port, 64, 5)), windows)
+        measured_burst('swaps', process, rss, lambda _: '30 version swaps under 32 gRPC clients: '
+                       '{calls} calls, {failed} failed'.format(
+                           **grpc_under_swaps(server.target, base, source, models, 32, 30)),
+                       windows)
+        wide_requests(server, process, rss, windows)
+        probe.send_signal(signal.SIGUSR1)
+        latencies = json.loads(probe.stdout.readline())
+    finally:
+        rss.stop()
+        probe.kill()
+        probe.wait()
+    print('health, every 50 ms from a process of its own, during each burst and the 10 s after:',
+          flush=True)
+    for label, started, ended in windows:
+        for kind, checks in latencies.items():
+            print(f'  {label} ({kind}): '
+                  f'{_health(c for when, c in checks if started <= when <= ended)}', flush=True)
+
+
 def soak(server, base: str, source: str, seconds: float) -> None:
     process = psutil.Process(server.process.pid)
     models = model_service_pb2_grpc.ModelServiceStub(server.channel())
@@ -401,7 +600,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model_base_path', help='directory of pushed versions')
     parser.add_argument('--seconds', type=float, default=10.0)
-    parser.add_argument('--attack-only', action='store_true', help='skip the soak, attack only')
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument('--attack-only', action='store_true', help='the attack mix alone')
+    only.add_argument('--bursts-only', action='store_true', help='the bursts (issue 30) alone')
     parser.add_argument('--probe', nargs=3, metavar=('TARGET', 'REST_PORT', 'SECONDS'),
                         help=argparse.SUPPRESS)    # the health prober's own process
     args = parser.parse_args()
@@ -415,9 +616,12 @@ def main() -> int:
     shutil.copytree(source, os.path.join(base, '1'))
     with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
                      '--file_system_poll_wait_seconds=1') as server:
-        if not args.attack_only:
+        if not (args.attack_only or args.bursts_only):
             soak(server, base, source, args.seconds)
-        attack_mix(server)
+        if not args.attack_only:
+            bursts(server, base, source)
+        if not args.bursts_only:
+            attack_mix(server)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -14,6 +14,7 @@ from typing import Optional
 
 _requested: Optional[int] = None
 _acknowledged = False
+_finished = False
 
 
 class Interrupted(BaseException):
@@ -32,8 +33,8 @@ class Interrupted(BaseException):
 
 def reset() -> None:
     """No stop asked for (a new command in this process)."""
-    global _requested, _acknowledged
-    _requested, _acknowledged = None, False
+    global _requested, _acknowledged, _finished
+    _requested, _acknowledged, _finished = None, False, False
 
 
 def request(signum: int) -> None:
@@ -55,6 +56,27 @@ def acknowledge() -> None:
 
 def acknowledged() -> bool:
     return _acknowledged
+
+
+def finish() -> None:
+    """The work a stop would end has finished and is recorded (a run complete): a stop
+    asked for before or from now on is noted, not raised, and the command's outcome
+    stands (its record and its exit status say the same). resume() undoes it."""
+    global _finished
+    _finished = True
+    acknowledge()
+
+
+def finished() -> bool:
+    return _finished
+
+
+def resume() -> None:
+    """More work follows finish() (the next run of a loop): a stop stops it again, and
+    one asked for meanwhile takes effect now (Interrupted)."""
+    global _finished, _acknowledged
+    _finished = _acknowledged = False
+    check()
 
 
 def check() -> None:

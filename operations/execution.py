@@ -12,13 +12,14 @@ import datetime
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import time
-from typing import Any, Iterator, List, NoReturn, Optional, Protocol, Tuple
+from typing import Any, Iterator, List, Optional, Protocol, Tuple
 
 from common import interruption
-from common.exit_status import ProblemFound
+from common.exit_status import ProblemFound, UsageError
 from operations.run_history import Activity
 from pipeline.store_url import Store
 from serving.memory import return_free_memory
@@ -268,29 +269,87 @@ class RunStopped(interruption.Interrupted):
 
 
 def _record_end(store: Store, run_id: str, state: str, ended: Optional[str] = None,
-                cause: Optional[str] = None) -> bool:
-    """How the run ended, on its executions that TFX left RUNNING; False (logged) when
-    the store cannot take it now (a full disk, its server gone): the next run records it."""
+                cause: Optional[str] = None, failed_too: bool = False) -> bool:
+    """How the run ended, on its executions that TFX left RUNNING (and, failed_too, those
+    it marked FAILED); False (logged) when the store cannot take it now (a full disk,
+    its server gone): the next run records it."""
     from pipeline import mlmd
     try:
-        mlmd.end_run(store, run_id, state, ended, cause)
+        mlmd.end_run(store, run_id, state, ended, cause, failed_too)
     except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
         logging.exception('could not record in %s that run %s ended %s', store, run_id, state)
         return False
     return True
 
 
+# Beam re-raises what a DoFn raised as a RuntimeError naming it: `RuntimeError:
+# common.interruption.Interrupted: stopped by SIGINT [while running '...']`.
+_STOP_NAMED = re.compile(r'Interrupted: stopped by (SIG[A-Z]+)')
+
+
+def stop_signal(error: BaseException) -> Optional[int]:
+    """The signal behind a failure, if the failure is the stop: the one the process
+    recorded, else an Interrupted in the error's chain (causes and contexts), else one
+    its message names (a library that wrapped the stop in an exception of its own)."""
+    signum = interruption.requested()
+    if signum is not None:
+        return signum
+    chain: List[BaseException] = []
+    seen: Optional[BaseException] = error
+    while seen is not None and seen not in chain:
+        if isinstance(seen, interruption.Interrupted):
+            return seen.signum
+        named = _STOP_NAMED.search(str(seen))
+        if named and named.group(1) in signal.Signals.__members__:
+            return signal.Signals[named.group(1)].value
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _recorded_state(store: Store, run_id: str) -> Optional[str]:
+    """The run's state as ML Metadata records it (mlmd.RunRecord.state), if it has one."""
+    from pipeline import mlmd
+    try:
+        return mlmd.find_run(mlmd.load_runs(mlmd.connect(store)), run_id).state
+    except (LookupError, ProblemFound, UsageError):
+        return None
+
+
+_STOPPED_WHERE = re.compile(r'stopped ((?:at|after) \S+)')
+
+
 def _stopped(watch: ComponentWatch, store: Store, run_id: str, signum: int,
-             cause: BaseException) -> NoReturn:
+             cause: BaseException) -> None:
     """The run was stopped by signum: the component under way is told STOPPED, the run's
-    executions CANCELED; RunStopped."""
+    executions CANCELED (those TFX marked FAILED as the stop came through wrapped, too;
+    at none under way, the last says how the run ended); RunStopped, saying where as
+    the record says it. A stop that came after the last component finished changes
+    nothing: the run completed (interruption.finish())."""
     from pipeline import mlmd
     interruption.acknowledge()
+    if _recorded_state(store, run_id) in ('complete', 'cached'):
+        interruption.finish()
+        return
     watch.stopped()
-    _record_end(store, run_id, 'CANCELED',
+    _record_end(store, run_id, 'CANCELED', failed_too=True,
                 ended=mlmd.INTERRUPTED if signum == signal.SIGINT else mlmd.TERMINATED)
-    where = f'at {watch.current}' if watch.current else 'between components'
-    raise RunStopped(signum, where) from cause
+    raise RunStopped(signum, _where(watch, _recorded_state(store, run_id))) from cause
+
+
+def _where(watch: ComponentWatch, recorded: Optional[str]) -> str:
+    """Where the run stopped, as its record says: a component whose line is out may not
+    have begun in ML Metadata yet (the record says the run stopped after the one
+    before), nor the run itself (no record: before its first component). The watch's
+    word where the record could not be written."""
+    if recorded is None:
+        return 'before its first component'
+    found = _STOPPED_WHERE.match(recorded)
+    if found:
+        return found.group(1)
+    if watch.current:
+        return f'at {watch.current}'
+    return f'after {watch.timings[-1][0]}' if watch.timings else 'before its first component'
 
 
 def close_unfinished_runs(store: Store, lock: RunLock) -> List[str]:
@@ -348,7 +407,9 @@ def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
     did not start: the lock on a shared store was lost); RunStopped when a signal
     stopped it. Either way, how it ended is recorded on the run's executions (and
     a failure in the lock, should the store be full). Runs that did not end
-    before are recorded first (close_unfinished_runs)."""
+    before are recorded first (close_unfinished_runs). When it returns the run is
+    complete, and a stop from then on changes nothing (interruption.finish(): what
+    the command says agrees with the record)."""
     for line in close_unfinished_runs(store, lock):
         progress.note(line)
     lock.working_on(run_id)
@@ -357,15 +418,20 @@ def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:
             _stopped(watch, store, run_id, stop.signum, stop)
+            return
         except LockLost as lost:
             after = f' after {watch.last}' if watch.last else ''
             raise _failed(store, run_id, lock, ComponentFailed(
                 watch.starting or 'set-up', f'the run stopped{after}: {lost}')) from lost
         except Exception as error:  # reported naming the component and the cause
-            signum = interruption.requested()
-            if signum is not None:     # the stop, as a library wrapped it (pybind11, in TF)
+            signum = stop_signal(error)
+            if signum is not None:     # the stop, as a library wrapped it (Beam, pybind11)
                 _stopped(watch, store, run_id, signum, error)
+                return
             watch.failed()
             component = watch.current or 'set-up'
             raise _failed(store, run_id, lock, ComponentFailed(
                 component, failure_message(component, error, store))) from error
+    # Complete: a stop asked for and not acted on (swallowed, or as the run ended) came
+    # too late to stop anything; one from now on is noted (the run stands as recorded).
+    interruption.finish()

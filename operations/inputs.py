@@ -7,6 +7,10 @@ which file, which line, and what is wrong there: bytes that are not UTF-8, a
 byte order mark, a field too large for CSV readers, a record with more or fewer
 fields than the header, a column named twice, an empty file, headers that differ. The diagnosis
 itself takes fields of any size, and names a file it cannot read.
+
+When the validation gate stops a run instead (the data read, but not as the schema
+says), the same reading names what made a column something else: spaces around a
+header name, a value in a numeric column that is not a number ("1,234.5").
 """
 
 import codecs
@@ -14,10 +18,11 @@ import contextlib
 import csv
 import glob
 import os
+import re
 import sys
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
-from common.csv_header import describe_repeated, repeated_names
+from common.csv_header import describe_repeated, padded, repeated_names
 
 # The field size Python's csv module takes by default, which TFX's CSV decoder uses.
 CSV_FIELD_LIMIT = 131072
@@ -144,3 +149,89 @@ def diagnose(input_base: str, pattern: str) -> Optional[str]:
         if headers[path] != headers[first]:
             return f'{path}: its header differs from that of {first}'
     return None
+
+
+def padded_names(input_base: str, pattern: str) -> Optional[str]:
+    """The first input file whose header has a name with spaces around it."""
+    for path in input_files(input_base, pattern):
+        try:
+            with open(path, newline='', encoding='utf-8', errors='replace') as f:
+                header = next(csv.reader(f), [])
+        except (OSError, csv.Error):
+            continue           # not this question's to answer
+        names = padded(header)
+        if names:
+            return (f'{path} line 1: the header names {", ".join(_padding(n) for n in names)}, '
+                    "so each reads as a new column and the schema's as missing: take the "
+                    'spaces out')
+    return None
+
+
+def _padding(name: str) -> str:
+    """'tips' with 2 spaces after it: the count in words (an error line is one line,
+    its runs of spaces squeezed)."""
+    before, after = len(name) - len(name.lstrip()), len(name) - len(name.rstrip())
+    sides = [f'{_spaces(count)} {side} it' for count, side in ((before, 'before'),
+                                                              (after, 'after')) if count]
+    return f'{name.strip()!r} with {" and ".join(sides)}'
+
+
+def _spaces(count: int) -> str:
+    return 'a space' if count == 1 else f'{count} spaces'
+
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_GROUPED = re.compile(r'-?\d{1,3}(,\d{3})+(\.\d*)?')
+
+
+def _reads_as(text: str, kind: str) -> bool:
+    """Whether TFX's CSV reading (tfx-bsl's rule) gives the value the schema's type:
+    INT an int64, FLOAT an int or a float."""
+    try:
+        return _INT64[0] <= int(text) <= _INT64[1]
+    except ValueError:
+        if kind == 'INT':
+            return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def not_a_number(input_base: str, pattern: str, numeric: Mapping[str, str]) -> Optional[str]:
+    """The first value, by file and line, of a column the schema says is numeric
+    (`numeric`: column -> 'INT' or 'FLOAT') that TFX does not read as one: one such
+    value makes the whole column a string."""
+    for path in input_files(input_base, pattern):
+        try:
+            found = _first_not_a_number(path, numeric)
+        except (OSError, CsvProblem, UnicodeDecodeError):
+            continue           # CsvExampleGen's diagnosis names those
+        if found:
+            return found
+    return None
+
+
+def _first_not_a_number(path: str, numeric: Mapping[str, str]) -> Optional[str]:
+    with open(path, newline='', encoding='utf-8') as f, _any_field_size():
+        records = _records(csv.reader(f), path)
+        _, header = next(records, (1, []))
+        columns = [(index, name, numeric[name]) for index, name in enumerate(header)
+                   if name in numeric]
+        for line, row in records:
+            for index, name, kind in columns:
+                text = row[index] if index < len(row) else ''
+                if text and not _reads_as(text, kind):
+                    return _not_a_number(path, line, name, kind, text)
+    return None
+
+
+def _not_a_number(path: str, line: int, name: str, kind: str, text: str) -> str:
+    shown = text if len(text) <= 40 else text[:37] + '...'
+    what = 'an integer' if kind == 'INT' else 'a number'
+    hint = (': write numbers without thousands separators' if _GROUPED.fullmatch(text)
+            else '')
+    return (f'{path} line {line}: {name} is {shown!r}, not {what} (the schema\'s {name} is '
+            f'{kind}), so the whole column reads as strings{hint}')

@@ -77,6 +77,8 @@ TASKMANAGER_FRAMEWORK_OFF_HEAP = '256m'
 # would leave no room for the above.
 TASKMANAGER_MANAGED_MEMORY = '512m'
 JOBMANAGER_MEMORY = '1024m'
+# The job server translates and submits; without a bound the JVM takes a quarter of RAM.
+JOB_SERVER_HEAP = '1g'
 READY_SECONDS = 180.0
 
 Note = Callable[[str], None]
@@ -404,11 +406,13 @@ def flink_configuration(cluster: LocalCluster) -> Dict[str, object]:
         'classloader.resolve-order': 'parent-first',
         # A failed job fails at once, with its cause: Beam's runner waits 3 minutes for
         # an SDK environment on a restarted task, then fails with that timeout
-        # (measured), so restarts would only hide the cause. A lost TaskManager is
-        # noticed in seconds, and a job that finds no slot fails within half a minute.
-        # A failed component's run is taken up again from ML Metadata's cache.
+        # (measured), so restarts would only hide the cause. A TaskManager that is gone
+        # is noticed after two refused heartbeats (10 s); one that is only slow (a
+        # loaded machine: 10 s failed a run) has a minute. A job that finds no slot
+        # fails within half a minute. A failed component's run is taken up again
+        # from ML Metadata's cache.
         'restart-strategy.type': 'none',
-        'heartbeat.interval': 2000, 'heartbeat.timeout': 10000,
+        'heartbeat.interval': 5000, 'heartbeat.timeout': 60000,
         'slot.request.timeout': 30000,
         'io.tmp.dirs': os.path.join(state, 'tmp'),
         'web.tmpdir': os.path.join(state, 'web'),
@@ -475,7 +479,8 @@ def _command(cluster: LocalCluster, process: str) -> Tuple[List[str], Dict[str, 
     if process == 'taskmanager':
         return [os.path.join(bin_dir, 'taskmanager.sh'), 'start-foreground'], flink_env
     if process == 'job-server':
-        return ([_require('java', "to run Beam's Flink job server (Java 11 or 17)"), '-cp',
+        return ([_require('java', "to run Beam's Flink job server (Java 11 or 17)"),
+                 f'-Xmx{JOB_SERVER_HEAP}', '-cp',
                  installation.job_server_classpath, JOB_SERVER_MAIN,
                  f'--flink-master={HOST}:{ports.rest}', f'--flink-conf-dir={cluster.conf_dir}',
                  f'--job-host={HOST}', f'--job-port={ports.job}',

@@ -13,18 +13,22 @@ before the worker starts.
 import dataclasses
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 from typing import Optional, Tuple
 
 from common.exit_status import ProblemFound, UsageError
 from operations import execution, training_run
 from pipeline.config import REPO_ROOT, PipelineConfig
-from pipeline.flink_runner import RUNNER
 from pipeline.profiles import Profile
 
+# Beam's --runner for the cluster: pipeline/flink_runner.py, which imports Beam (named
+# here as a string, so that the command line does not load Beam).
+RUNNER = 'pipeline.flink_runner.FlinkClusterRunner'
 # How long a job keeps its SDK environment after a stage: its stages run one after
 # another, and a new environment costs seconds (a virtualenv, our package installed,
 # TensorFlow imported); kept longer, a finished job's worker (~1 GB) outlives it beside
@@ -33,6 +37,8 @@ ENVIRONMENT_CACHE_MILLIS = 10_000
 # Beam 2.59's Python SDK also bounds a job's state stream by this (default 60 s).
 JOB_SERVER_TIMEOUT_SECONDS = 24 * 3600
 PACKAGE_NAME = 'tfx_taxi_pipeline'
+# The packages setup.py makes of the checkout (with their data files).
+PACKAGE_DIRS = ('common', 'models', 'serving', 'pipeline', 'operations', 'runner')
 # Our class (operations/flink_job_server) that stages no jars, and Beam's option for it.
 NO_JARS_TO_STAGE = ('--pipeline_resources_detector_factory_class='
                     'taxipipeline.flink.ClusterClasspath')
@@ -96,12 +102,19 @@ def package_path(directory: str) -> str:
 def build_package(directory: str) -> str:
     """This project's package, built from setup.py as a wheel into `directory` (a
     path that stays the same from run to run: it is part of each component's Beam
-    options, so of its cache key); the wheel's path."""
+    options, so of its cache key); the wheel's path. Built from a copy of the
+    sources, so that setuptools' build/ and egg-info stay out of the checkout (and
+    two runs building at once do not share them)."""
     os.makedirs(directory, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation',
-         '--wheel-dir', directory, REPO_ROOT],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix='taxi-package-') as sources:
+        shutil.copy2(os.path.join(REPO_ROOT, 'setup.py'), sources)
+        for package in PACKAGE_DIRS:
+            shutil.copytree(os.path.join(REPO_ROOT, package), os.path.join(sources, package),
+                            ignore=shutil.ignore_patterns('__pycache__', 'flink_job_server'))
+        result = subprocess.run(
+            [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps',
+             '--no-build-isolation', '--wheel-dir', directory, sources],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if result.returncode != 0:
         raise ProblemFound(f'building the package for the Flink workers failed: '
                            f'{result.stdout.strip().splitlines()[-1:]}')

@@ -107,6 +107,19 @@ def state(record: mlmd.RunRecord, activity: Activity = Activity()) -> str:
     return record.state
 
 
+def took(record: mlmd.RunRecord, activity: Activity = Activity()) -> float:
+    """Seconds from the run's start to its last known moment. For an abandoned run
+    that is when its last component started (its process is gone: no later moment
+    is known), the same before and after a later run records it abandoned (ML
+    Metadata's update time of that component is then when the later run did so)."""
+    if not state(record, activity).startswith('abandoned at '):
+        return record.end - record.start
+    ends = [component.start if component.state in ('RUNNING', 'NEW')
+            or component.ended == mlmd.ABANDONED else component.end
+            for component in record.components.values()]
+    return max(ends) - record.start
+
+
 def hyperparameters(record: mlmd.RunRecord) -> Dict[str, Any]:
     """What the Trainer trained with (as it recorded; else the defaults, the run's
     overrides and its steps)."""
@@ -141,7 +154,7 @@ def summary(record: mlmd.RunRecord, runs: Sequence[mlmd.RunRecord], serving: Opt
         'run_id': record.run_id, 'pipeline': record.pipeline,
         'start': datetime.datetime.fromtimestamp(record.start).isoformat(),
         'end': datetime.datetime.fromtimestamp(record.end).isoformat(),
-        'seconds': round(record.end - record.start, 1),
+        'seconds': round(took(record, activity), 1),
         'state': state(record, activity), 'failed_component': record.failed_component,
         'failure_cause': record.failure_cause or (
             activity.failure if record.run_id == activity.failed_run else None),
@@ -168,7 +181,7 @@ def row(record: mlmd.RunRecord, serving: Optional[int],
     pushed = record.pushed_version or '-'
     if record.pushed_version is not None and record.pushed_version == str(serving):
         pushed += ' (serving)'
-    return [record.run_id, when(record.start), f'{record.end - record.start:.1f} s',
+    return [record.run_id, when(record.start), f'{took(record, activity):.1f} s',
             state(record, activity), who(record),
             data, code(record) if record.manifest else '-',
             ','.join(f'{k}={_brief(v)}' for k, v in hparams.items()) or '-',

@@ -4,9 +4,10 @@ the run works out before it starts, the run, and what it did with its model."""
 
 import dataclasses
 import hashlib
+import logging
 import os
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from common import interruption
 from operations import execution, inputs, run_history, spans
@@ -93,10 +94,41 @@ class TrainingRun:
                 f'{self.outcome}.')
 
 
+def _numeric_columns(schema_path: str) -> Dict[str, str]:
+    """The schema's INT and FLOAT features: column -> 'INT' or 'FLOAT'."""
+    import tensorflow as tf  # loaded by the run already; reads gs:// too
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    with tf.io.gfile.GFile(schema_path) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    return {feature.name: schema_pb2.FeatureType.Name(feature.type) for feature in schema.feature
+            if feature.type in (schema_pb2.INT, schema_pb2.FLOAT)}
+
+
+def _gate_hint(config: PipelineConfig, setup: RunSetup, pattern: str) -> Optional[str]:
+    """What in the input made the validation gate's anomalies, by file and line: a byte
+    order mark, spaces around a header name, a value of a numeric column that is not
+    a number; None when none of those."""
+    input_base = setup.input_base(config)
+    marked = inputs.byte_order_marks(input_base, pattern)
+    if marked:
+        return (f'{marked[0]} starts with a UTF-8 byte order mark (BOM), so its first column '
+                "reads as a new one and the schema's as missing: save it as UTF-8 without a BOM")
+    padded = inputs.padded_names(input_base, pattern)
+    if padded:
+        return padded
+    try:
+        numeric = _numeric_columns(setup.schema(config))
+    except Exception:  # the schema read before the gate; a diagnosis never fails the report
+        logging.exception('could not read the schema for the diagnosis')
+        return None
+    return inputs.not_a_number(input_base, pattern, numeric)
+
+
 def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
                setup: RunSetup) -> execution.ComponentFailed:
     """CsvExampleGen's failure with the input files' own problem, by file and line;
-    the validation gate's, with the byte order mark that made a column unknown."""
+    the validation gate's, with what in the input made the anomalies (_gate_hint)."""
     from pipeline.training_pipeline import SPAN_PATTERN  # TFX: seconds to import
     pattern = SPAN_PATTERN if config.spans else '*.csv'
     message = None
@@ -104,10 +136,8 @@ def _diagnosed(failure: execution.ComponentFailed, config: PipelineConfig,
         problem = inputs.diagnose(setup.input_base(config), pattern)   # never raises
         message = f'{ids.EXAMPLE_GEN} failed: {problem}' if problem else None
     elif failure.component == ids.VALIDATION_GATE:
-        marked = inputs.byte_order_marks(setup.input_base(config), pattern)
-        message = (f'{failure} ({marked[0]} starts with a UTF-8 byte order mark (BOM), so its '
-                   'first column reads as a new one and the schema\'s as missing: save it as '
-                   'UTF-8 without a BOM)') if marked else None
+        hint = _gate_hint(config, setup, pattern)
+        message = f'{failure} ({hint})' if hint else None
     if message is None:
         return failure
     diagnosed = execution.ComponentFailed(failure.component, message)
@@ -166,4 +196,5 @@ def watch(config: PipelineConfig, lock: execution.RunLock, progress: execution.P
             made += 1
         if once:
             return made
+        interruption.resume()          # a run stands as it ended; a stop now stops the watch
         time.sleep(interval)

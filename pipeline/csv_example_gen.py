@@ -14,6 +14,9 @@ back as a side input): about 280 us a row. Here Beam moves file names only:
 
 The Examples are byte for byte what TFX's executor hashes (its Examples
 serialized deterministically: features in key order), so the split is TFX's.
+One difference: the header's names are kept as written (TFX strips the line, so
+spaces after the last name, or before the first, went silently while the same
+on any other name made a column the schema does not know).
 """
 
 import bisect
@@ -37,10 +40,10 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import proto_utils
 from tfx_bsl.coders import csv_decoder, example_coder
 
-from common.csv_header import describe_repeated, repeated_names
+from common import csv_header
 
 ColumnType: TypeAlias = csv_decoder.ColumnType
 
@@ -59,8 +62,10 @@ SHARD_NAME = write_split.DEFAULT_TF_RECORD_FILE_NAME + '-{index:05d}-of-{count:0
 
 
 def column_names(path: str) -> List[str]:
-    """The header as TFX's executor reads it (the first line split at commas)."""
-    return io_utils.load_csv_column_names(path)
+    """The header: the first line split at commas, every name as written (TFX's
+    executor strips the line, so the first and last names lost their padding)."""
+    with fileio.open(path) as f:
+        return csv_header.names(f.readline())
 
 
 def _source(path: str):
@@ -342,9 +347,9 @@ def split_files(input_base: str, pattern: str) -> Tuple[List[str], List[str]]:
         raise RuntimeError(f'Split pattern {os.path.join(input_base, pattern)} does not '
                            'match any files.')
     names = column_names(files[0])
-    repeated = repeated_names(names)
+    repeated = csv_header.repeated_names(names)
     if repeated:
-        raise ValueError(f'{files[0]}: {describe_repeated(repeated)}')
+        raise ValueError(f'{files[0]}: {csv_header.describe_repeated(repeated)}')
     for path in files[1:]:
         if column_names(path) != names:
             raise RuntimeError(f'Files in same split {os.path.join(input_base, pattern)} '

@@ -31,7 +31,6 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.portability import flink_runner, portable_runner
 
-RUNNER = f'{__name__}.FlinkClusterRunner'
 ACTIVE_STATES = ('INITIALIZING', 'CREATED', 'RUNNING', 'FAILING', 'CANCELLING', 'RESTARTING',
                  'RECONCILING', 'SUSPENDED')
 REST_SECONDS = 10.0

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import traceback
 from typing import ContextManager, List, Optional
@@ -146,7 +147,10 @@ def _ended(command: Command, args: argparse.Namespace) -> Outcome:
             interruption.acknowledge()
             outcome = Outcome(stop.exit_status, stop)
     signum = interruption.requested()
-    if outcome.failure is None and signum is not None:   # a stop as the work ended
+    if outcome.failure is None and signum is not None and interruption.finished():
+        print(f'note: {signal.Signals(signum).name} came as the run finished: it completed, '
+              'and stands as recorded', file=sys.stderr, flush=True)
+    elif outcome.failure is None and signum is not None:   # a stop as the work ended
         late = interruption.Interrupted(signum)
         outcome = dataclasses.replace(outcome, status=late.exit_status, failure=late)
     return outcome

@@ -34,7 +34,7 @@ class _Stopper:
         if interruption.acknowledged() or isinstance(sys.exc_info()[1],
                                                      interruption.Interrupted):
             return
-        if self.thread is None:
+        if self.thread is None or not self.thread.is_alive():    # resumed: once again
             self.thread = threading.Thread(target=self._restop, args=(signum,), daemon=True,
                                            name='stop-again')
             self.thread.start()

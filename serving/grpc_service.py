@@ -9,6 +9,7 @@ holds the loop. ReloadConfig, which loads models, has a thread of its own.
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -20,15 +21,13 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    inference_pb2,
     model_management_pb2,
     predict_pb2,
-    regression_pb2,
 )
 
+from serving import example_requests
 from serving.admission import ByteBudget
 from serving.api import ServingApi
 from serving.errors import ServingError, invalid_argument
@@ -48,22 +47,36 @@ def _model_name(request) -> str:
     return spec.name if spec is not None else ''
 
 
+# A Predict at most this large, expanding to at most INLINE_ELEMENTS, runs on the event
+# loop itself: handing a batch-1 call to a pool thread and its answer back cost more
+# than the call's own work (bench/README.md). Bigger ones go to the pool.
+INLINE_MAX_BYTES = 4096
+
+
 def serve_call(api: ServingApi, method: Callable, request_type, raw: bytes,
-               api_name: str) -> bytes:
+               api_name: str, on_loop: bool = False) -> Optional[bytes]:
     """One call, from the request's bytes to the response's. Errors are ServingErrors:
     a bad request is one log line; an unexpected exception (the server's own fault)
-    becomes INTERNAL, logged with its traceback. Nothing escapes to kill the server."""
+    becomes INTERNAL, logged with its traceback. Nothing escapes to kill the server.
+
+    On the event loop (on_loop) it takes no Python-work slot, and `method` may
+    return None (the call is too costly for the loop): None then, nothing counted."""
     started = time.perf_counter()
-    code, request = grpc.StatusCode.OK, None
+    code, request, counted = grpc.StatusCode.OK, None, True
     try:
-        with api.python_work.slot():
+        with contextlib.nullcontext() if on_loop else api.python_work.slot():
             try:
                 request = request_type.FromString(raw)
             except DecodeError:
                 raise invalid_argument(f'The request is not a serialized '
-                                       f'{request_type.DESCRIPTOR.full_name}') from None
+                                       f'tensorflow.serving.{request_type.DESCRIPTOR.name}') \
+                    from None
             with api.serving_call():
-                return method(request).SerializeToString()
+                response = method(request)
+            if response is None:
+                counted = False
+                return None
+            return response.SerializeToString()
     except ServingError as error:
         code = error.code
         log.info('%s: %s: %s', api_name, code.name, error.message)
@@ -73,9 +86,10 @@ def serve_call(api: ServingApi, method: Callable, request_type, raw: bytes,
         code = grpc.StatusCode.INTERNAL
         raise ServingError(code, f'{type(error).__name__}: {error}') from None
     finally:
-        model = _model_name(request) if request is not None else ''
-        api.metrics.record_request(api.metric_model(model), api_name, 'GRPC', code.name,
-                                   time.perf_counter() - started)
+        if counted:
+            model = _model_name(request) if request is not None else ''
+            api.metrics.record_request(api.metric_model(model), api_name, 'GRPC', code.name,
+                                       time.perf_counter() - started)
 
 
 class _Methods:
@@ -89,17 +103,28 @@ class _Methods:
         """A cheap call, answered on the loop."""
         async def behavior(raw: bytes, context):
             try:
-                return serve_call(self._api, method, request_type, raw, api_name)
+                return serve_call(self._api, method, request_type, raw, api_name, on_loop=True)
             except ServingError as error:
                 await context.abort(error.code, error.message)
         return grpc.unary_unary_rpc_method_handler(behavior)
 
-    def on_pool(self, method, request_type, api_name: str, admin: bool = False):
+    def on_pool(self, method, request_type, api_name: str, admin: bool = False,
+                light: Optional[Callable] = None):
         """A call that does real work, on a pool thread; its bytes count against the
-        budget of bytes in flight from the moment it arrives."""
+        budget of bytes in flight from the moment it arrives. With `light`, a small one
+        runs on the loop instead when light(request) does (returns not None)."""
         pool = self._admin if admin else self._inference
 
         async def behavior(raw: bytes, context):
+            self._api.activity()
+            if light is not None and len(raw) <= INLINE_MAX_BYTES:
+                try:
+                    answer = serve_call(self._api, light, request_type, raw, api_name,
+                                        on_loop=True)
+                except ServingError as error:
+                    await context.abort(error.code, error.message)
+                if answer is not None:
+                    return answer          # else too costly for the loop: to the pool
             try:
                 self._budget.take(len(raw))
             except ServingError as error:
@@ -114,17 +139,21 @@ class _Methods:
                 await context.abort(error.code, error.message)
             finally:
                 self._budget.give(len(raw))
+                self._api.activity()
         return grpc.unary_unary_rpc_method_handler(behavior)
 
 
 def _handlers(methods: _Methods, api: ServingApi):
     prediction = {
-        'Predict': methods.on_pool(api.predict, predict_pb2.PredictRequest, 'Predict'),
-        'Classify': methods.on_pool(api.classify, classification_pb2.ClassificationRequest,
+        'Predict': methods.on_pool(api.predict, predict_pb2.PredictRequest, 'Predict',
+                                   light=api.predict_if_light),
+        # Their examples stay serialized: see serving/example_requests.py.
+        'Classify': methods.on_pool(api.classify, example_requests.ClassificationRequest,
                                     'Classify'),
-        'Regress': methods.on_pool(api.regress, regression_pb2.RegressionRequest, 'Regress'),
+        'Regress': methods.on_pool(api.regress, example_requests.RegressionRequest, 'Regress'),
         'MultiInference': methods.on_pool(api.multi_inference,
-                                          inference_pb2.MultiInferenceRequest, 'MultiInference'),
+                                          example_requests.MultiInferenceRequest,
+                                          'MultiInference'),
         'GetModelMetadata': methods.on_loop(
             api.get_model_metadata, get_model_metadata_pb2.GetModelMetadataRequest,
             'GetModelMetadata'),

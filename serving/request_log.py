@@ -10,8 +10,8 @@ model version that answered, goes to TFRecord files of PredictionLog named
 <filename_prefix>-<ms since epoch>-<sequence>.tfrecord (names sort in time
 order); a file is closed
 and a new one started past a size or an age. Writing happens on a thread of
-its own, so a slow disk never delays a response (when the queue is full, the
-sample is dropped and counted).
+its own, so a slow disk never delays a response (when the queue is full, in
+records or in bytes, the sample is dropped and counted).
 """
 
 import logging
@@ -35,6 +35,7 @@ _LOG_FIELDS = {'predict': ('predict_log', prediction_log_pb2.PredictLog),
 
 
 CLOSE_SECONDS = 10      # the longest close() waits for the writer to drain its queue
+QUEUE_BYTES = 64 << 20  # the most bytes of records waiting for the writer
 _FRAMING = 16           # a TFRecord's length, and the CRCs of length and data
 
 
@@ -55,10 +56,14 @@ class RequestLogger:
         self._metrics = metrics
         self._max_bytes, self._max_seconds = max_file_bytes, max_file_seconds
         self._queue: 'queue.Queue[Optional[bytes]]' = queue.Queue(queue_size)
+        self._queued_bytes = 0       # of the records in the queue (written by two threads)
+        self._queued_lock = threading.Lock()
         self._thread = threading.Thread(target=self._write_loop, name='request-log', daemon=True)
         self._thread.start()
 
     def log(self, kind: str, request, response) -> None:
+        """Samples a request: tensorflow_serving.apis' message, or the same request in
+        another type of the same wire format (serving/example_requests.py)."""
         if random.random() >= self.sampling_rate:
             return
         field, message = _LOG_FIELDS[kind]
@@ -67,11 +72,27 @@ class RequestLogger:
             else response.results[0].model_spec,
             sampling_config={'sampling_rate': self.sampling_rate},
             saved_model_tags=['serve'], timestamp_secs=int(time.time())))
-        getattr(entry, field).CopyFrom(message(request=request, response=response))
+        logged = message(response=response)
+        logged.request.MergeFromString(request.SerializeToString())
+        getattr(entry, field).CopyFrom(logged)
+        self._enqueue(entry.SerializeToString())
+
+    def _enqueue(self, record: bytes) -> None:
+        with self._queued_lock:
+            if self._queued_bytes + len(record) > QUEUE_BYTES:
+                self.dropped += 1
+                return
+            self._queued_bytes += len(record)
         try:
-            self._queue.put_nowait(entry.SerializeToString())
+            self._queue.put_nowait(record)
         except queue.Full:
+            self._dequeued(record)
             self.dropped += 1
+
+    def _dequeued(self, record: Optional[bytes]) -> None:
+        if record:
+            with self._queued_lock:
+                self._queued_bytes -= len(record)
 
     def close(self) -> None:
         """Writes what is queued (for up to CLOSE_SECONDS) and closes the current file."""
@@ -112,6 +133,7 @@ class RequestLogger:
                 record = self._queue.get(timeout=1.0)
             except queue.Empty:
                 record = b''
+            self._dequeued(record)
             size = len(record) + _FRAMING if record else 0
             too_old = writer is not None and time.time() - opened >= self._max_seconds
             too_big = writer is not None and written + size > self._max_bytes

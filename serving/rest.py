@@ -10,30 +10,28 @@ Bytes travel as {"b64": "..."}. Errors are {"error": "..."}.
 """
 
 import base64
+import functools
 import json
 import logging
 import re
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     predict_pb2,
-    regression_pb2,
 )
 
 from common import examples
 from common.tf_serving import version_number
-from serving import tensors
-from serving.admission import json_cost
+from serving import example_requests, tensors
+from serving.admission import examples_cost, json_cost
 from serving.api import ServingApi, _signature_name, reply_too_large
 from serving.errors import ServingError, escaped, invalid_argument
 
@@ -119,13 +117,16 @@ def _from_array(array: np.ndarray, alias: str):
     return convert(array.tolist())
 
 
-def _example(features) -> example_pb2.Example:
+def _serialized_example(features) -> bytes:
+    """A JSON example ({"feature": value or [values], ...}) as a serialized tf.Example,
+    written directly (common/examples.py): no message per feature."""
     if not isinstance(features, dict):
         raise invalid_argument(f'An example must be a JSON object, got: {_excerpt(features)}')
     try:
-        return examples.example({
-            name: [_json_bytes(v) if isinstance(v, dict) else v
-                   for v in (value if isinstance(value, list) else [value])]
+        return examples.serialized({
+            name: [_json_bytes(v) if isinstance(v, dict) else v for v in value]
+            if isinstance(value, list) else _json_bytes(value) if isinstance(value, dict)
+            else value
             for name, value in features.items()})
     except ValueError as error:
         raise invalid_argument(str(error)) from None
@@ -133,7 +134,67 @@ def _example(features) -> example_pb2.Example:
 
 # --- Requests --------------------------------------------------------------------
 
-def _parse_body(body: bytes) -> Dict[str, Any]:
+# Keys of a request body itself; every other object is an example, an instance naming
+# inputs, or a {"b64": ...} value.
+_BODY_KEYS = frozenset({'signature_name', 'instances', 'inputs', 'examples', 'context'})
+
+
+@functools.lru_cache(maxsize=32)
+def _other_keys(names: FrozenSet[str]) -> 're.Pattern[bytes]':
+    """A pattern finding, in a JSON text, an object key that is not one of `names`, or any
+    key written with an escape (checked once decoded). A key is a string followed by a
+    colon: no string value is (in JSON a colon follows keys only)."""
+    known = b'|'.join(re.escape(name.encode()) for name in sorted(names, key=len, reverse=True))
+    return re.compile(b'"(?!(?:' + known + rb')")[^"\\]*(?:\\.[^"\\]*)*"\s*:')
+
+
+# The scan goes a window at a time: one regex call holds the GIL throughout (140 ms
+# for 8.5 MB), and the event loops answering health wait for it. A key longer than
+# the overlap that straddles two windows is left to the check after parsing.
+_SCAN_WINDOW, _SCAN_OVERLAP = 1 << 20, 1024
+
+
+def _unknown_key(body: bytes, names: FrozenSet[str]) -> Optional[str]:
+    """The first object key of the body that is not in `names` (a scan in C, no object
+    built: a body naming 300k features the model does not take is refused at the first,
+    where parsing it took ~18x its size)."""
+    pattern = _other_keys(names | _BODY_KEYS)
+    start = 0
+    while start < len(body):
+        end = min(start + _SCAN_WINDOW, len(body))
+        found = pattern.search(body, start, end)
+        while found is not None:
+            quoted = found.group().rstrip(b' \t\r\n:')
+            try:
+                key = json.loads(quoted)
+            except (ValueError, UnicodeDecodeError):
+                return None                  # not JSON: the parser will say where
+            if key not in names and key not in _BODY_KEYS:
+                return key
+            found = pattern.search(body, found.end(), end)
+        start = end if end == len(body) else end - _SCAN_OVERLAP
+    return None
+
+
+def _json_names(servable) -> Optional[FrozenSet[str]]:
+    """The keys a JSON body for this servable may hold in its objects, if known: the
+    features and inputs of its signatures, and "b64"."""
+    features = servable.all_features_taken()
+    if features is None:
+        return None
+    inputs = {key for signature in servable.signature_defs.values() for key in signature.inputs}
+    return features | inputs | {'b64'}
+
+
+def _parse_body(body: bytes, names: Optional[FrozenSet[str]] = None) -> Dict[str, Any]:
+    """The body's JSON object; with `names`, a body whose objects name another key is
+    INVALID_ARGUMENT before it is parsed."""
+    unknown = _unknown_key(body, names) if names is not None else None
+    if names is not None and unknown is not None:
+        raise invalid_argument(
+            f'The body names "{escaped(unknown, 100)}", which is neither a feature nor an input '
+            'any signature of the model takes: leave it out (its features: '
+            f'{escaped(", ".join(sorted(names - {"b64"})), 600)})')
     try:
         parsed = json.loads(body or b'{}')
     except (ValueError, UnicodeDecodeError) as error:
@@ -202,17 +263,61 @@ def predict_json(response: predict_pb2.PredictResponse, fmt: str):
                             for i in range(rows)]}
 
 
-def _input_proto(body: Dict[str, Any], target) -> None:
-    examples = body.get('examples')
-    if not isinstance(examples, list):
+def _checked_features(listed, taken: Optional[FrozenSet[str]], signature: str) -> None:
+    """INVALID_ARGUMENT naming the first example (or the context) with a feature the
+    signature does not take, before any example is built."""
+    if taken is None:
+        return
+    for where, features in listed:
+        if isinstance(features, dict):
+            unknown = features.keys() - taken
+            if unknown:
+                raise invalid_argument(
+                    f'{where} has the feature "{escaped(min(unknown), 100)}", which signature '
+                    f'"{signature}" does not take: leave it out (it takes '
+                    f'{escaped(", ".join(sorted(taken)), 600)})')
+
+
+def examples_request(body: Dict[str, Any], spec, raw_type, servable, ticket):
+    """A Classify or Regress request (raw_type, serving/example_requests.py) from
+    {"examples": [...], "context": {...}}: features the signature does not take are
+    refused, the examples admitted by the features they carry, then written as
+    serialized tf.Examples (the context once)."""
+    listed = body.get('examples')
+    if not isinstance(listed, list):
         raise invalid_argument("'examples' must be a list of objects")
+    signature = _signature_name(spec)
+    named = [(f'Example {index}', features) for index, features in enumerate(listed)]
     if 'context' in body:
-        listed = target.example_list_with_context
-        listed.context.CopyFrom(_example(body['context']))
+        named.insert(0, ('The context', body['context']))
+    _checked_features(named, servable.features_taken.get(signature), signature)
+    carried = sum(len(features) for _, features in named if isinstance(features, dict))
+    context_size = len(body['context']) if isinstance(body.get('context'), dict) else 0
+    ticket.grow(examples_cost(len(listed), servable.features_per_example,
+                              carried + context_size * max(len(listed) - 1, 0)))
+    request = raw_type(model_spec=spec)
+    if 'context' in body:
+        target = request.input.example_list_with_context
+        target.context = _serialized_example(body['context'])
     else:
-        listed = target.example_list
-    for features in examples:
-        listed.examples.add().CopyFrom(_example(features))
+        target = request.input.example_list
+    target.examples.extend([_serialized_example(features) for features in listed])
+    return request
+
+
+class _Encoded:
+    """A reply already written as JSON text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _classifications_json(classifications) -> _Encoded:
+    """{"results": [[[label, score], ...], ...]}, written a row at a time: the nested
+    lists of a whole reply of 100k rows took ~3x the request's size."""
+    rows = ', '.join(json.dumps([[c.label, c.score] for c in row.classes])
+                    for row in classifications)
+    return _Encoded(f'{{"results": [{rows}]}}')
 
 
 class RestApi:
@@ -223,6 +328,10 @@ class RestApi:
     def __init__(self, api: ServingApi, prometheus_path: Optional[str]):
         self._api = api
         self._prometheus_path = prometheus_path
+
+    def activity(self) -> None:
+        """An inference request arrived or ended (serving/memory.py's Trimmer hears)."""
+        self._api.activity()
 
     def handle_in_pool(self, method: str, path: str, body: bytes) -> Tuple[int, str, str]:
         """handle(), on an inference thread: its Python work holds a slot
@@ -241,7 +350,7 @@ class RestApi:
                 return 404, 'application/json', json.dumps({'error': f'Not found: {path[:200]}'})
             with self._api.serving_call():
                 api_name, result = self._dispatch(method, path, body)
-            text = json.dumps(result)
+            text = result.text if isinstance(result, _Encoded) else json.dumps(result)
             if len(text) > self._api.max_message_bytes:
                 raise reply_too_large(len(text), self._api.max_message_bytes)
             return 200, 'application/json', text
@@ -290,9 +399,9 @@ class RestApi:
 
     def _infer(self, name, version, label, verb, body: bytes, ticket):
         spec = _model_spec(name, version, label)
-        parsed = _parse_body(body)
-        spec.signature_name = parsed.get('signature_name', '')
         servable = self._api.manager.get(spec)
+        parsed = _parse_body(body, _json_names(servable))
+        spec.signature_name = parsed.get('signature_name', '')
         if verb == 'predict':
             signature_name = _signature_name(spec)
             signature = servable.signature_defs.get(signature_name)
@@ -303,14 +412,15 @@ class RestApi:
                 # Every value a tf.Example: refused before a tensor is built.
                 ticket.grow(json_cost(body, servable.features_per_example))
             request, fmt = predict_request(parsed, spec, signature)
+            del parsed         # its Python objects (~5x the body) are not needed past here
             return 'Predict', predict_json(self._api.predict(request, servable, ticket), fmt)
+        self._api.check_signature(servable, spec, verb)    # before a single example is built
+        raw_type = (example_requests.ClassificationRequest if verb == 'classify'
+                    else example_requests.RegressionRequest)
+        request = examples_request(parsed, spec, raw_type, servable, ticket)
+        del parsed
         if verb == 'classify':
-            request = classification_pb2.ClassificationRequest(model_spec=spec)
-            _input_proto(parsed, request.input)
             result = self._api.classify(request, servable, ticket).result
-            return 'Classify', {'results': [
-                [[c.label, c.score] for c in row.classes] for row in result.classifications]}
-        request = regression_pb2.RegressionRequest(model_spec=spec)
-        _input_proto(parsed, request.input)
+            return 'Classify', _classifications_json(result.classifications)
         result = self._api.regress(request, servable, ticket).result
         return 'Regress', {'results': [r.value for r in result.regressions]}

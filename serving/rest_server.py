@@ -47,7 +47,15 @@ class _ConnectionHandler(web_protocol.RequestHandler):
     """aiohttp's connection handler, answering what its parser cannot read as every
     other error: JSON, HTTP/1.1, Connection: close, one log line (not a traceback:
     it is the client's doing). A transfer coding other than chunked is 501, as it
-    was before aiohttp (RFC 9110 15.6.2; aiohttp's parser says 400)."""
+    was before aiohttp (RFC 9110 15.6.2; aiohttp's parser says 400).
+
+    After such an answer the connection lingers as for a refused body: it is shut
+    for writing, what the client still sends (the body of a request whose
+    Content-Length could not be read, say) is read and dropped for up to
+    LINGER_SECONDS, then it closes. Closed at once, with bytes unread, the kernel
+    would reset it, and the client could lose the answer."""
+
+    _linger_after_answer = False
 
     def handle_error(self, request, status=500, exc=None, message=None):
         if status >= 500 or request.writer.output_size > 0:
@@ -57,7 +65,24 @@ class _ConnectionHandler(web_protocol.RequestHandler):
         if 'Transfer-Encoding' in first and 'invalid' in first:
             status, first = 501, 'Transfer-Encoding not supported: send chunked or a Content-Length'
         log.info('REST: %d: %s', status, escaped(first))
+        self._linger_after_answer = True
         return _json(status, escaped(first), close=True)
+
+    async def finish_response(self, request, resp, start_time):
+        answered = await super().finish_response(request, resp, start_time)
+        if self._linger_after_answer and self.transport is not None:
+            self._linger(self.transport)
+        return answered
+
+    def _linger(self, transport) -> None:
+        # aiohttp's own flag, set without its force_close(): the connection's loop
+        # ends, drops what arrives (data_received) and leaves the socket open.
+        self._force_close = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        if not transport.is_reading():
+            transport.resume_reading()
+        self._loop.call_later(LINGER_SECONDS, transport.close)
 
 
 class _HttpServer(web.Server):
@@ -104,6 +129,8 @@ class _Transport:
         if request.method not in ('GET', 'POST'):
             return _json(501, f'Method {escaped(request.method, 20)} is not supported',
                          close=True)
+        if request.method == 'POST':
+            self._rest.activity()
         held: List[int] = [0]
         try:
             self._check_framing(request)
@@ -119,6 +146,7 @@ class _Transport:
             else:
                 status, content_type, text = await asyncio.get_running_loop().run_in_executor(
                     self._pool, self._rest.handle_in_pool, request.method, path, body)
+                self._rest.activity()
         finally:
             self._budget.give(held[0])
         return web.Response(status=status, body=text.encode(),

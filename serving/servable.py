@@ -1,18 +1,23 @@
 """One loaded version of a SavedModel: its SignatureDefs and how to run them."""
 
+import dataclasses
 import os
+import re
 import struct
-from typing import Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
+from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import prediction_log_pb2
 
 from common.tf_serving import WARMUP_FILE
-from serving.errors import ServingError
+from serving.errors import MAX_MESSAGE_CHARS, ServingError, escaped
+from serving.parsed_features import features_per_example, signature_features
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 SERVE_TAG = 'serve'
@@ -49,24 +54,29 @@ def read_warmup_requests(path: str) -> List[prediction_log_pb2.PredictionLog]:
     return logs
 
 
-_PARSE_OPS = ('ParseExample', 'ParseExampleV2', 'ParseSingleExample', 'ParseSequenceExample',
-              'ParseSequenceExampleV2')
+_GRAPH_NODES = re.compile(r'\{\{[^}]*\}\}|\[\[.*\]\]', re.DOTALL)
 
 
-def _features_parsed(graph_def) -> int:
-    """The most features one tf.Example parsing op of the graph (or of the functions in
-    its library) extracts: what each serialized example sent to the model expands to."""
-    nodes = list(graph_def.node)
-    for function in graph_def.library.function:
-        nodes.extend(function.node_def)
-    most = 0
-    for node in nodes:
-        if node.op in _PARSE_OPS:
-            attr = node.attr
-            count = (len(attr['Tdense'].list.type) + attr['num_sparse'].i + attr['Nsparse'].i
-                     + attr['Ndense'].i + len(attr['ragged_value_types'].list.type))
-            most = max(most, count)
-    return most
+def _unparsed_example(error: UnicodeDecodeError, inputs: Dict[str, np.ndarray]) -> str:
+    """TensorFlow quotes the example it could not parse in its message; bytes that are
+    not UTF-8 break the message before it reaches Python as an OpError. Said again,
+    those bytes escaped: which example protobuf cannot read either, or that it reads
+    them all (TensorFlow's parser is the stricter: a feature map entry must hold a key
+    and then a value)."""
+    said = error.object.decode('utf-8', 'backslashreplace') \
+        if isinstance(error.object, bytes) else str(error)
+    said = _GRAPH_NODES.sub('', said).strip()   # without {{function_node ...}}, [[...]]
+    for values in inputs.values():
+        if values.dtype != object:
+            continue
+        for index, value in enumerate(values.flat):
+            try:
+                example_pb2.Example.FromString(value)
+            except (DecodeError, TypeError):
+                return (f'Could not parse example input: example {index} is not a serialized '
+                        'tf.Example (protobuf cannot read it either)')
+    return ("Could not parse example input: TensorFlow's parser refused an example that "
+            f'protobuf reads as a tf.Example; TensorFlow said: {escaped(said, MAX_MESSAGE_CHARS)}')
 
 
 def _status_code(error: tf.errors.OpError) -> grpc.StatusCode:
@@ -75,6 +85,25 @@ def _status_code(error: tf.errors.OpError) -> grpc.StatusCode:
         if code.value[0] == error.error_code:
             return code
     return grpc.StatusCode.UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class SignatureInfo:
+    """A SignatureDef as plain Python, read once: a protobuf map makes new objects at
+    each access (about a third of a batch-1 Predict's own Python time went to that)."""
+
+    inputs: Dict[str, Tuple[int, Optional[Tuple[int, ...]]]]   # alias -> (dtype, dims or None)
+    outputs: Dict[str, int]                                     # alias -> dtype
+    input_names: Tuple[str, ...]                                # sorted
+    output_names: Tuple[str, ...]                               # sorted
+
+    @classmethod
+    def of(cls, signature) -> 'SignatureInfo':
+        inputs = {alias: (info.dtype, None if info.tensor_shape.unknown_rank
+                          else tuple(d.size for d in info.tensor_shape.dim))
+                  for alias, info in signature.inputs.items()}
+        outputs = {alias: info.dtype for alias, info in signature.outputs.items()}
+        return cls(inputs, outputs, tuple(sorted(inputs)), tuple(sorted(outputs)))
 
 
 class Servable:
@@ -96,9 +125,23 @@ class Servable:
         with self._session.graph.as_default(), deprecation.silence():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
         self.signature_defs = dict(meta_graph.signature_def)
-        # What one serialized tf.Example costs in admission (serving/admission.py).
-        self.features_per_example = max(1, _features_parsed(meta_graph.graph_def))
+        self.signatures = {name: SignatureInfo.of(signature)
+                           for name, signature in self.signature_defs.items()}
+        # What one serialized tf.Example costs in admission (serving/admission.py), and
+        # the names of the features each signature takes (serving/parsed_features.py).
+        self.features_per_example = max(1, features_per_example(meta_graph.graph_def))
+        self.features_taken = signature_features(meta_graph)
         self._callables: Dict[tuple, Callable] = {}
+
+    def all_features_taken(self) -> Optional[FrozenSet[str]]:
+        """The names of the features any signature takes; None if some signature's are
+        unknown, or none parses tf.Examples."""
+        names: Set[str] = set()
+        for taken in self.features_taken.values():
+            if taken is None:
+                return None
+            names |= taken
+        return frozenset(names) if self.features_taken else None
 
     def _callable(self, signature_name: str, input_names: Tuple[str, ...],
                   output_names: Tuple[str, ...]) -> Callable:
@@ -123,10 +166,7 @@ class Servable:
             outputs = function(*inputs.values())
         except tf.errors.OpError as error:
             raise ServingError(_status_code(error), error.message) from None
-        except UnicodeDecodeError:
-            # TensorFlow quotes the bad input in its message; bytes that are not UTF-8
-            # break the message itself before the error reaches Python as an OpError.
+        except UnicodeDecodeError as error:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               'Could not parse example input: its bytes are not a '
-                               'serialized tf.Example') from None
+                               _unparsed_example(error, inputs)) from None
         return dict(zip(output_names, outputs, strict=True))

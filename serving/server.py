@@ -80,10 +80,10 @@ def build(options: ServerOptions):
     policy = ReloadPolicy.for_startup(config, options.allow_model_config_reload,
                                       options.model_config_roots,
                                       options.allow_unloading_all_models)
-    admission = Admission(options.max_request_elements, options.max_elements_in_flight,
-                          on_idle=Trimmer().after_burst)
+    admission = Admission(options.max_request_elements, options.max_elements_in_flight)
+    trimmer = Trimmer(busy=lambda: api is not None and api.calls_under_way() > 0)
     api = ServingApi(manager, metrics, batcher, request_logs, options.max_message_bytes, policy,
-                     admission)
+                     admission, activity=trimmer.activity)
     manager.reload(config)   # loads every model's versions before serving, as TF Serving does
     return api
 
@@ -186,8 +186,10 @@ def check_paths(options: ServerOptions) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit codes as the runner's: 0 done, 2 bad flags, paths or ports (one error: line)."""
     options = parse_flags(argv)
-    # Before TensorFlow loads (the imports above load none of it).
+    # Before TensorFlow loads (the imports above load none of it) and starts threads.
     environment_set = common.bootstrap.for_model_server()
+    from serving.memory import limit_arenas
+    limit_arenas()
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     if not environment_set:

@@ -1,7 +1,7 @@
 """TensorProto <-> numpy, shaped and typed as TF Serving reads and writes them."""
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
@@ -90,11 +90,12 @@ def _filled_bytes(proto: tensor_pb2.TensorProto, count: int) -> int:
 
 
 def check_values(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
-                 name: str = 'tensor') -> None:
-    """INVALID_ARGUMENT unless the values sent agree with the shape: as many as it has
-    elements, or one that fills them all (as TensorFlow reads a TensorProto) - and
-    then, with max_bytes, the filled tensor may not decode to more than that, so a
-    small request cannot ask for a huge allocation. Cheap: nothing is decoded."""
+                 name: str = 'tensor') -> Tuple[int, ...]:
+    """The declared shape; INVALID_ARGUMENT unless the values sent agree with it: as
+    many as it has elements, or one that fills them all (as TensorFlow reads a
+    TensorProto) - and then, with max_bytes, the filled tensor may not decode to more
+    than that, so a small request cannot ask for a huge allocation. Cheap: nothing is
+    decoded."""
     numpy_dtype(proto.dtype)
     shape = shape_of(proto, name)
     count = math.prod(shape)
@@ -109,15 +110,16 @@ def check_values(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
         raise invalid_argument(
             f'Input {name}: tensor proto has {sent} values but shape {list(shape)} '
             f'needs {count}')
+    return shape
 
 
 def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
-               name: str = 'tensor') -> np.ndarray:
+               name: str = 'tensor', shape: Optional[Tuple[int, ...]] = None) -> np.ndarray:
     """The tensor's values, from tensor_content or the typed value field, once
-    check_values has passed them."""
-    check_values(proto, max_bytes, name)
+    check_values has passed them (`shape`: what it returned, if the caller checked)."""
+    if shape is None:
+        shape = check_values(proto, max_bytes, name)
     dtype, field = _TYPES[proto.dtype]
-    shape = shape_of(proto, name)
     count = math.prod(shape)
     values: np.ndarray
     if proto.tensor_content:
@@ -132,12 +134,14 @@ def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: Optional[int] = None,
     return values.reshape(shape)
 
 
-def to_proto(array: np.ndarray, dtype: int) -> tensor_pb2.TensorProto:
-    """An output as TF Serving's gRPC Predict returns it: values in the typed field."""
-    proto = tensor_pb2.TensorProto(
-        dtype=dtype,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+def to_proto(array: np.ndarray, dtype: int,
+             into: Optional[tensor_pb2.TensorProto] = None) -> tensor_pb2.TensorProto:
+    """An output as TF Serving's gRPC Predict returns it: values in the typed field
+    (written into `into`, a response's own TensorProto, if given)."""
+    proto = tensor_pb2.TensorProto() if into is None else into
+    proto.dtype = dtype
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
     getattr(proto, _TYPES[dtype][1]).extend(array.ravel().tolist())
     return proto
 

@@ -299,3 +299,32 @@ def read_until(process, text, seconds=600):
             raise AssertionError(f'{text!r} never came: {out.decode()}')
         out += chunk
     return out.decode()
+
+
+def rss(pid):
+    """A process's resident memory, in bytes, from /proc."""
+    return _proc_status_kb(pid, 'VmRSS') << 10
+
+
+def peak_rss(pid):
+    """A process's highest resident memory since reset_peak_rss, in bytes, from /proc."""
+    return _proc_status_kb(pid, 'VmHWM') << 10
+
+
+def reset_peak_rss(pid):
+    """Resets /proc's high-water mark of the process's memory to what it holds now (the
+    test skips where the kernel or the permissions do not allow it)."""
+    import pytest
+    try:
+        with open(f'/proc/{pid}/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError as error:
+        pytest.skip(f'cannot reset the peak memory of a process: {error}')
+
+
+def _proc_status_kb(pid, field):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise LookupError(f'/proc/{pid}/status has no {field}')

@@ -179,6 +179,24 @@ def test_a_header_naming_a_column_twice_fails(tmp_path):
         run_executor(csv_example_gen.Executor, data, tmp_path / 'out', splits=(('all', 1),))
 
 
+@pytest.mark.parametrize('header', ['fare ,tips\n', 'fare,tips \n', ' fare,tips\r\n'],
+                         ids=['first', 'last', 'leading-crlf'])
+def test_spaces_around_any_header_name_are_kept_alike(header, tmp_path):
+    """TFX strips the header line, so spaces after the last name (or before the first)
+    went silently while the same around any other name made a new column; every name
+    is kept as written now, so the validation gate names each alike."""
+    from pipeline import csv_example_gen
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'a.csv').write_text(header + '1.0,0\n')
+    _, splits = run_executor(csv_example_gen.Executor, data, tmp_path / 'out',
+                             splits=(('all', 1),))
+    import tensorflow as tf
+    [example] = [tf.train.Example.FromString(r) for r in splits['all']]
+    written = header.rstrip('\r\n').split(',')
+    assert sorted(example.features.feature) == sorted(written)
+
+
 def test_the_component_keeps_tfx_csv_example_gen_id_and_driver():
     from tfx.components import CsvExampleGen as StockCsvExampleGen
 

@@ -4,6 +4,7 @@ undecodable input, a port held by another socket. Each must end with one
 `error:` line, nothing half-written where a reader would take it as whole, and
 ML Metadata readable."""
 
+import csv
 import json
 import os
 import re
@@ -119,6 +120,12 @@ def test_one_run_per_home_and_a_killed_run_shows_as_abandoned(pipeline_home, tmp
     third = run_pipeline(home, pipeline_home[1])         # told once, not on every run
     assert third.returncode == 0 and 'abandoned' not in third.stdout
     assert runs(home)[-1].state == 'abandoned at Transform'
+    # Its TOOK is fixed once it is known abandoned: the same before and after a later
+    # run recorded it so (it was the time until that later run).
+    listed = subprocess.run([sys.executable, '-m', 'runner', 'runs', '--home', home, '--json'],
+                            capture_output=True, text=True, cwd=REPO)
+    [recorded] = [e for e in json.loads(listed.stdout) if e['run_id'] == entry['run_id']]
+    assert recorded['seconds'] == entry['seconds'], (recorded, entry)
 
 
 @pytest.mark.parametrize('rows, kind', [(0, 'DATA_MISSING'), (40, 'DATASET_LOW_NUM_EXAMPLES')])
@@ -258,3 +265,39 @@ def test_a_byte_order_mark_is_named_with_the_anomalies_it_causes(pipeline_home, 
     assert result.returncode == 1 and result.stderr.count('\n') == 1
     assert result.stderr.startswith('error: ExampleValidationGate failed:')
     assert f'({data / "data.csv"} starts with a UTF-8 byte order mark (BOM)' in result.stderr
+
+
+def _spaces_after_the_last_name(rows):
+    rows[0][-1] += '  '
+
+
+def _thousands_separator(rows):
+    rows[4][rows[0].index('fare')] = '1,234.5'
+
+
+@pytest.mark.parametrize('edit, problem', [
+    (_spaces_after_the_last_name,
+     "line 1: the header names 'tips' with 2 spaces after it, so each reads as a new column "
+     "and the schema's as missing"),
+    (_thousands_separator,
+     "line 5: fare is '1,234.5', not a number (the schema's fare is FLOAT), so the whole "
+     'column reads as strings: write numbers without thousands separators'),
+], ids=['spaces-after-the-last-name', 'thousands-separator'])
+def test_what_made_the_anomalies_is_named_by_file_and_line(edit, problem, pipeline_home,
+                                                           tmp_path):
+    """Spaces after the last header name are no longer dropped silently (as spaces around
+    any other name, they make a column the schema does not know), and a float column
+    holding "1,234.5" gets the file and line the runner's diagnosis names for other bad
+    values."""
+    with open(os.path.join(pipeline_home[1], 'data.csv'), newline='') as f:
+        rows = list(csv.reader(f))
+    edit(rows)
+    data = tmp_path / 'data'
+    data.mkdir()
+    with open(data / 'data.csv', 'w', newline='') as f:
+        csv.writer(f, lineterminator='\n').writerows(rows)
+    result = run_pipeline(copy_home(pipeline_home[0], tmp_path / 'home'), str(data))
+    assert result.returncode == 1 and result.stderr.count('\n') == 1, result.stderr
+    assert result.stderr.startswith('error: ExampleValidationGate failed: DataAnomaliesError:')
+    assert f'({data / "data.csv"} {problem}' in result.stderr, result.stderr
+    assert 'Transform' not in result.stdout

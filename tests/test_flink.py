@@ -105,30 +105,6 @@ def one_error_line(stderr):
     return lines[0]
 
 
-def test_the_pipeline_on_flink_trains_the_local_model(cluster, pipeline_home, tmp_path):
-    """On the shared sample, as `runner local` ran it (pipeline_home): the same splits,
-    anomalies (none), AUC and model bytes; `runner reproduce` runs it on Flink again."""
-    started = time.time()
-    home = tmp_path / 'flink'
-    result = run_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert {name: job['state'] for name, job in jobs_since(cluster, started).items()} == \
-        {name: 'FINISHED' for name in BEAM_COMPONENTS}
-    [on_flink], here = runs(str(home)), pipeline_home[3]
-    assert split_sizes(on_flink) == split_sizes(here)
-    assert on_flink.auc == pytest.approx(here.auc, abs=1e-3)
-    assert on_flink.model_fingerprint == here.model_fingerprint
-    assert len(versions(serving_model_dir(str(home)))) == 1
-
-    # A second run on Flink, in a fresh home from the recorded run: the same model.
-    started = time.time()
-    again = runner('reproduce', on_flink.run_id, '--home', str(home), '--into',
-                   str(tmp_path / 'again'))
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert 'same model' in again.stdout
-    assert set(jobs_since(cluster, started)) == set(BEAM_COMPONENTS)
-
-
 def test_a_damaged_batch_halts_on_flink_and_nothing_is_pushed(cluster, tmp_path):
     rows = read_rows(3000)
     for row in rows[:50]:
@@ -187,10 +163,14 @@ def flink_profile(cluster):
                                environment_config=addresses.worker_pool)
 
 
-def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
+def test_a_run_stopped_then_failed_on_flink_resumes_and_trains_the_local_model(
         cluster, pipeline_home, tmp_path):
+    """On the shared sample as `runner local` ran it (pipeline_home): Ctrl-C cancels
+    StatisticsGen's job on the cluster; a TaskManager killed under Transform's job fails
+    the run naming them; with the cluster back the next run resumes from the cache and
+    gives the local run's splits, anomalies (none), AUC and model bytes, pushed once;
+    `runner reproduce` runs it on Flink again, every Beam component a FINISHED job."""
     home = tmp_path / 'home'
-    # Ctrl-C while StatisticsGen's job runs: the job is cancelled on the cluster too.
     started = time.time()
     process = started_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     job = wait_for(lambda: running_job(cluster, 'StatisticsGen', started), 300)
@@ -200,29 +180,34 @@ def test_a_stop_or_a_lost_taskmanager_ends_the_run_and_the_next_pushes_once(
     assert 'stopped by SIGINT at StatisticsGen' in one_error_line(stderr)
     wait_for(lambda: job_state(cluster, job['jid']) == 'CANCELED', 60)
 
-    # The TaskManager killed while Transform's job runs: the run fails, naming the
-    # component and Flink's cause.
     started = time.time()
     process = started_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     wait_for(lambda: running_job(cluster, 'Transform', started), 300)
     local_flink.stop_process(cluster, 'taskmanager', signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1, stderr
-    line = one_error_line(stderr)
-    assert 'Transform failed: FlinkJobFailed: Flink job Transform-' in line
+    assert 'Transform failed: FlinkJobFailed: Flink job Transform-' in one_error_line(stderr)
     assert versions(serving_model_dir(str(home))) == []
 
-    # The cluster back: the next run takes what finished from the cache, pushes once.
     local_flink.start_process(cluster, 'taskmanager')
     local_flink.wait_until_ready(cluster)
     result = run_flink(cluster, *_flink_args(cluster, home, pipeline_home[1]))
     assert result.returncode == 0, result.stdout + result.stderr
-    last = runs(str(home))[0]
-    assert last.components['CsvExampleGen'].state == 'CACHED'
-    assert last.components['StatisticsGen'].state == 'CACHED'
-    assert last.components['Transform'].state == 'COMPLETE'
+    resumed, here = runs(str(home))[0], pipeline_home[3]
+    assert [resumed.components[name].state for name in BEAM_COMPONENTS] == \
+        ['CACHED', 'CACHED', 'COMPLETE', 'COMPLETE']
+    assert split_sizes(resumed) == split_sizes(here)
+    assert resumed.auc == pytest.approx(here.auc, abs=1e-3)
+    assert resumed.model_fingerprint == here.model_fingerprint
     assert len(versions(serving_model_dir(str(home)))) == 1
-    assert last.model_fingerprint == pipeline_home[3].model_fingerprint
+
+    started = time.time()
+    again = runner('reproduce', resumed.run_id, '--home', str(home), '--into',
+                   str(tmp_path / 'again'))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'same model' in again.stdout
+    assert {name: job['state'] for name, job in jobs_since(cluster, started).items()} == \
+        {name: 'FINISHED' for name in BEAM_COMPONENTS}
 
 
 def test_batch_predictions_on_flink_agree_with_the_model_server(cluster, pipeline_home,

@@ -3,6 +3,7 @@ flink profile, the Beam options each component's job gets, the cluster's Flink
 configuration, and Flink's causes as a failed component reports them."""
 
 import dataclasses
+import pydoc
 
 import pytest
 
@@ -46,7 +47,8 @@ def test_runner_flink_takes_flink_profiles_and_host_port_masters_only():
 def test_every_job_goes_to_the_cluster_with_our_package_and_workers_apart():
     cluster = on_flink.cluster(load_profile('flink', environ={}))
     args = on_flink.beam_args(cluster, '/home/packages/p.whl')
-    assert f'--runner={flink_runner.RUNNER}' in args
+    assert f'--runner={on_flink.RUNNER}' in args
+    assert pydoc.locate(on_flink.RUNNER) is flink_runner.FlinkClusterRunner
     assert '--flink_master=127.0.0.1:8081' in args and '--job_endpoint=127.0.0.1:8099' in args
     assert '--environment_type=EXTERNAL' in args and '--extra_package=/home/packages/p.whl' in args
     assert '--parallelism=2' in args and on_flink.NO_JARS_TO_STAGE in args

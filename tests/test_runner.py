@@ -159,3 +159,24 @@ def test_no_component_starts_after_a_stop(capsys):
         progress.emit(_record('Component %s is running.', 'Trainer'))
     assert progress.current == 'Transform'
     assert 'Trainer' not in capsys.readouterr().out
+
+
+def test_a_stop_beam_re_raised_wrapped_is_still_the_stop():
+    """Beam re-raises what a DoFn raised as an exception of its own (`RuntimeError:
+    common.interruption.Interrupted: stopped by SIGINT [while running ...]`), which TFX
+    recorded as the component's failure; the run still takes it for the stop, even with
+    no stop recorded for the process (nothing here sent a signal)."""
+    import signal
+
+    import apache_beam as beam
+
+    from common import interruption
+
+    def stop(_):
+        raise interruption.Interrupted(signal.SIGINT)
+    with pytest.raises(BaseException) as raised:
+        with beam.Pipeline(argv=['--direct_running_mode=in_memory']) as pipeline:
+            _ = pipeline | beam.Create([1]) | beam.Map(stop)
+    assert interruption.requested() is None
+    assert execution.stop_signal(raised.value) == signal.SIGINT
+    assert execution.stop_signal(RuntimeError('a failure of its own')) is None

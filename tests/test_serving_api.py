@@ -188,13 +188,20 @@ def test_classify_and_regress(stubs, serialized, expected):
     np.testing.assert_allclose(values, expected[:, 0], atol=1e-6)
 
 
-def test_classify_needs_a_classification_signature(stubs, serialized):
+def test_classify_needs_a_classification_signature(server, stubs, serialized):
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = MODEL
     _examples_input(request.input, serialized[:1])
     code, message = _error(stubs[0].Classify, request)
     assert code == grpc.StatusCode.FAILED_PRECONDITION
-    assert message.startswith('No classification inputs found in SignatureDef')
+    # The signature and what it lacks, not the whole SignatureDef (shapes, tensor names).
+    assert message == (
+        'No classification inputs found in SignatureDef "serving_default": it takes the inputs '
+        '{examples} and gives the outputs {probabilities}; classification needs one input, '
+        '"inputs", of serialized tf.Examples: use the signature "classification"')
+    # Over REST the same, before the body's examples are built.
+    assert server.rest('POST', f'/v1/models/{MODEL}:classify',
+                       {'examples': [{'fare': 1.0}] * 1000}) == (400, {'error': message})
     empty = classification_pb2.ClassificationRequest()
     empty.model_spec.name = MODEL
     empty.model_spec.signature_name = 'classification'

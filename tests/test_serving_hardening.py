@@ -112,6 +112,23 @@ def test_malformed_framing_is_refused_before_the_body_is_read(server, headers, s
     _still_answers(server)
 
 
+@pytest.mark.parametrize('length', ['12abc', '-5', '1_000'])
+def test_a_client_sending_a_body_after_a_broken_content_length_reads_its_400(server, length):
+    """The 400 goes out on the headers alone; the client goes on sending its body. The
+    server reads and drops what comes for a while before it closes (as for a refused
+    body): closed at once with bytes unread, the kernel reset the connection, and the
+    client lost the answer (BrokenPipeError or ConnectionResetError)."""
+    body = b'x' * (2 * LIMIT)
+    with socket.create_connection(('127.0.0.1', server.rest_port), timeout=10) as s:
+        s.sendall(_post(PREDICT, f'Content-Length: {length}\r\n', body[:1000]))
+        time.sleep(0.5)                      # the answer is out, the socket shut for writing
+        s.sendall(body)
+        reply = b''.join(iter(lambda: s.recv(65536), b''))
+    assert _statuses(reply) == [400], reply
+    assert b'Content-Length' in reply
+    _still_answers(server)
+
+
 def test_a_body_over_the_limit_is_neither_read_nor_echoed(server):
     body = b'{"instances": ["' + b'x' * (2 * LIMIT) + b'"]}'
     reply = _http(server, _post(PREDICT, f'Content-Length: {len(body)}\r\n', body))

@@ -27,9 +27,18 @@ from tensorflow_serving.apis import (
     prediction_log_pb2,
 )
 
+from serving import example_requests
 from serving.local_server import ModelServer
 from serving.request_log import RequestLogger
-from tests.support import predict_request, refused, service_stubs, to_example
+from tests.support import (
+    peak_rss,
+    predict_request,
+    refused,
+    reset_peak_rss,
+    rss,
+    service_stubs,
+    to_example,
+)
 
 pytestmark = pytest.mark.e2e
 MODEL = 'chicago_taxi'
@@ -115,6 +124,83 @@ def test_a_tensor_shape_asking_for_too_many_elements_is_refused(server):
     code, details = refused(service_stubs(server.channel(BIG))[0].Predict, request)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details.startswith('The request expands to 3600000 elements')
+
+
+# --- Width: what a request carries besides what the model reads (issue 30) -------------
+
+def _wide_features(count):
+    return ', '.join(f'"f{i}": 1.5' for i in range(count))
+
+
+def test_a_body_naming_features_no_signature_takes_is_refused_unparsed(server, raw_instances):
+    """A 1.6 MB REST :classify of one example of 120k features the model does not take
+    is refused at the first name, without the body being parsed: it cost ~60x its size."""
+    body = ('{"signature_name": "classification", "examples": [{'
+            + _wide_features(120_000) + '}]}').encode()
+    before = rss(server.process.pid)
+    reset_peak_rss(server.process.pid)
+    status, reply = _post(server, f'/v1/models/{MODEL}:classify', body)
+    grown = peak_rss(server.process.pid) - before
+    assert status == 400 and reply['error'].startswith(
+        'The body names "f0", which is neither a feature nor an input any signature of the '
+        'model takes: leave it out (its features: company, dropoff_census_tract'), reply
+    assert grown < 3 * len(body), f'{grown >> 20} MB for a body of {len(body) >> 20} MB'
+
+    # A feature another signature takes (the label) is refused for this one, by name.
+    features = {k: v[0].decode() if isinstance(v[0], bytes) else v[0]
+                for k, v in raw_instances[0].items() if v}
+    body = json.dumps({'signature_name': 'classification',
+                       'examples': [{k: v for k, v in features.items() if k != 'tips'},
+                                    features]}).encode()
+    status, reply = _post(server, f'/v1/models/{MODEL}:classify', body)
+    assert status == 400 and reply['error'].startswith(
+        'Example 1 has the feature "tips", which signature "classification" does not take: '
+        'leave it out'), reply
+
+
+def _wide_classify(count, rows):
+    """A gRPC Classify of one taxi example carrying `count` more features."""
+    request = example_requests.ClassificationRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = 'classification'
+    example = tf.train.Example.FromString(rows[0])
+    for i in range(count):
+        example.features.feature[f'f{i}'].float_list.value.append(1.5)
+    request.input.example_list.examples.append(example.SerializeToString())
+    return request
+
+
+def test_wide_examples_over_grpc_cost_their_bytes(server, rows):
+    """Examples sent serialized reach the model as they came: one carrying 80k features
+    the model does not parse is classified as without them, at the cost of its bytes
+    (as messages, one such example of 6 MB took ~37x its size)."""
+    channel = server.channel(BIG)
+    wide = _wide_classify(80_000, rows)
+    plain = _wide_classify(0, rows)
+    classify = channel.unary_unary('/tensorflow.serving.PredictionService/Classify',
+                                   request_serializer=lambda r: r.SerializeToString(),
+                                   response_deserializer=lambda b: b)
+    before = rss(server.process.pid)
+    reset_peak_rss(server.process.pid)
+    answer = classify(wide, timeout=60)
+    grown = peak_rss(server.process.pid) - before
+    assert answer == classify(plain, timeout=60)
+    assert grown < 10 * wide.ByteSize(), f'{grown >> 20} MB for {wide.ByteSize() >> 20} MB'
+
+
+def test_an_example_tensorflow_refuses_and_protobuf_reads_is_named_so(server, rows):
+    """A feature map entry with its key alone is a valid tf.Example to protobuf, which
+    TensorFlow's parser refuses: its message says so, not that the bytes are no
+    tf.Example (which it said when TensorFlow quoted bytes that are not UTF-8)."""
+    entry = b'\x0a\x01a'                                    # key "a", no value
+    features = b'\x0a\x0b\x0a\x01z\x12\x06\x0a\x04\x0a\x02\xff\xfe' + b'\x0a\x03' + entry
+    example = b'\x0a' + bytes([len(features)]) + features
+    assert tf.train.Example.FromString(example).features.feature['z'].bytes_list.value
+    code, details = refused(service_stubs(server.channel(BIG))[0].Predict,
+                            predict_request([example]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("Could not parse example input: TensorFlow's parser refused an "
+                              'example that protobuf reads as a tf.Example'), details
 
 
 # --- Replies bounded like requests ------------------------------------------------------
@@ -266,6 +352,38 @@ def test_the_in_flight_budget_refuses_at_once_and_frees_when_done(busy_server, r
     assert predict.Predict(predict_request(rows), timeout=60).model_spec.version.value == 1
 
 
+def test_each_limit_says_which_it_is_and_the_flag_that_raises_it(busy_server):
+    """100 JSON examples of 4 features: 1,800 elements once the model parses its 18 from
+    each, over the 1,000 a request may expand to."""
+    body = json.dumps({'signature_name': 'classification', 'examples': [
+        {'fare': 9.25, 'payment_type': 'Cash', 'trip_start_hour': 19, 'trip_miles': 1.9}
+    ] * 100}).encode()
+    status, reply = _post(busy_server, f'/v1/models/{MODEL}:classify', body)
+    assert status == 429, reply
+    assert reply['error'].startswith('The request expands to 1800 elements (100 examples x 18 '
+                                     'features parsed), over the limit of 1000 per request '
+                                     '(--max_request_elements)')
+    assert reply['error'].endswith('start the server with a higher --max_request_elements')
+
+
+def test_a_small_predict_is_answered_while_the_inference_pool_is_busy(base, rows):
+    """A batch-1 Predict runs on the event loop (handing it to a pool thread and back cost
+    more than its own work): answered while ten Predicts of 100k examples queue for
+    the server's one inference thread."""
+    with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}',
+                     '--grpc_max_threads=1', rest=False) as running:
+        predict = service_stubs(running.channel(BIG))[0]
+        heavy = [_in_background(predict.Predict, predict_request((rows * 2000)[:100_000]), 300)
+                 for _ in range(10)]
+        time.sleep(0.5)
+        response = predict.Predict(predict_request(rows[:1]), timeout=60)
+        assert any(thread.is_alive() for thread, _ in heavy)      # still under way
+        assert tf.make_ndarray(response.outputs['probabilities']).shape == (1, 1)
+        for thread, result in heavy:
+            thread.join()
+            assert isinstance(result['value'], predict_pb2.PredictResponse), result['value']
+
+
 def test_rest_answers_while_hundreds_of_connections_trickle_headers(server, rows):
     trickling = []
     for _ in range(300):
@@ -314,6 +432,48 @@ def test_memory_comes_back_after_a_burst(base, rows):
     grown, kept = peak[0] - before, after - before
     assert grown > 100 << 20, f'the burst took only {grown >> 20} MB: not a burst'
     assert kept < grown / 2, f'{kept >> 20} MB of the {grown >> 20} MB taken kept'
+
+
+def _within(server, before, megabytes=50, seconds=20):
+    """How far (MB) above `before` the server's RSS is once within `megabytes` of it, or
+    after `seconds` (the trim comes 1-2 s after the last request)."""
+    deadline = time.time() + seconds
+    while True:
+        grown = rss(server.process.pid) - before
+        if grown < megabytes << 20 or time.time() > deadline:
+            return grown >> 20
+        time.sleep(0.2)
+
+
+def test_memory_comes_back_after_bursts_of_any_kind(base, rows):
+    """Four wide gRPC Classify calls at once (6 MB each, few elements: no trim followed
+    them, and 0.8 GB stayed), then 3,000 batch-1 Predicts at once, cancelled by their
+    clients: after each, the server is back within 50 MB of where it was."""
+    with ModelServer(f'--model_name={MODEL}', f'--model_base_path={base}', rest=False) as server:
+        channel = server.channel(BIG)
+        classify = channel.unary_unary('/tensorflow.serving.PredictionService/Classify',
+                                       request_serializer=lambda r: r.SerializeToString(),
+                                       response_deserializer=lambda b: b)
+        wide = _wide_classify(300_000, rows)
+        classify(wide, timeout=120)                    # first-use costs of this path
+        predict = service_stubs(channel)[0]
+        small = predict_request(rows[:1])
+        for _ in range(20):
+            predict.Predict(small, timeout=60)
+        time.sleep(3)
+        before = rss(server.process.pid)
+        calls = [_in_background(classify, wide, 120) for _ in range(4)]
+        for thread, result in calls:
+            thread.join()
+            assert isinstance(result['value'], bytes), result['value']
+        assert _within(server, before) < 50
+
+        before = rss(server.process.pid)
+        futures = [predict.Predict.future(small, timeout=120) for _ in range(3000)]
+        time.sleep(0.05)
+        for future in futures:
+            future.cancel()
+        assert _within(server, before) < 50
 
 
 # --- Request logs keep their size limit -------------------------------------------------
