@@ -330,14 +330,19 @@ import common.bootstrap
 import tfx.components, tfx.dsl.compiler.compiler, tfx.orchestration.metadata
 import tfx.orchestration.local.runner_utils, tfx.orchestration.portable.launcher
 from airflow.__main__ import main
-sys.argv = ['airflow', 'scheduler']
+sys.argv = ['airflow', 'scheduler', '--skip-serve-logs']
 main()
 """
 
 
 def _argv(airflow: LocalAirflow, process: str) -> List[str]:
+    """The process's command line. The scheduler without serve-logs, which listens on a
+    fixed port (8793) on every interface for the task logs of other machines' workers:
+    here the webserver reads them from AIRFLOW_HOME/logs."""
     if process == 'scheduler' and airflow.executor == 'LocalExecutor':
         return [airflow.installation.python, '-c', _PRELOADING_SCHEDULER]
+    if process == 'scheduler':
+        return [airflow.installation.airflow, process, '--skip-serve-logs']
     return [airflow.installation.airflow, process]
 
 

@@ -58,3 +58,13 @@ def test_airflow_listens_on_loopback_with_basic_auth_only_and_no_examples(tmp_pa
     on_server = local_airflow.LocalAirflow(airflow.installation, airflow.home, 18123,
                                            'postgresql+psycopg2://u@127.0.0.1:5/airflow')
     assert local_airflow.configuration(on_server)['core']['executor'] == 'LocalExecutor'
+
+
+def test_the_scheduler_serves_no_logs_on_a_port_of_its_own(tmp_path):
+    """serve-logs listens on 8793 on every interface: neither executor starts it."""
+    installation = local_airflow.Installation(str(tmp_path / 'cache'))
+    for database in ('', 'postgresql+psycopg2://u@127.0.0.1:5/airflow'):
+        airflow = local_airflow.LocalAirflow(installation, str(tmp_path / 'home'), 18123,
+                                             database)
+        argv = local_airflow._argv(airflow, 'scheduler')
+        assert '--skip-serve-logs' in ' '.join(argv), (airflow.executor, argv)
