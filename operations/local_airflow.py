@@ -32,7 +32,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import psutil
 
@@ -298,20 +298,31 @@ def _admin(airflow: LocalAirflow) -> str:
 
 # ---- processes -------------------------------------------------------------------------
 
-def _alive(airflow: LocalAirflow, process: str) -> Optional[int]:
-    """The pid of the process if it is still the one started (pid and start time as
-    recorded: a pid given to another process since is not ours)."""
+def _recorded(airflow: LocalAirflow, process: str) -> Optional[Tuple[int, float]]:
+    """The pid and start time recorded for the process when it was started."""
     try:
         with open(airflow.pid_file(process)) as f:
             pid, started = f.read().split()
-        found = psutil.Process(int(pid))
-        if found.create_time() != float(started):
+        return int(pid), float(started)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(airflow: LocalAirflow, process: str) -> Optional[int]:
+    """The pid of the process if it is still the one started (pid and start time as
+    recorded: a pid given to another process since is not ours)."""
+    recorded = _recorded(airflow, process)
+    if recorded is None:
+        return None
+    try:
+        found = psutil.Process(recorded[0])
+        if found.create_time() != recorded[1]:
             return None
         if found.status() == psutil.STATUS_ZOMBIE:
             os.waitpid(found.pid, os.WNOHANG)
             return None
         return found.pid
-    except (OSError, ValueError, psutil.Error):
+    except (OSError, psutil.Error):
         return None
 
 
@@ -373,28 +384,49 @@ def session(pid: int) -> List[psutil.Process]:
     return found
 
 
+def _survivors(pid: int, started: float) -> List[psutil.Process]:
+    """What is left of the session a recorded process led, the leader too if it lives:
+    members started since it was (Linux gives no new process a pid that a live session
+    still has as its id). Nothing when the pid now leads a session of another process."""
+    try:
+        if psutil.Process(pid).create_time() != started:
+            return []
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
+        return []
+    found = []
+    for member in session(pid):
+        try:
+            if member.create_time() >= started:
+                found.append(member)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _stop_process(airflow: LocalAirflow, process: str, seconds: float = 30.0) -> bool:
     """Stops the process (SIGTERM: the scheduler ends its tasks) and then whatever of
-    its session is left (SIGKILL after `seconds`); False if it was not running."""
-    pid = _alive(airflow, process)
-    if pid is not None:
-        members = session(pid)
-        for member in members:
-            try:
-                member.terminate()
-            except psutil.Error:
-                continue
-        _, left = psutil.wait_procs(members, timeout=seconds)
-        for member in left:
-            try:
-                member.kill()
-            except psutil.Error:
-                continue
+    its session is left (SIGKILL after `seconds`), its task processes too when the
+    process itself is gone; False if nothing of it was running."""
+    recorded = _recorded(airflow, process)
+    members = _survivors(*recorded) if recorded is not None else []
+    for member in members:
+        try:
+            member.terminate()
+        except psutil.Error:
+            continue
+    _, left = psutil.wait_procs(members, timeout=seconds)
+    for member in left:
+        try:
+            member.kill()
+        except psutil.Error:
+            continue
     try:
         os.remove(airflow.pid_file(process))
     except FileNotFoundError:
         pass
-    return pid is not None
+    return bool(members)
 
 
 def request(airflow: LocalAirflow, path: str, method: str = 'GET',

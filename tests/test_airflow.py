@@ -169,19 +169,31 @@ def airflow(postgres_server):
         made.start()
         yield made
     finally:
+        started = _airflow_processes(made.airflow_home)
         stopped = made.stop()
         again = made.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert stopped.returncode == 0 and stopped.stdout.startswith('Stopped: webserver, scheduler')
     assert again.stdout.startswith('No Airflow was running')
-    assert not [p for p in psutil.process_iter() if root in ' '.join(_cmdline(p))]
+    assert started and not [p for p in started if p.is_running()]
 
 
-def _cmdline(process):
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
+def _airflow_processes(airflow_home):
+    """The processes of an Airflow (its AIRFLOW_HOME in their environment), the
+    scheduler's and webserver's sessions with them."""
+    found = []
+    for name in local_airflow.PROCESSES:
+        pid_file = os.path.join(airflow_home, 'run', f'{name}.pid')
+        if os.path.exists(pid_file):
+            with open(pid_file) as f:
+                found.extend(local_airflow.session(int(f.read().split()[0])))
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get('AIRFLOW_HOME') == airflow_home:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
 
 
 @pytest.fixture(scope='module')
