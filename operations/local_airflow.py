@@ -190,13 +190,31 @@ def database_url(store: Optional[Store]) -> str:
     return sqlalchemy_url(store.host, store.port, store.user, store.database)
 
 
+def _recorded_configuration(home: str) -> Optional[configparser.ConfigParser]:
+    parser = configparser.ConfigParser(interpolation=None)
+    return parser if parser.read(os.path.join(home, 'airflow.cfg')) else None
+
+
 def recorded_port(home: str) -> Optional[int]:
     """The webserver's port in the airflow.cfg of a home, if one was written."""
-    parser = configparser.ConfigParser(interpolation=None)
-    if not parser.read(os.path.join(home, 'airflow.cfg')):
-        return None
-    port = parser.get('webserver', 'web_server_port', fallback='')
+    parser = _recorded_configuration(home)
+    port = parser.get('webserver', 'web_server_port', fallback='') if parser else ''
     return int(port) if port.isdigit() else None
+
+
+def recorded_database(home: str) -> str:
+    """The database in the airflow.cfg of a home as LocalAirflow names it ('' for
+    SQLite, or when none was written)."""
+    parser = _recorded_configuration(home)
+    url = parser.get('database', 'sql_alchemy_conn', fallback='') if parser else ''
+    return '' if url.startswith('sqlite:') else url
+
+
+def as_running(installation: Installation, home: str) -> Optional[LocalAirflow]:
+    """The Airflow of a home as it was started, if any of its processes runs."""
+    airflow = LocalAirflow(installation, home, recorded_port(home) or DEFAULT_PORT,
+                           recorded_database(home))
+    return airflow if running(airflow) else None
 
 
 def _secret(path: str, make: Callable[[], str]) -> str:
@@ -286,14 +304,18 @@ def _airflow_cli(airflow: LocalAirflow, *args: str) -> str:
 
 
 def _admin(airflow: LocalAirflow) -> str:
-    """The admin's password: made and given to a new user at the first start."""
-    if os.path.exists(airflow.password_file):
-        return _secret(airflow.password_file, str)
-    password = secrets.token_urlsafe(18)
-    _airflow_cli(airflow, 'users', 'create', '--username', ADMIN, '--role', 'Admin',
-                 '--firstname', 'Taxi', '--lastname', 'Pipeline', '--email',
-                 'admin@localhost', '--password', password)
-    return _secret(airflow.password_file, lambda: password)
+    """The admin's password, made at the first start and given to the admin of the
+    database Airflow now has: a user that exists already (`users create` leaves it as
+    it is, and exits 0) gets it too, since its database may be another than the one
+    the password was made for (SQLite before, the make store server's now)."""
+    password = _secret(airflow.password_file, lambda: secrets.token_urlsafe(18))
+    created = _airflow_cli(airflow, 'users', 'create', '--username', ADMIN, '--role', 'Admin',
+                           '--firstname', 'Taxi', '--lastname', 'Pipeline', '--email',
+                           'admin@localhost', '--password', password)
+    if 'already exist' in created:
+        _airflow_cli(airflow, 'users', 'reset-password', '--username', ADMIN,
+                     '--password', password)
+    return password
 
 
 # ---- processes -------------------------------------------------------------------------
@@ -461,6 +483,12 @@ def _ready(airflow: LocalAirflow, password: str, dag_ids: List[str]) -> bool:
         if health.get('scheduler', {}).get('status') != 'healthy':
             return False
         listed = request(airflow, '/api/v1/dags?limit=100', password=password, timeout=10)
+    except urllib.error.HTTPError as refused:
+        if refused.code == 401:
+            raise ProblemFound(f"Airflow refuses the admin's password in "
+                               f'{airflow.password_file}: stop it and start it again '
+                               '(the start gives the admin that password)') from None
+        return False
     except (OSError, ValueError):
         return False
     return set(dag_ids) <= {dag['dag_id'] for dag in listed.get('dags', [])}
@@ -505,23 +533,29 @@ def _port_taken(port: int) -> bool:
 def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECONDS) -> bool:
     """Writes the configuration, migrates the database, makes the admin, starts what of
     the scheduler and webserver does not run and waits until the DAGs are there;
-    False when both ran already. What it started is stopped again if it fails."""
-    if running(airflow) == list(PROCESSES):
-        wait_until_ready(airflow, _admin(airflow), dag_ids, seconds)
+    False when both ran already. With part of it running, the configuration it runs
+    with stays as it is (as_running: the caller starts it as it was). What it
+    started is stopped again if it fails."""
+    up = running(airflow)
+    if up == list(PROCESSES):
+        wait_until_ready(airflow, password(airflow) or '', dag_ids, seconds)
         return False
-    if 'webserver' not in running(airflow) and _port_taken(airflow.port):
+    if 'webserver' not in up and _port_taken(airflow.port):
         raise UsageError(f'port {airflow.port} on {HOST} is in use by another program: '
                          'choose another with --port')
-    write_configuration(airflow)
-    _airflow_cli(airflow, 'db', 'migrate')
-    password = _admin(airflow)
+    if up:
+        secret = password(airflow) or ''
+    else:
+        write_configuration(airflow)
+        _airflow_cli(airflow, 'db', 'migrate')
+        secret = _admin(airflow)
     started = []
     try:
         for process in PROCESSES:
             if _alive(airflow, process) is None:
                 _start_process(airflow, process)
                 started.append(process)
-        wait_until_ready(airflow, password, dag_ids, seconds)
+        wait_until_ready(airflow, secret, dag_ids, seconds)
     except BaseException:
         for process in started:
             _stop_process(airflow, process)

@@ -7,8 +7,10 @@ import sys
 
 import psutil
 
+import pytest
+
 from operations import local_airflow
-from tests.support import wait_for
+from tests.support import runner, wait_for
 
 # A session leader with a task process of its own, as the scheduler forks them.
 LEADER = '''
@@ -59,6 +61,31 @@ def test_stop_leaves_alone_a_session_whose_leader_is_not_the_one_recorded(tmp_pa
             f.write(f'{leader.pid} {psutil.Process(leader.pid).create_time() - 100}')
         assert local_airflow.stop(airflow) == []
         assert leader.poll() is None and task.is_running()
+    finally:
+        task.kill()
+        leader.kill()
+        leader.wait()
+
+
+@pytest.mark.e2e
+def test_start_with_other_flags_while_it_runs_is_refused_and_changes_nothing(tmp_path):
+    airflow = _airflow(tmp_path)
+    local_airflow.write_configuration(airflow)
+    path = os.path.join(airflow.home, 'airflow.cfg')
+    with open(path) as f:
+        written = f.read()
+    leader, task = _started_scheduler(airflow)
+    try:
+        refused = runner('airflow', 'start', '--airflow-home', airflow.home, '--cache',
+                         str(tmp_path / 'cache'), '--port', str(airflow.port + 1),
+                         '--home', str(tmp_path / 'tfx'), '--data-root', str(tmp_path))
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith('error: Airflow runs from ' + airflow.home)
+        assert f'--port {airflow.port + 1} (it runs on {airflow.port})' in line
+        assert line.endswith('make airflow-stop first')
+        with open(path) as f:
+            assert f.read() == written
     finally:
         task.kill()
         leader.kill()

@@ -19,6 +19,7 @@ from operations import local_airflow, on_airflow
 from pipeline import profiles
 from pipeline.airflow_dags import MONITORING_SUFFIX, SPAN_SUFFIX
 from pipeline.config import PipelineConfig
+from pipeline.store_url import Store
 from runner import arguments
 from runner.command import Context
 from runner.command import Plan as BasePlan
@@ -40,6 +41,10 @@ class Plan(BasePlan):
     action: str
     airflow: local_airflow.LocalAirflow
     settings: Optional[on_airflow.DagSettings] = None     # start
+    # start: --database's server (None: the make store server when it runs, else
+    # SQLite), worked out when it starts (the database made then), unless it runs.
+    database: Optional[Store] = None
+    resolve_database: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '(default: $TAXI_CACHE_DIR/airflow or ~/.cache/taxi-pipeline/airflow)')
     parser.add_argument('--airflow-home', help='AIRFLOW_HOME: configuration, logs, pids '
                                                '(default: CACHE/home)')
-    parser.add_argument('--port', type=arguments.port, default=local_airflow.DEFAULT_PORT,
-                        help=f'the webserver\'s (default {local_airflow.DEFAULT_PORT})')
+    parser.add_argument('--port', type=arguments.port,
+                        help=f'the webserver\'s (default {local_airflow.DEFAULT_PORT}, or the '
+                             'one it runs on)')
     parser.add_argument('--database', metavar='URL',
                         help="Airflow's own database, postgresql://USER@HOST:PORT/DATABASE "
                              "(default: `airflow` on the make store server when it runs, "
@@ -74,13 +80,17 @@ def check(args: argparse.Namespace) -> Plan:
         raise UsageError(f'--cache {args.cache} is a file, not a directory')
     home = os.path.abspath(args.airflow_home or os.path.join(args.cache, 'home'))
     installation = local_airflow.Installation(os.path.abspath(args.cache))
-    airflow = local_airflow.LocalAirflow(installation, home,
-                                         local_airflow.recorded_port(home) or args.port)
+    airflow = local_airflow.LocalAirflow(
+        installation, home, local_airflow.recorded_port(home) or local_airflow.DEFAULT_PORT)
     if args.action != 'start':
         return Plan(action=args.action, airflow=airflow)
     database = arguments.shared_store(args.database, '--database') if args.database else None
-    airflow = dataclasses.replace(airflow, port=args.port,
-                                  database=local_airflow.database_url(database))
+    running = local_airflow.as_running(installation, home)
+    if running is not None:
+        _same_flags(args, running, database)
+        airflow = running
+    else:
+        airflow = dataclasses.replace(airflow, port=args.port or local_airflow.DEFAULT_PORT)
     profile = arguments.named_profile('airflow')
     store = arguments.store_settings(args, writing=True, profile=profile)
     runs_home = arguments.home_for_writing(args.home, store['metadata'])
@@ -95,7 +105,24 @@ def check(args: argparse.Namespace) -> Plan:
         max_retry_delay_seconds=profile.max_retry_delay_seconds,
         requests=os.path.abspath(args.requests) if args.requests else '',
         metrics_url=args.metrics_url or '', min_examples=args.min_examples)
-    return Plan(action='start', airflow=airflow, settings=settings)
+    return Plan(action='start', airflow=airflow, settings=settings, database=database,
+                resolve_database=running is None)
+
+
+def _same_flags(args: argparse.Namespace, running: local_airflow.LocalAirflow,
+                database: Optional[Store]) -> None:
+    """UsageError unless --port and --database name what the running Airflow has (its
+    airflow.cfg is never rewritten under its processes)."""
+    differs = []
+    if args.port is not None and args.port != running.port:
+        differs.append(f'--port {args.port} (it runs on {running.port})')
+    if database is not None and local_airflow.sqlalchemy_url(
+            database.host, database.port, database.user, database.database) != running.database:
+        differs.append(f'--database {args.database} (it runs on '
+                       f'{running.database or "SQLite"})')
+    if differs:
+        raise UsageError(f'Airflow runs from {running.home} with other settings: '
+                         f'{", ".join(differs)}: make airflow-stop first')
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
@@ -106,6 +133,9 @@ def run(plan: Plan, context: Context) -> ExitStatus:
               f'{airflow.installation.venv}.')
     elif plan.action == 'start':
         assert plan.settings is not None     # check() made them
+        if plan.resolve_database:
+            airflow = dataclasses.replace(airflow,
+                                          database=local_airflow.database_url(plan.database))
         local_airflow.install(airflow.installation.root, context.progress.note,
                               in_use=bool(local_airflow.running(airflow)))
         os.makedirs(airflow.home, exist_ok=True)
