@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import psutil
-
 import pytest
 
 from operations import local_airflow
