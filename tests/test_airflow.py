@@ -334,8 +334,8 @@ def monitored_run(airflow, span_run, schema):
     paused first)."""
     airflow.pause(SPANS_DAG)
     # Pausing stops new runs, not a poke under way: span-2 is written once none is.
-    wait_for(lambda: not [r for r in airflow.runs(SPANS_DAG)
-                          if r['state'] in ('queued', 'running')], 120)
+    wait_for(lambda: not airflow.api(f'/dags/{SPANS_DAG}/dagRuns?state=queued&state=running')
+             ['dag_runs'], 120)
     rows = read_rows(PIPELINE_SAMPLE_ROWS)
     for row in rows[:90]:
         row['fare'] = 'nan'
