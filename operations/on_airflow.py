@@ -14,7 +14,10 @@ another ML Metadata layout that none of the rest reads; see docs/airflow.md.)
 
 The settings a DAG file reads (DagSettings) are written by `runner airflow
 start` into AIRFLOW_HOME, with the training DAG's nodes as the pipeline wires
-them (compiled once there: parsing a DAG file must not import TFX).
+them (compiled once there: parsing a DAG file must not import TFX). A run's
+`prepare` keeps them as they are then for the run's node tasks
+(AIRFLOW_HOME/runs/<run id>/), so that a start with other settings leaves a
+run under way as it began.
 """
 
 import dataclasses
@@ -34,6 +37,7 @@ from pipeline.store_url import parse as parse_store
 
 SETTINGS_FILE = 'taxi-pipeline.json'
 IR_DIR = '.airflow-runs'
+RUNS_DIR = 'runs'              # under AIRFLOW_HOME: each run's settings
 TRIGGERED_SPAN_FILE = 'airflow-triggered-span'
 
 Nodes = List[Tuple[str, List[str]]]
@@ -86,19 +90,40 @@ class DagSettings:
             min_examples=self.min_examples, min_window_examples=self.min_window_examples)
 
 
-def write_settings(settings: DagSettings, airflow_home: str) -> str:
-    path = os.path.join(airflow_home, SETTINGS_FILE)
+def write_settings(settings: DagSettings, directory: str) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, SETTINGS_FILE)
     with open(path + '.new', 'w') as f:
         json.dump(dataclasses.asdict(settings), f, indent=2)
     os.replace(path + '.new', path)
     return path
 
 
-def read_settings(airflow_home: str) -> DagSettings:
-    with open(os.path.join(airflow_home, SETTINGS_FILE)) as f:
+def read_settings(directory: str) -> DagSettings:
+    with open(os.path.join(directory, SETTINGS_FILE)) as f:
         values = json.load(f)
     values['nodes'] = [(node, list(upstream)) for node, upstream in values.get('nodes', [])]
     return DagSettings(**values)
+
+
+def _run_directory(airflow_home: str, run_id: str) -> str:
+    return os.path.join(airflow_home, RUNS_DIR, re.sub(r'[^A-Za-z0-9_.-]', '_', run_id))
+
+
+def keep_run_settings(settings: DagSettings, airflow_home: str, run_id: str) -> None:
+    """The settings a run was prepared with, for its node tasks: `runner airflow start`
+    rewrites AIRFLOW_HOME's while a run works. Under AIRFLOW_HOME, since they say
+    where the run's pipeline root is."""
+    write_settings(settings, _run_directory(airflow_home, run_id))
+
+
+def run_settings(airflow_home: str, run_id: str) -> DagSettings:
+    """The settings a run was prepared with; ProblemFound when it was not prepared."""
+    directory = _run_directory(airflow_home, run_id)
+    if not os.path.exists(os.path.join(directory, SETTINGS_FILE)):
+        raise ProblemFound(f'run {run_id} was not prepared ({directory} holds no '
+                           f'{SETTINGS_FILE}): its `prepare` task must run first')
+    return read_settings(directory)
 
 
 def _compiled(config: PipelineConfig, setup: Optional[Any] = None) -> Any:

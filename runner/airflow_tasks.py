@@ -33,14 +33,17 @@ def _lock(settings: on_airflow.DagSettings, command: str) -> ContextManager[exec
 
 
 def prepare(run_id: str, conf: Dict[str, Any]) -> Dict[str, Any]:
+    """The run prepared with the settings as they are now, kept for its nodes."""
     settings = _settings()
+    on_airflow.keep_run_settings(settings, os.environ[HOME_VARIABLE], run_id)
     with _lock(settings, 'airflow prepare'):
         return on_airflow.prepare_run(settings, run_id, conf)
 
 
 def run_node(run_id: str, node: str) -> str:
-    """The node's run; a failure on the data fails the task without retries."""
-    settings = _settings()
+    """The node's run, with the settings its run was prepared with; a failure on the
+    data fails the task without retries."""
+    settings = on_airflow.run_settings(os.environ[HOME_VARIABLE], run_id)
     try:
         with _lock(settings, f'airflow {node}') as lock:
             return on_airflow.run_node(settings, run_id, node, lock)

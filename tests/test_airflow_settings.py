@@ -1,14 +1,17 @@
-"""Airflow's configuration and pins, and the airflow profile: no Airflow needed
-(test_airflow.py has the DAGs as a running Airflow holds them)."""
+"""Airflow's configuration and pins, the airflow profile, a run's settings and the
+training DAG's nodes as TFX compiles them: no Airflow needed (test_airflow.py has
+the DAGs as a running Airflow holds them)."""
 
+import dataclasses
 import os
 import re
 import stat
 
 import pytest
 
-from operations import local_airflow
-from pipeline.config import REPO_ROOT
+from common.exit_status import ProblemFound
+from operations import local_airflow, on_airflow
+from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT
 from pipeline.profiles import ProfileError, load_profile, schedule
 
 # What Airflow 2.11 cannot take from requirements.lock (requirements-airflow.in).
@@ -68,3 +71,27 @@ def test_the_scheduler_serves_no_logs_on_a_port_of_its_own(tmp_path):
                                              database)
         argv = local_airflow._argv(airflow, 'scheduler')
         assert '--skip-serve-logs' in ' '.join(argv), (airflow.executor, argv)
+
+
+def test_a_run_keeps_the_settings_it_was_prepared_with(tmp_path):
+    airflow_home = str(tmp_path / 'airflow')
+    prepared = on_airflow.DagSettings(home=str(tmp_path / 'a'), data_root=DEFAULT_DATA_ROOT,
+                                      nodes=[('CsvExampleGen', [])])
+    with pytest.raises(ProblemFound, match='run manual__1 was not prepared'):
+        on_airflow.run_settings(airflow_home, 'manual__1')
+    on_airflow.keep_run_settings(prepared, airflow_home, 'manual__1')
+    on_airflow.write_settings(dataclasses.replace(prepared, home=str(tmp_path / 'b')),
+                              airflow_home)                     # a start since
+    assert on_airflow.run_settings(airflow_home, 'manual__1') == prepared
+
+
+def test_the_training_dags_nodes_compiled_as_on_airflow_compiles_a_run(tmp_path):
+    """Through TFX's private tfx_runner._make_pipeline_proto, as LocalDagRunner: a TFX
+    that changes it fails here."""
+    settings = on_airflow.DagSettings(home=str(tmp_path), data_root=DEFAULT_DATA_ROOT)
+    nodes = dict(on_airflow.pipeline_nodes(settings.config()))
+    assert nodes['CsvExampleGen'] == []
+    assert set(nodes['Trainer']) == {'Transform', 'ImportSchemaGen',
+                                     'latest_hyperparameters_resolver',
+                                     'latest_blessed_model_resolver'}
+    assert set(nodes['Pusher']) == {'Trainer', 'Evaluator', 'ServingCanary'}
