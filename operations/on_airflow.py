@@ -61,6 +61,8 @@ class DagSettings:
     retries: int = 2
     retry_delay_seconds: float = 30.0
     max_retry_delay_seconds: float = 600.0
+    lock_wait_seconds: float = 1800.0
+    task_timeout_seconds: float = 7200.0
     requests: str = ''                # empty: HOME/request_logs
     metrics_url: str = ''
     min_examples: int = 50
@@ -81,6 +83,7 @@ class DagSettings:
             span_check=datetime.timedelta(seconds=self.span_check_seconds),
             retries=self.retries, retry_delay=datetime.timedelta(seconds=self.retry_delay_seconds),
             max_retry_delay=datetime.timedelta(seconds=self.max_retry_delay_seconds),
+            task_timeout=datetime.timedelta(seconds=self.task_timeout_seconds),
             one_task_at_a_time=not self.metadata_url)
 
     def monitor_settings(self, config: PipelineConfig) -> monitoring.MonitorSettings:

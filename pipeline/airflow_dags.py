@@ -47,6 +47,9 @@ class Schedules:
     retries: int = 2
     retry_delay: datetime.timedelta = datetime.timedelta(seconds=30)
     max_retry_delay: datetime.timedelta = datetime.timedelta(minutes=10)
+    # How long a task may take (its wait for the run lock too): an executor slot is
+    # never held for ever.
+    task_timeout: datetime.timedelta = datetime.timedelta(hours=2)
     # One task at a time within a training run (ML Metadata on SQLite: several
     # writers at once fail with "database is locked", tensorflow/tfx#199).
     one_task_at_a_time: bool = False
@@ -88,7 +91,8 @@ def _dag(dag_id: str, schedule: Any, description: str, schedules: Schedules,
                default_args={'retries': schedules.retries,
                              'retry_delay': schedules.retry_delay,
                              'retry_exponential_backoff': True,
-                             'max_retry_delay': schedules.max_retry_delay},
+                             'max_retry_delay': schedules.max_retry_delay,
+                             'execution_timeout': schedules.task_timeout},
                **settings)
 
 

@@ -57,14 +57,17 @@ class Profile:
     pipeline_root: str = ''
     # Apache Airflow's DAGs (pipeline/airflow_dags.py): when training and monitoring run
     # (a cron expression or preset such as @daily; `none`: only when triggered), how
-    # often a new span is looked for, and how failed tasks are tried again (the delay
-    # doubling up to its maximum).
+    # often a new span is looked for, how failed tasks are tried again (the delay
+    # doubling up to its maximum), how long a task may wait for the run lock and how
+    # long it may take in all (then it fails, and is tried again).
     schedule: str = '@daily'
     monitoring_schedule: str = '@hourly'
     span_check_seconds: int = 60
     retries: int = 2
     retry_delay_seconds: int = 30
     max_retry_delay_seconds: int = 600
+    lock_wait_seconds: int = 1800
+    task_timeout_seconds: int = 7200
 
     @property
     def data(self) -> str:
@@ -160,9 +163,13 @@ def _validate(profile: Profile) -> None:
             parse_store(profile.metadata_url)
         except StoreURLError as error:
             raise _error(profile.name, 'metadata_url', str(error)) from None
-    for setting in ('span_check_seconds', 'retry_delay_seconds', 'max_retry_delay_seconds'):
+    for setting in ('span_check_seconds', 'retry_delay_seconds', 'max_retry_delay_seconds',
+                    'lock_wait_seconds', 'task_timeout_seconds'):
         if getattr(profile, setting) < 1:
             raise _error(profile.name, setting, 'must be at least 1')
+    if profile.lock_wait_seconds >= profile.task_timeout_seconds:
+        raise _error(profile.name, 'lock_wait_seconds',
+                     'must be less than task_timeout_seconds (a task waits within its time)')
     if profile.retries < 0:
         raise _error(profile.name, 'retries', 'must be 0 or more')
     if profile.dataflow_max_workers < 1:

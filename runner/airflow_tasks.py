@@ -4,7 +4,9 @@ operations/on_airflow.py under the project's run lock.
 
 Every task of a training run holds the lock for its node (the home's, and a
 shared store's: runner/home_lock.py, runner/store_lock.py), waiting for
-whoever holds it: the team's `runner local`, another task. Airflow keeps one
+whoever holds it: the team's `runner local`, another task; for up to the
+profile's lock_wait_seconds, then it fails naming the holder (Airflow tries it
+again later), and no task takes over the profile's task_timeout_seconds. Airflow keeps one
 run of the DAG at a time (max_active_runs=1); the lock keeps one node at a
 time on the store, whoever runs it. A node that fails on the data (the
 validation gate's anomalies) fails its task for good: a retry would fail the
@@ -26,10 +28,14 @@ def _settings() -> on_airflow.DagSettings:
 
 
 def _lock(settings: on_airflow.DagSettings, command: str) -> ContextManager[execution.RunLock]:
+    """The run lock, waited for up to the profile's lock_wait_seconds: then the task
+    fails naming the holder, and Airflow tries it again later."""
     config = settings.config()
     if config.metadata is not None:
-        return store_lock.hold(config.home, config.metadata, command, wait=True)
-    return home_lock.hold(config.home, command, wait=True)
+        return store_lock.hold(config.home, config.metadata, command, wait=True,
+                               wait_seconds=settings.lock_wait_seconds)
+    return home_lock.hold(config.home, command, wait=True,
+                          wait_seconds=settings.lock_wait_seconds)
 
 
 def prepare(run_id: str, conf: Dict[str, Any]) -> Dict[str, Any]:

@@ -53,7 +53,7 @@ TFX_TASKS = ['CsvExampleGen', 'RunManifest', 'StatisticsGen', 'ImportSchemaGen',
 # taken back within seconds.
 QUICK = {'TAXI_SCHEDULE': 'none', 'TAXI_MONITORING_SCHEDULE': 'none',
          'TAXI_SPAN_CHECK_SECONDS': '10', 'TAXI_RETRIES': '2', 'TAXI_RETRY_DELAY_SECONDS': '1',
-         'TAXI_MAX_RETRY_DELAY_SECONDS': '5',
+         'TAXI_MAX_RETRY_DELAY_SECONDS': '5', 'TAXI_TASK_TIMEOUT_SECONDS': '5400',
          'AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD': '10',
          'AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL': '5'}
 
@@ -235,8 +235,12 @@ def _upstream(airflow, dag):
     for task in tasks:
         for child in task['downstream_task_ids']:
             upstream[child].add(task['task_id'])
-    return upstream, {t['task_id']: (t['retries'], t['retry_exponential_backoff'])
-                      for t in tasks}
+    return upstream, {t['task_id']: (t['retries'], t['retry_exponential_backoff'],
+                                     _seconds(t['execution_timeout'])) for t in tasks}
+
+
+def _seconds(delta):
+    return delta['days'] * 86400 + delta['seconds'] if delta else None
 
 
 def test_the_training_dag_is_the_pipeline_a_task_per_component(airflow):
@@ -247,7 +251,7 @@ def test_the_training_dag_is_the_pipeline_a_task_per_component(airflow):
                                    'latest_hyperparameters_resolver',
                                    'latest_blessed_model_resolver'}   # its warm start
     assert upstream['Pusher'] == {'Trainer', 'Evaluator', 'ServingCanary'}
-    assert set(retries.values()) == {(2, True)}                       # backoff on every task
+    assert set(retries.values()) == {(2, True, 5400)}    # backoff and a time limit on every task
     details = airflow.api(f'/dags/{DAG}/details')
     assert details['max_active_runs'] == 1
     assert details['schedule_interval'] is None                       # TAXI_SCHEDULE=none

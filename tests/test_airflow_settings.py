@@ -42,6 +42,10 @@ def test_the_airflow_profile_and_its_settings():
         load_profile('airflow', environ={'TAXI_RETRIES': '-1'})
     with pytest.raises(ProfileError, match="'span_check_seconds': must be at least 1"):
         load_profile('airflow', environ={'TAXI_SPAN_CHECK_SECONDS': '0'})
+    with pytest.raises(ProfileError, match="'lock_wait_seconds': must be less than "
+                                           'task_timeout_seconds'):
+        load_profile('airflow', environ={'TAXI_LOCK_WAIT_SECONDS': '600',
+                                         'TAXI_TASK_TIMEOUT_SECONDS': '600'})
 
 
 def test_airflow_listens_on_loopback_with_basic_auth_only_and_no_examples(tmp_path):

@@ -103,6 +103,8 @@ def check(args: argparse.Namespace) -> Plan:
         span_check_seconds=profile.span_check_seconds, retries=profile.retries,
         retry_delay_seconds=profile.retry_delay_seconds,
         max_retry_delay_seconds=profile.max_retry_delay_seconds,
+        lock_wait_seconds=profile.lock_wait_seconds,
+        task_timeout_seconds=profile.task_timeout_seconds,
         requests=os.path.abspath(args.requests) if args.requests else '',
         metrics_url=args.metrics_url or '', min_examples=args.min_examples)
     return Plan(action='start', airflow=airflow, settings=settings, database=database,
