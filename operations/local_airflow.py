@@ -523,6 +523,19 @@ def wait_until_ready(airflow: LocalAirflow, password: str, dag_ids: List[str],
         time.sleep(1.0)
 
 
+def make_pools(airflow: LocalAirflow, password: str, pools: Mapping[str, int]) -> None:
+    """The pools (name: slots) with those slots, through the REST API."""
+    for name, slots in pools.items():
+        body = {'name': name, 'slots': slots, 'include_deferred': False}
+        try:
+            request(airflow, f'/api/v1/pools/{name}', 'PATCH', body, password)
+        except urllib.error.HTTPError as missing:
+            if missing.code != 404:
+                raise ProblemFound(f'Airflow refused the pool {name}: HTTP {missing.code}') \
+                    from None
+            request(airflow, '/api/v1/pools', 'POST', body, password)
+
+
 def _port_taken(port: int) -> bool:
     import socket
     with socket.socket() as probe:
@@ -530,15 +543,17 @@ def _port_taken(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
-def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECONDS) -> bool:
+def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECONDS,
+          pools: Mapping[str, int] = {}) -> bool:
     """Writes the configuration, migrates the database, makes the admin, starts what of
-    the scheduler and webserver does not run and waits until the DAGs are there;
-    False when both ran already. With part of it running, the configuration it runs
-    with stays as it is (as_running: the caller starts it as it was). What it
-    started is stopped again if it fails."""
+    the scheduler and webserver does not run, waits until the DAGs are there and makes
+    their pools (name: slots); False when both ran already. With part of it running,
+    the configuration it runs with stays as it is (as_running: the caller starts it
+    as it was). What it started is stopped again if it fails."""
     up = running(airflow)
     if up == list(PROCESSES):
         wait_until_ready(airflow, password(airflow) or '', dag_ids, seconds)
+        make_pools(airflow, password(airflow) or '', pools)
         return False
     if 'webserver' not in up and _port_taken(airflow.port):
         raise UsageError(f'port {airflow.port} on {HOST} is in use by another program: '
@@ -556,6 +571,7 @@ def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECO
                 _start_process(airflow, process)
                 started.append(process)
         wait_until_ready(airflow, secret, dag_ids, seconds)
+        make_pools(airflow, secret, pools)
     except BaseException:
         for process in started:
             _stop_process(airflow, process)

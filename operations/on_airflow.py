@@ -269,25 +269,32 @@ def _outcome(config: PipelineConfig, run_id: str, node_id: str) -> str:
     return f'{node_id}: {state}'
 
 
+def _triggered_marker(config: PipelineConfig) -> str:
+    return os.path.join(config.home, TRIGGERED_SPAN_FILE)
+
+
 def new_span(settings: DagSettings) -> Optional[int]:
-    """A span-<N>/ in the data root that no run trained on and no check triggered a
-    run for yet (recorded in the home, so that a span is triggered once while its
-    run works); None otherwise."""
+    """A span-<N>/ in the data root that no run trained on and no run was triggered
+    for yet (mark_triggered, once its trigger succeeded: a span is triggered once
+    while its run works); None otherwise."""
     config = settings.config()
     span = spans.new_span(config.data_root, config.store, config.pipeline_name)
-    marker = os.path.join(config.home, TRIGGERED_SPAN_FILE)
     try:
-        with open(marker) as f:
+        with open(_triggered_marker(config)) as f:
             triggered = int(f.read().strip() or -1)
     except (OSError, ValueError):
         triggered = -1
-    if span is None or span <= triggered:
-        return None
+    return None if span is None or span <= triggered else span
+
+
+def mark_triggered(settings: DagSettings, span: int) -> None:
+    """Records that a training run was triggered for the span (in the home)."""
+    config = settings.config()
+    marker = _triggered_marker(config)
     os.makedirs(config.home, exist_ok=True)
     with open(marker + '.new', 'w') as f:
         f.write(str(span))
     os.replace(marker + '.new', marker)
-    return span
 
 
 def check_traffic(settings: DagSettings) -> Dict[str, Any]:

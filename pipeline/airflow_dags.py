@@ -34,6 +34,10 @@ SPAN_SUFFIX, MONITORING_SUFFIX = '-new-span', '-monitoring'
 # The training DAG's run configuration: what triggered it.
 CONF_SPAN, CONF_FINDING, CONF_REPORT = 'span', 'finding', 'report'
 START = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+# With ML Metadata in SQLite, every task that uses the store takes this pool's one
+# slot: the training DAG's, the span sensor and monitoring's check (Airflow's own
+# database on PostgreSQL runs tasks in parallel, whatever store ML Metadata has).
+SQLITE_POOL = 'taxi-pipeline-sqlite-mlmd'
 TAGS = ['taxi-pipeline']
 
 
@@ -50,9 +54,20 @@ class Schedules:
     # How long a task may take (its wait for the run lock too): an executor slot is
     # never held for ever.
     task_timeout: datetime.timedelta = datetime.timedelta(hours=2)
-    # One task at a time within a training run (ML Metadata on SQLite: several
-    # writers at once fail with "database is locked", tensorflow/tfx#199).
+    # One task at a time on the store (ML Metadata on SQLite: several writers at once
+    # fail with "database is locked", tensorflow/tfx#199): the training DAG's
+    # tasks, the span sensor and monitoring's check in SQLITE_POOL.
     one_task_at_a_time: bool = False
+
+    @property
+    def on_store(self) -> Dict[str, Any]:
+        """The settings of a task that uses ML Metadata."""
+        return {'pool': SQLITE_POOL} if self.one_task_at_a_time else {}
+
+
+def pools(schedules: Schedules) -> Dict[str, int]:
+    """The Airflow pools the DAGs use (name: slots), made when Airflow starts."""
+    return {SQLITE_POOL: 1} if schedules.one_task_at_a_time else {}
 
 
 # A task's body: called with the Airflow context's run id (and, for the
@@ -103,7 +118,7 @@ def _run_id(context: Dict[str, Any]) -> str:
 def training_dag(pipeline_name: str, nodes: Sequence[Tuple[str, Sequence[str]]],
                  tasks: TrainingTasks, schedules: Schedules) -> Any:
     """The training DAG: `prepare`, then a task per node (node id, its upstream
-    node ids, in the pipeline's order) wired as the pipeline wires them."""
+    node ids) wired as the pipeline wires them."""
     python_operator, _, _ = _operators()
     dag = _dag(pipeline_name, schedules.training,
                'The TFX training pipeline, a task per component',
@@ -116,43 +131,59 @@ def training_dag(pipeline_name: str, nodes: Sequence[Tuple[str, Sequence[str]]],
     def run(node: str) -> Callable[..., Any]:
         return lambda **context: tasks.run_node(_run_id(context), node)
 
-    first = python_operator(task_id=PREPARE_TASK, python_callable=prepare, dag=dag)
-    made: Dict[str, Any] = {}
-    for node, upstream in nodes:
-        task = python_operator(task_id=node, python_callable=run(node), dag=dag)
+    first = python_operator(task_id=PREPARE_TASK, python_callable=prepare, dag=dag,
+                            **schedules.on_store)
+    made = {node: python_operator(task_id=node, python_callable=run(node), dag=dag,
+                                  **schedules.on_store)
+            for node, _ in nodes}
+    for node, upstream in nodes:          # wired once all are made: in any order
         for parent in upstream:
-            made[parent] >> task
+            made[parent] >> made[node]
         if not upstream:
-            first >> task
-        made[node] = task
+            first >> made[node]
     return dag
 
 
-def span_dag(pipeline_name: str, new_span: Callable[[], Optional[int]],
-             schedules: Schedules) -> Any:
-    """Checks for a new span-<N>/ (new_span: its number, else None) every
-    span_check; a new one triggers the training DAG with {'span': N}."""
+@dataclasses.dataclass(frozen=True)
+class SpanTasks:
+    """find: a new span's number, else None; triggered: records that a training run
+    was triggered for it (once the trigger succeeded: a trigger that failed loses
+    no span)."""
+
+    find: Callable[[], Optional[int]]
+    triggered: Callable[[int], None]
+
+
+def span_dag(pipeline_name: str, tasks: SpanTasks, schedules: Schedules) -> Any:
+    """Checks for a new span-<N>/ every span_check; a new one triggers the training
+    DAG with {'span': N}."""
     _, python_sensor, trigger = _operators()
     interval = schedules.span_check
     dag = _dag(pipeline_name + SPAN_SUFFIX, interval,
                'A new span-<N>/ of data triggers the training DAG', schedules)
 
     def found(**context: Any) -> Any:
-        span = new_span()
+        span = tasks.find()
         if span is None:
             return False
         context['ti'].xcom_push(key=CONF_SPAN, value=span)
         return True
+
+    def triggered(context: Any, _: Any) -> None:
+        tasks.triggered(int(context['ti'].xcom_pull(task_ids=SPAN_SENSOR_TASK, key=CONF_SPAN)))
 
     # One look per run (the next run looks again): a run's sensor pokes once, and is
     # skipped when it found nothing, its slot free in between (reschedule).
     sensor = python_sensor(task_id=SPAN_SENSOR_TASK, python_callable=found, dag=dag,
                            poke_interval=interval.total_seconds(),
                            timeout=interval.total_seconds() / 2, mode='reschedule',
-                           soft_fail=True, retries=0)
+                           soft_fail=True, retries=0, **schedules.on_store)
+    # The span is recorded as triggered in the trigger task, after the training run
+    # was made (post_execute: the task fails if it cannot be recorded).
     sensor >> trigger(task_id=TRIGGER_TASK, trigger_dag_id=pipeline_name, dag=dag,
                       conf={CONF_SPAN: "{{ ti.xcom_pull(task_ids='%s', key='%s') }}"
-                            % (SPAN_SENSOR_TASK, CONF_SPAN)})
+                            % (SPAN_SENSOR_TASK, CONF_SPAN)},
+                      post_execute=triggered)
     return dag
 
 
@@ -183,7 +214,7 @@ def monitoring_dag(pipeline_name: str, tasks: MonitoringTasks, schedules: Schedu
         return conf
 
     check = python_operator(task_id=CHECK_TASK, python_callable=_pushing_report(tasks.check),
-                            dag=dag, retries=0)
+                            dag=dag, retries=0, **schedules.on_store)
     decide = python_operator(task_id=FINDINGS_TASK, python_callable=findings, dag=dag,
                              trigger_rule='all_failed', retries=0)
     check >> decide >> trigger(task_id=TRIGGER_TASK, trigger_dag_id=pipeline_name, dag=dag,
@@ -206,8 +237,8 @@ def _pushing_report(check: Callable[[], Dict[str, Any]]) -> Callable[..., Any]:
 
 
 def all_dags(pipeline_name: str, nodes: Sequence[Tuple[str, Sequence[str]]],
-             training: TrainingTasks, new_span: Callable[[], Optional[int]],
+             training: TrainingTasks, spans: SpanTasks,
              monitoring: MonitoringTasks, schedules: Schedules) -> List[Any]:
     return [training_dag(pipeline_name, nodes, training, schedules),
-            span_dag(pipeline_name, new_span, schedules),
+            span_dag(pipeline_name, spans, schedules),
             monitoring_dag(pipeline_name, monitoring, schedules)]

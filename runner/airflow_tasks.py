@@ -64,6 +64,10 @@ def new_span() -> Optional[int]:
     return on_airflow.new_span(_settings())
 
 
+def span_triggered(span: int) -> None:
+    on_airflow.mark_triggered(_settings(), span)
+
+
 def check_traffic() -> Dict[str, Any]:
     return on_airflow.check_traffic(_settings())
 
@@ -74,7 +78,7 @@ def dags() -> Dict[str, Any]:
     made: List[Any] = airflow_dags.all_dags(
         settings.config().pipeline_name, settings.nodes,
         airflow_dags.TrainingTasks(prepare=prepare, run_node=run_node),
-        new_span,
+        airflow_dags.SpanTasks(find=new_span, triggered=span_triggered),
         airflow_dags.MonitoringTasks(check=check_traffic,
                                      findings=on_airflow.retraining_conf),
         settings.schedules)

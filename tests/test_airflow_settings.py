@@ -13,6 +13,7 @@ from common.exit_status import ProblemFound
 from operations import local_airflow, on_airflow
 from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT
 from pipeline.profiles import ProfileError, load_profile, schedule
+from tests.support import read_rows, write_csv
 
 # What Airflow 2.11 cannot take from requirements.lock (requirements-airflow.in).
 AIRFLOW_OWN_PINS = re.compile(r'(werkzeug|opentelemetry-[a-z-]+|rich)$')
@@ -99,3 +100,15 @@ def test_the_training_dags_nodes_compiled_as_on_airflow_compiles_a_run(tmp_path)
                                      'latest_hyperparameters_resolver',
                                      'latest_blessed_model_resolver'}
     assert set(nodes['Pusher']) == {'Trainer', 'Evaluator', 'ServingCanary'}
+
+
+def test_a_span_stays_new_until_its_training_run_was_triggered(tmp_path):
+    data = tmp_path / 'data'
+    write_csv(read_rows(5), str(data / 'span-1'))
+    settings = on_airflow.DagSettings(home=str(tmp_path / 'home'), data_root=str(data))
+    assert on_airflow.new_span(settings) == 1
+    assert on_airflow.new_span(settings) == 1         # found, its trigger not done yet
+    on_airflow.mark_triggered(settings, 1)
+    assert on_airflow.new_span(settings) is None
+    write_csv(read_rows(5), str(data / 'span-2'))
+    assert on_airflow.new_span(settings) == 2

@@ -16,7 +16,7 @@ from typing import Optional
 
 from common.exit_status import ExitStatus, UsageError
 from operations import local_airflow, on_airflow
-from pipeline import profiles
+from pipeline import airflow_dags, profiles
 from pipeline.airflow_dags import MONITORING_SUFFIX, SPAN_SUFFIX
 from pipeline.config import PipelineConfig
 from pipeline.store_url import Store
@@ -148,7 +148,8 @@ def run(plan: Plan, context: Context) -> ExitStatus:
         name = config.pipeline_name
         first = local_airflow.password(airflow) is None
         started = local_airflow.start(airflow, [name, name + SPAN_SUFFIX,
-                                                name + MONITORING_SUFFIX])
+                                                name + MONITORING_SUFFIX],
+                                      pools=airflow_dags.pools(settings.schedules))
         print(f'{"Started" if started else "Already running:"} Airflow '
               f'{local_airflow.AIRFLOW_VERSION} ({airflow.executor}), DAGs {name}, '
               f'{name}{SPAN_SUFFIX}, {name}{MONITORING_SUFFIX}')
