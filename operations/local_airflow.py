@@ -285,9 +285,13 @@ def write_configuration(airflow: LocalAirflow) -> None:
 
 
 def environment(airflow: LocalAirflow) -> Dict[str, str]:
-    """Airflow's processes' environment: its home, and this checkout importable (the
-    DAG file imports the project's modules; the virtualenv holds no copy of it)."""
-    env = {**os.environ, 'AIRFLOW_HOME': airflow.home, 'PYTHONPATH': REPO_ROOT,
+    """Airflow's processes' environment: its home, its virtualenv's commands first (the
+    SequentialExecutor runs each task as `airflow tasks run`), and this checkout
+    importable (the DAG file imports the project's modules; the virtualenv holds no
+    copy of it)."""
+    path = os.pathsep.join([os.path.dirname(airflow.installation.airflow),
+                            os.environ.get('PATH', os.defpath)])
+    env = {**os.environ, 'AIRFLOW_HOME': airflow.home, 'PYTHONPATH': REPO_ROOT, 'PATH': path,
            'TF_CPP_MIN_LOG_LEVEL': '2', 'NO_GCE_CHECK': 'true'}
     env.pop('VIRTUAL_ENV', None)
     return env

@@ -27,6 +27,7 @@ from serving.request_log import RequestLogger
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
     PIPELINE_TRAIN_STEPS,
+    airflow_processes,
     free_ports,
     new_database,
     read_rows,
@@ -169,31 +170,13 @@ def airflow(postgres_server):
         made.start()
         yield made
     finally:
-        started = _airflow_processes(made.airflow_home)
+        started = airflow_processes(made.airflow_home)
         stopped = made.stop()
         again = made.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert stopped.returncode == 0 and stopped.stdout.startswith('Stopped: webserver, scheduler')
     assert again.stdout.startswith('No Airflow was running')
     assert started and not [p for p in started if p.is_running()]
-
-
-def _airflow_processes(airflow_home):
-    """The processes of an Airflow (its AIRFLOW_HOME in their environment), the
-    scheduler's and webserver's sessions with them."""
-    found = []
-    for name in local_airflow.PROCESSES:
-        pid_file = os.path.join(airflow_home, 'run', f'{name}.pid')
-        if os.path.exists(pid_file):
-            with open(pid_file) as f:
-                found.extend(local_airflow.session(int(f.read().split()[0])))
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get('AIRFLOW_HOME') == airflow_home:
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.fixture(scope='module')
