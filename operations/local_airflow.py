@@ -217,6 +217,21 @@ def as_running(installation: Installation, home: str) -> Optional[LocalAirflow]:
     return airflow if running(airflow) else None
 
 
+def refuse_other_settings(running: LocalAirflow, port: Optional[int],
+                          database: Optional[Store]) -> None:
+    """UsageError unless the port and database asked for (None: any) are those the
+    running Airflow has (its airflow.cfg is never rewritten under its processes)."""
+    differs = []
+    if port is not None and port != running.port:
+        differs.append(f'--port {port} (it runs on {running.port})')
+    if database is not None and sqlalchemy_url(
+            database.host, database.port, database.user, database.database) != running.database:
+        differs.append(f'--database {database} (it runs on {running.database or "SQLite"})')
+    if differs:
+        raise UsageError(f'Airflow runs from {running.home} with other settings: '
+                         f'{", ".join(differs)}: make airflow-stop first')
+
+
 def _secret(path: str, make: Callable[[], str]) -> str:
     """A secret kept in a file only its owner reads, made once."""
     if not os.path.exists(path):

@@ -87,7 +87,7 @@ def check(args: argparse.Namespace) -> Plan:
     database = arguments.shared_store(args.database, '--database') if args.database else None
     running = local_airflow.as_running(installation, home)
     if running is not None:
-        _same_flags(args, running, database)
+        local_airflow.refuse_other_settings(running, args.port, database)
         airflow = running
     else:
         airflow = dataclasses.replace(airflow, port=args.port or local_airflow.DEFAULT_PORT)
@@ -109,22 +109,6 @@ def check(args: argparse.Namespace) -> Plan:
         metrics_url=args.metrics_url or '', min_examples=args.min_examples)
     return Plan(action='start', airflow=airflow, settings=settings, database=database,
                 resolve_database=running is None)
-
-
-def _same_flags(args: argparse.Namespace, running: local_airflow.LocalAirflow,
-                database: Optional[Store]) -> None:
-    """UsageError unless --port and --database name what the running Airflow has (its
-    airflow.cfg is never rewritten under its processes)."""
-    differs = []
-    if args.port is not None and args.port != running.port:
-        differs.append(f'--port {args.port} (it runs on {running.port})')
-    if database is not None and local_airflow.sqlalchemy_url(
-            database.host, database.port, database.user, database.database) != running.database:
-        differs.append(f'--database {args.database} (it runs on '
-                       f'{running.database or "SQLite"})')
-    if differs:
-        raise UsageError(f'Airflow runs from {running.home} with other settings: '
-                         f'{", ".join(differs)}: make airflow-stop first')
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
