@@ -320,9 +320,10 @@ def monitored_run(airflow, span_run, schema):
     triggers training, on a new span whose fares are not numbers (the span DAG
     paused first)."""
     airflow.pause(SPANS_DAG)
-    # Pausing stops new runs, not a poke under way: span-2 is written once none is.
-    wait_for(lambda: not airflow.api(f'/dags/{SPANS_DAG}/dagRuns?state=queued&state=running')
-             ['dag_runs'], 120)
+    # Pausing stops new tasks, not a poke under way or queued (its run stays running,
+    # its sensor up for reschedule): span-2 is written once no task is.
+    wait_for(lambda: not airflow.api(f'/dags/{SPANS_DAG}/dagRuns/~/taskInstances'
+                                     '?state=queued&state=running')['task_instances'], 120)
     rows = read_rows(PIPELINE_SAMPLE_ROWS)
     for row in rows[:90]:
         row['fare'] = 'nan'
