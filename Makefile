@@ -7,6 +7,8 @@
 #   make store-stop  stop it
 # A Flink cluster on this machine for `runner flink`: make flink / make flink-stop
 # (parts cached outside the repository; Java 17, Maven and Go needed the first time).
+# Apache Airflow with the pipeline's DAGs: make airflow / make airflow-stop (Airflow in
+# a virtualenv of its own under the cache, from requirements-airflow.lock).
 # Everything installs into .venv from requirements.lock (Python 3.10, via uv).
 
 SHELL := /bin/bash
@@ -20,7 +22,8 @@ PYTEST_ARGS ?=
 # pipeline runs and servers in subprocesses, each about one core's work.
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-fast lint lock clean flink flink-install flink-stop store store-stop
+.PHONY: install run test test-fast lint lock lock-airflow clean flink flink-install flink-stop \
+	store store-stop airflow airflow-install airflow-stop
 
 install: $(STAMP)
 
@@ -83,9 +86,32 @@ flink-install: install
 flink-stop: install
 	$(PY) -m runner flink-cluster stop
 
+# Apache Airflow 2.11 on 127.0.0.1 with the pipeline's DAGs: the scheduler, and the
+# webserver with its REST API (ends printing AIRFLOW_HOME, AIRFLOW_URL, AIRFLOW_USER,
+# AIRFLOW_PASSWORD); LocalExecutor on the make store server when it runs. airflow-install
+# builds Airflow's virtualenv only (what the tests need; .ci/run does it before them).
+airflow: install
+	$(PY) -m runner airflow start
+
+airflow-install: install
+	$(PY) -m runner airflow install
+
+airflow-stop: install
+	$(PY) -m runner airflow stop
+
 # Re-resolve the pins after editing requirements.in.
 lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.10 requirements.in -o requirements.lock
+
+# Airflow's pins: requirements.in and Airflow, resolved with requirements.lock's pins
+# but for what Airflow 2.11 cannot take (werkzeug 3, the OpenTelemetry that needs
+# protobuf 5, rich 15): those its own. Run after `make lock`.
+AIRFLOW_OWN_PINS := ^(werkzeug|opentelemetry-[a-z-]+|rich)==
+lock-airflow: | $(UV)
+	@constraints=$$(mktemp); trap 'rm -f "$$constraints"' EXIT; \
+	grep -vE '$(AIRFLOW_OWN_PINS)' requirements.lock > "$$constraints"; \
+	$(UV) pip compile --quiet --python-version 3.10 --no-header --no-annotate requirements-airflow.in \
+	  -c "$$constraints" -o requirements-airflow.lock
 
 clean:
 	rm -rf $(VENV) .tools tfx_home

@@ -22,5 +22,9 @@ benchmarks and tests.
   schema_inference   a draft schema from SchemaGen
   store_server       a PostgreSQL server on this machine for ML Metadata
   store_copy         a home's ML Metadata copied into a team's store, checked
+  on_airflow         the pipeline's DAGs' tasks: a run prepared, a node of it run, new
+                     spans, monitoring's findings as a training run's configuration
+  local_airflow      Apache Airflow on this machine: its virtualenv, configuration,
+                     scheduler and webserver
   data_scaling       the taxi data grown N-fold
 """

@@ -269,13 +269,13 @@ class RunStopped(interruption.Interrupted):
 
 
 def _record_end(store: Store, run_id: str, state: str, ended: Optional[str] = None,
-                cause: Optional[str] = None, failed_too: bool = False) -> bool:
-    """How the run ended, on its executions that TFX left RUNNING (and, failed_too, those
-    it marked FAILED); False (logged) when the store cannot take it now (a full disk,
+                cause: Optional[str] = None, stop: bool = False) -> bool:
+    """How the run ended, on its executions that TFX left RUNNING (and, for a stop, those
+    it marked FAILED: mlmd.end_run); False (logged) when the store cannot take it now (a full disk,
     its server gone): the next run records it."""
     from pipeline import mlmd
     try:
-        mlmd.end_run(store, run_id, state, ended, cause, failed_too)
+        mlmd.end_run(store, run_id, state, ended, cause, stop)
     except ProblemFound:    # the store's own failure (StoreNotWritten, DamagedMetadataError)
         logging.exception('could not record in %s that run %s ended %s', store, run_id, state)
         return False
@@ -332,7 +332,7 @@ def _stopped(watch: ComponentWatch, store: Store, run_id: str, signum: int,
         interruption.finish()
         return
     watch.stopped()
-    _record_end(store, run_id, 'CANCELED', failed_too=True,
+    _record_end(store, run_id, 'CANCELED', stop=True,
                 ended=mlmd.INTERRUPTED if signum == signal.SIGINT else mlmd.TERMINATED)
     raise RunStopped(signum, _where(watch, _recorded_state(store, run_id))) from cause
 

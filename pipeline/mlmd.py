@@ -609,16 +609,15 @@ def recreate_if_empty(store: Store) -> Optional[str]:
 
 
 def end_run(store: Store, run_id: str, state: str, ended: Optional[str] = None,
-            cause: Optional[str] = None, failed_too: bool = False) -> List[str]:
+            cause: Optional[str] = None, stop: bool = False) -> List[str]:
     """Marks the executions of run_id that are still RUNNING or NEW as `state`
-    (CANCELED, with how the run ended, or FAILED, with its cause); with failed_too,
-    those TFX marked FAILED too (a stop a library re-raised as another exception);
-    returns their node ids. With none to mark, how the run ended goes on its last
-    execution (a stop between components), its state kept. Only while no run is
-    under way on the store (its lock held). StoreNotWritten when the store cannot
-    take it."""
+    (CANCELED, with how the run ended, or FAILED, with its cause); returns their node
+    ids. For a stop, those TFX marked FAILED too (a stop a library re-raised as another
+    exception), and with none to mark, how the run ended goes on its last execution
+    (a stop between components), its state kept. Only while no run is under way on
+    the store (its lock held). StoreNotWritten when the store cannot take it."""
     try:
-        return _end_run(store, run_id, state, ended, cause, failed_too)
+        return _end_run(store, run_id, state, ended, cause, stop)
     except (errors.StatusError, RuntimeError, OSError, postgres.StoreFault) as error:
         raise StoreNotWritten(f'ML Metadata at {store} could not record how run '
                               f'{run_id} ended: {error}') from error
@@ -642,17 +641,17 @@ def record_origin(store: Store, run_id: str, origin: Mapping[str, str]) -> None:
 
 
 def _end_run(store: Store, run_id: str, state: str, ended: Optional[str],
-             cause: Optional[str], failed_too: bool = False) -> List[str]:
+             cause: Optional[str], stop: bool) -> List[str]:
     metadata = _open(store, read_only=False)
     context = metadata.get_context_by_type_and_name(RUN_CONTEXT, run_id)
     if context is None:
         return []
     nodes = _nodes_of_executions(metadata)
     open_states = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW) + (
-        (metadata_store_pb2.Execution.FAILED,) if failed_too else ())
+        (metadata_store_pb2.Execution.FAILED,) if stop else ())
     executions = metadata.get_executions_by_context(context.id)
     unfinished = [e for e in executions if e.last_known_state in open_states]
-    if not unfinished and ended and executions:
+    if stop and not unfinished and ended and executions:
         last = max(executions, key=lambda e: e.id)
         last.custom_properties[ENDED].string_value = ended
         metadata.put_executions([last])

@@ -14,7 +14,7 @@ from pipeline.store_url import parse as parse_store
 
 PROFILES_FILE = os.path.join(REPO_ROOT, 'pipeline', 'profiles.yaml')
 ENV_PREFIX = 'TAXI_'
-RUNNERS = ('local', 'dataflow', 'vertex', 'flink')
+RUNNERS = ('local', 'dataflow', 'vertex', 'flink', 'airflow')
 # Where Beam's SDK workers run on Flink: a worker pool beside each TaskManager
 # (EXTERNAL), or processes each TaskManager starts (PROCESS). Not LOOPBACK: that runs
 # them inside the submitting process, which production never does.
@@ -55,6 +55,19 @@ class Profile:
     # artifacts and pushed models go to; empty: SQLite and artifacts in the home.
     metadata_url: str = ''
     pipeline_root: str = ''
+    # Apache Airflow's DAGs (pipeline/airflow_dags.py): when training and monitoring run
+    # (a cron expression or preset such as @daily; `none`: only when triggered), how
+    # often a new span is looked for, how failed tasks are tried again (the delay
+    # doubling up to its maximum), how long a task may wait for the run lock and how
+    # long it may take in all (then it fails, and is tried again).
+    schedule: str = '@daily'
+    monitoring_schedule: str = '@hourly'
+    span_check_seconds: int = 60
+    retries: int = 2
+    retry_delay_seconds: int = 30
+    max_retry_delay_seconds: int = 600
+    lock_wait_seconds: int = 1800
+    task_timeout_seconds: int = 7200
 
     @property
     def data(self) -> str:
@@ -70,7 +83,7 @@ _RULES = {
     'flink_master': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
     'job_server': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
 }
-_REQUIRED = {'local': (), 'dataflow': ('project', 'region', 'bucket'),
+_REQUIRED = {'local': (), 'airflow': (), 'dataflow': ('project', 'region', 'bucket'),
              'vertex': ('project', 'region', 'bucket', 'image'),
              'flink': ('flink_master', 'job_server', 'environment_config')}
 _BOOLEANS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
@@ -111,6 +124,11 @@ def load_profile(name: str, path: str = PROFILES_FILE,
     return profile
 
 
+def schedule(value: str) -> Optional[str]:
+    """A profile's schedule as Airflow takes it: None for `none` (only when triggered)."""
+    return None if value.strip().lower() in ('none', 'null', '') else value.strip()
+
+
 def _boolean(profile: str, setting: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -145,6 +163,15 @@ def _validate(profile: Profile) -> None:
             parse_store(profile.metadata_url)
         except StoreURLError as error:
             raise _error(profile.name, 'metadata_url', str(error)) from None
+    for setting in ('span_check_seconds', 'retry_delay_seconds', 'max_retry_delay_seconds',
+                    'lock_wait_seconds', 'task_timeout_seconds'):
+        if getattr(profile, setting) < 1:
+            raise _error(profile.name, setting, 'must be at least 1')
+    if profile.lock_wait_seconds >= profile.task_timeout_seconds:
+        raise _error(profile.name, 'lock_wait_seconds',
+                     'must be less than task_timeout_seconds (a task waits within its time)')
+    if profile.retries < 0:
+        raise _error(profile.name, 'retries', 'must be 0 or more')
     if profile.dataflow_max_workers < 1:
         raise _error(profile.name, 'dataflow_max_workers', 'must be at least 1')
     if profile.tune_parallel_trials < 1:

@@ -118,6 +118,11 @@ def _profile(name: str = 'local') -> Profile:
         raise UsageError(str(error)) from None
 
 
+def named_profile(name: str) -> Profile:
+    """A profile of pipeline/profiles.yaml; UsageError naming a wrong setting."""
+    return _profile(name)
+
+
 def shared_store(url: str, flag: str) -> store_url.Store:
     """The PostgreSQL store a flag names; UsageError naming the flag and what is wrong."""
     try:

@@ -18,9 +18,9 @@ import json
 import logging
 import os
 import time
-from typing import IO, Any, Dict, Iterator
+from typing import IO, Any, Dict, Iterator, Optional
 
-from common.exit_status import UsageError
+from common.exit_status import ProblemFound, UsageError
 from operations.run_history import Activity
 
 LOCK_FILE = '.lock'
@@ -114,31 +114,44 @@ def _open(home: str) -> IO[str]:
 READERS_SECONDS = 1.0
 
 
-def _locked(handle: IO[str]) -> bool:
+def _locked(handle: IO[str], wait: bool, wait_seconds: Optional[float] = None) -> bool:
     """Takes the lock; False when another process holds it (readers, which hold it
-    shared for an instant, are waited for)."""
-    deadline = time.monotonic() + READERS_SECONDS
+    shared for an instant, are waited for; with `wait`, any holder is, for up to
+    `wait_seconds` when given)."""
+    started = time.monotonic()
+    deadline = started + READERS_SECONDS
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline and (not wait or (wait_seconds is not None
+                                                and now - started > wait_seconds)):
                 return False
-            time.sleep(0.05)
+            time.sleep(0.05 if now < deadline else 0.5)
+
+
+def _in_use(home: str, other: Dict[str, Any]) -> str:
+    return (f'home {home} is in use by pid {other.get("pid", "?")} (runner '
+            f'{other.get("command", "?")}, started {other.get("started", "?")})')
 
 
 @contextlib.contextmanager
-def hold(home: str, command: str) -> Iterator[HeldLock]:
-    """Holds the home's lock for the block; UsageError when another process holds it."""
+def hold(home: str, command: str, wait: bool = False,
+         wait_seconds: Optional[float] = None) -> Iterator[HeldLock]:
+    """Holds the home's lock for the block; UsageError when another process holds it
+    (with `wait`: once it lets go, as Airflow's tasks of one run take their turns;
+    ProblemFound naming the holder if that takes over `wait_seconds`, when given)."""
     handle = _open(home)
     try:
-        if not _locked(handle):
+        if not _locked(handle, wait, wait_seconds):
             other = _holder(handle)
-            raise UsageError(
-                f'home {home} is in use by pid {other.get("pid", "?")} (runner '
-                f'{other.get("command", "?")}, started {other.get("started", "?")}): '
-                'wait for it to finish, or use another --home') from None
+            if wait:
+                raise ProblemFound(f'waited {wait_seconds:.0f} s for the lock: '
+                                   f'{_in_use(home, other)}') from None
+            raise UsageError(f'{_in_use(home, other)}: wait for it to finish, or use '
+                             'another --home') from None
         holder = {'pid': os.getpid(), 'command': command,
                   'started': datetime.datetime.now().isoformat(timespec='seconds')}
         lock = HeldLock(handle, holder, _holder(handle))

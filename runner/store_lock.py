@@ -24,6 +24,7 @@ import socket
 import time
 from typing import Any, Dict, Iterator, Optional
 
+from common.exit_status import ProblemFound
 from operations.execution import LockLost
 from operations.run_history import Activity
 from pipeline import postgres
@@ -126,10 +127,11 @@ def _wait_line(store: Store, holder: Optional[Dict[str, Any]]) -> str:
             'Ctrl-C stops waiting')
 
 
-def _acquire(store: Store, command: str) -> Any:
+def _acquire(store: Store, command: str, wait_seconds: Optional[float] = None) -> Any:
     """A connection that holds the store's lock, once the holder (if any) lets go;
     the waiting is said once per holder, named as soon as it recorded itself.
-    StoreFault if the server cannot be used."""
+    StoreFault if the server cannot be used; ProblemFound naming the holder after
+    `wait_seconds`, when given."""
     connection = postgres.connect(store, application=f'taxi-pipeline {command} lock')
     told: Optional[str] = None
     started = time.monotonic()
@@ -138,6 +140,11 @@ def _acquire(store: Store, command: str) -> Any:
             if _try(connection):
                 return connection
             holder = _recorded(connection)
+            if wait_seconds is not None and time.monotonic() - started > wait_seconds:
+                postgres.close(connection)
+                who = describe(holder) if holder else 'its holder has not recorded itself'
+                raise ProblemFound(f'waited {wait_seconds:.0f} s for the lock of ML Metadata '
+                                   f'store {store}: a run is under way there ({who})')
             line = _wait_line(store, holder) if holder or \
                 time.monotonic() - started > UNNAMED_SECONDS else told
         except Exception as error:
@@ -166,11 +173,16 @@ def _record_holder(store: Store, connection: Any, command: str) -> None:
 
 
 @contextlib.contextmanager
-def hold(home: str, store: Store, command: str) -> Iterator[StoreLock]:
-    """Holds the home's lock (UsageError at once if another process holds it) and the
-    store's (waiting for its holder) for the block."""
-    with home_lock.hold(home, command) as held_home:
-        connection = _acquire(store, command)
+def hold(home: str, store: Store, command: str, wait: bool = False,
+         wait_seconds: Optional[float] = None) -> Iterator[StoreLock]:
+    """Holds the home's lock (UsageError at once if another process holds it, unless
+    `wait`) and the store's (waiting for its holder) for the block; ProblemFound
+    naming the holder when either takes over `wait_seconds` (when given)."""
+    started = time.monotonic()
+    with home_lock.hold(home, command, wait, wait_seconds) as held_home:
+        left = None if wait_seconds is None else \
+            max(0.0, wait_seconds - (time.monotonic() - started))
+        connection = _acquire(store, command, left)
         try:
             _record_holder(store, connection, command)
             yield StoreLock(store, connection, held_home)

@@ -328,3 +328,25 @@ def _proc_status_kb(pid, field):
             if line.startswith(field + ':'):
                 return int(line.split()[1])
     raise LookupError(f'/proc/{pid}/status has no {field}')
+
+
+def airflow_processes(airflow_home):
+    """The processes of an Airflow that `runner airflow start` started: the
+    scheduler's and webserver's sessions, and whatever has its AIRFLOW_HOME in its
+    environment."""
+    import psutil
+
+    from operations import local_airflow
+    found = []
+    for name in local_airflow.PROCESSES:
+        pid_file = os.path.join(airflow_home, 'run', f'{name}.pid')
+        if os.path.exists(pid_file):
+            with open(pid_file) as f:
+                found.extend(local_airflow.session(int(f.read().split()[0])))
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get('AIRFLOW_HOME') == airflow_home:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found

@@ -22,7 +22,8 @@ ALLOWED = {
 ENTRY_POINTS = ['runner/__main__.py', 'runner/cli.py', 'serving/server.py', 'serving/client.py',
                 'tests/conftest.py',
                 'bench/pipeline.py', 'bench/scale.py', 'bench/serving.py', 'bench/runs.py',
-                'bench/soak.py', 'bench/tuning.py']
+                'bench/soak.py', 'bench/tuning.py', 'dags/taxi_pipeline.py',
+                'docs/airflow_screenshot.py']
 BOOTSTRAP = 'common/bootstrap.py'
 METADATA_MODULE = 'pipeline/mlmd.py'
 

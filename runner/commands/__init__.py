@@ -5,6 +5,7 @@ from typing import Any, Tuple
 
 from runner.command import Command, command
 from runner.commands import (
+                             airflow,
                              batch_predict,
                              compare,
                              dataflow,
@@ -28,5 +29,6 @@ from runner.commands import (
 _CHECKED = (command(local), command(flink), command(dataflow), command(vertex), command(runs),
             command(compare), command(lineage), command(reproduce), command(rollback),
             command(monitor), command(watch), command(batch_predict), command(report),
-            command(scale_data), command(draft_schema), command(flink_cluster), command(store))
+            command(scale_data), command(draft_schema), command(flink_cluster), command(store),
+            command(airflow))
 ALL: Tuple[Command[Any], ...] = _CHECKED
