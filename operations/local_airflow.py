@@ -174,9 +174,10 @@ class LocalAirflow:
         return os.path.join(self.home, 'logs', f'{process}.log')
 
 
-def sqlalchemy_url(host: str, port: int, user: str, database: str) -> str:
-    """Airflow's database on a PostgreSQL server (psycopg2, as Airflow's docs ask)."""
-    return f'postgresql+psycopg2://{user}@{host}:{port}/{database}'
+def sqlalchemy_url(store: Store) -> str:
+    """Airflow's database on a PostgreSQL server (psycopg2, as Airflow's docs ask), its
+    password left to PGPASSWORD or the passfile as for every store."""
+    return store.url.replace(f'{store.kind}://', 'postgresql+psycopg2://', 1)
 
 
 def database_url(store: Optional[Store]) -> str:
@@ -187,7 +188,7 @@ def database_url(store: Optional[Store]) -> str:
         if not store_server.installed() or store_server.running_port(server) is None:
             return ''
         store = store_server.create_database(server, DATABASE)
-    return sqlalchemy_url(store.host, store.port, store.user, store.database)
+    return sqlalchemy_url(store)
 
 
 def _recorded_configuration(home: str) -> Optional[configparser.ConfigParser]:
@@ -224,8 +225,7 @@ def refuse_other_settings(running: LocalAirflow, port: Optional[int],
     differs = []
     if port is not None and port != running.port:
         differs.append(f'--port {port} (it runs on {running.port})')
-    if database is not None and sqlalchemy_url(
-            database.host, database.port, database.user, database.database) != running.database:
+    if database is not None and sqlalchemy_url(database) != running.database:
         differs.append(f'--database {database} (it runs on {running.database or "SQLite"})')
     if differs:
         raise UsageError(f'Airflow runs from {running.home} with other settings: '

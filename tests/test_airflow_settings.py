@@ -13,7 +13,7 @@ from common.exit_status import ProblemFound
 from operations import local_airflow, on_airflow
 from pipeline.config import DEFAULT_DATA_ROOT, REPO_ROOT
 from pipeline.profiles import ProfileError, load_profile, schedule
-from tests.support import read_rows, write_csv
+from tests.support import read_rows, runner, write_csv
 
 # What Airflow 2.11 cannot take from requirements.lock (requirements-airflow.in).
 AIRFLOW_OWN_PINS = re.compile(r'(werkzeug|opentelemetry-[a-z-]+|rich)$')
@@ -112,3 +112,18 @@ def test_a_span_stays_new_until_its_training_run_was_triggered(tmp_path):
     assert on_airflow.new_span(settings) is None
     write_csv(read_rows(5), str(data / 'span-2'))
     assert on_airflow.new_span(settings) == 2
+
+
+@pytest.mark.parametrize('flag', ['--metadata', '--database'])
+def test_a_store_url_with_its_password_is_refused_before_anything_starts(tmp_path, flag):
+    """Airflow's tasks get a store's URL without its password (it is never written
+    down): one given in the URL is refused by name, and shown nowhere."""
+    result = runner('airflow', 'start', '--cache', str(tmp_path / 'cache'),
+                    '--pipeline-root', str(tmp_path / 'root'),
+                    flag, 'postgresql://alice:s3cret@127.0.0.1:9/mlmd', timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith('error: postgresql://alice@127.0.0.1:9/mlmd has its '
+                                    'password in the URL'), result.stderr
+    assert 'PGPASSWORD' in result.stderr and len(result.stderr.splitlines()) == 1
+    assert 's3cret' not in result.stdout + result.stderr
+    assert not os.path.exists(tmp_path / 'cache')
