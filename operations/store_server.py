@@ -167,13 +167,11 @@ def _wait_until_it_answers(server: LocalServer) -> None:
 
 
 def create_database(server: LocalServer, database: str) -> Store:
-    """The database on the server (made unless there); its store."""
-    connection = postgres.connect(server.store('postgres'))
-    try:
+    """The database on the server (made unless there); its store. What the server
+    refuses is a StoreFault (one line)."""
+    with postgres.session(server.store('postgres')) as connection:
         if not connection.run('SELECT 1 FROM pg_database WHERE datname = :name', name=database):
             connection.run(f'CREATE DATABASE "{database}"')
-    finally:
-        connection.close()
     return server.store(database)
 
 
