@@ -30,7 +30,6 @@ from typing import Dict, Optional, Tuple
 
 from tensorflow.core.framework import types_pb2
 
-from serving import tensors
 from serving.errors import resource_exhausted
 
 REQUEST_FLAG = '--max_request_elements'
@@ -121,13 +120,13 @@ class Admission:
 # --- What requests cost ------------------------------------------------------------
 
 def predict_cost(request, features_per_example: int,
-                 shapes: Optional[Dict[str, Tuple[int, ...]]] = None) -> Cost:
-    """A PredictRequest: each input's elements (by its shape, from `shapes` if given);
-    a string element (a serialized tf.Example, for a model that parses them) counts as
+                 shapes: Dict[str, Tuple[int, ...]]) -> Cost:
+    """A PredictRequest: each input's elements (by its checked shape, in `shapes`); a
+    string element (a serialized tf.Example, for a model that parses them) counts as
     the features parsed from it."""
     total = 0
     for alias, proto in request.inputs.items():
-        count = math.prod(shapes[alias]) if shapes else tensors.element_count(proto, alias)
+        count = math.prod(shapes[alias])
         total += count * features_per_example if proto.dtype == types_pb2.DT_STRING else count
     return Cost(total, f'inputs of {total} elements, a string counting '
                        f'{features_per_example} features')

@@ -9,7 +9,7 @@ message per example and per feature (a 6 MB example of 300k features took
 model), and an example's own features win over its context's by concatenation,
 as in TF Serving (the parser takes a repeated feature's last value).
 
-`to_raw` and `to_message` convert between the two (warmup records, request logs).
+`to_raw` converts tensorflow_serving.apis' messages to them (warmup records, request logs).
 """
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -77,8 +77,3 @@ ClassificationRequest, RegressionRequest, MultiInferenceRequest = _types()
 def to_raw(message, raw_type):
     """A tensorflow_serving.apis request as the raw type of the same request."""
     return raw_type.FromString(message.SerializeToString())
-
-
-def to_message(raw, message_type):
-    """A raw request as tensorflow_serving.apis' message of the same request."""
-    return message_type.FromString(raw.SerializeToString())

@@ -64,11 +64,6 @@ def shape_of(proto: tensor_pb2.TensorProto, name: str = 'tensor') -> tuple:
     return shape
 
 
-def element_count(proto: tensor_pb2.TensorProto, name: str = 'tensor') -> int:
-    """How many elements the tensor's declared shape holds."""
-    return math.prod(shape_of(proto, name))
-
-
 def _value_count(proto: tensor_pb2.TensorProto, name: str) -> int:
     """How many values the proto carries, without decoding them."""
     if not proto.tensor_content:
