@@ -155,10 +155,11 @@ _SCAN_WINDOW, _SCAN_OVERLAP = 1 << 20, 1024
 
 
 def _unknown_key(body: bytes, names: FrozenSet[str]) -> Optional[str]:
-    """The first object key of the body that is not in `names` (a scan in C, no object
-    built: a body naming 300k features the model does not take is refused at the first,
-    where parsing it took ~18x its size)."""
-    pattern = _other_keys(names | _BODY_KEYS)
+    """The first object key of the body that is none of `names` nor a body's own key
+    (a scan in C, no object built: a body naming 300k features the model does not take
+    is refused at the first, where parsing it took ~18x its size)."""
+    known = _known_keys(names)
+    pattern = _other_keys(known)
     start = 0
     while start < len(body):
         end = min(start + _SCAN_WINDOW, len(body))
@@ -169,32 +170,28 @@ def _unknown_key(body: bytes, names: FrozenSet[str]) -> Optional[str]:
                 key = json.loads(quoted)
             except (ValueError, UnicodeDecodeError):
                 return None                  # not JSON: the parser will say where
-            if key not in names and key not in _BODY_KEYS:
+            if key not in known:
                 return key
             found = pattern.search(body, found.end(), end)
         start = end if end == len(body) else end - _SCAN_OVERLAP
     return None
 
 
-def _json_names(servable) -> Optional[FrozenSet[str]]:
-    """The keys a JSON body for this servable may hold in its objects, if known: the
-    features and inputs of its signatures, and "b64"."""
-    features = servable.all_features_taken()
-    if features is None:
-        return None
-    inputs = {key for signature in servable.signature_defs.values() for key in signature.inputs}
-    return features | inputs | {'b64'}
+@functools.lru_cache(maxsize=32)
+def _known_keys(names: FrozenSet[str]) -> FrozenSet[str]:
+    """A servable's names with a body's own keys and "b64" (made once per servable)."""
+    return names | _BODY_KEYS | {'b64'}
 
 
 def _parse_body(body: bytes, names: Optional[FrozenSet[str]] = None) -> Dict[str, Any]:
-    """The body's JSON object; with `names`, a body whose objects name another key is
-    INVALID_ARGUMENT before it is parsed."""
+    """The body's JSON object; with `names` (Servable.names_taken), a body whose objects
+    name another key is INVALID_ARGUMENT before it is parsed."""
     unknown = _unknown_key(body, names) if names is not None else None
     if names is not None and unknown is not None:
         raise invalid_argument(
             f'The body names "{escaped(unknown, 100)}", which is neither a feature nor an input '
             'any signature of the model takes: leave it out (its features: '
-            f'{escaped(", ".join(sorted(names - {"b64"})), 600)})')
+            f'{escaped(", ".join(sorted(names)), 600)})')
     try:
         parsed = json.loads(body or b'{}')
     except (ValueError, UnicodeDecodeError) as error:
@@ -400,7 +397,7 @@ class RestApi:
     def _infer(self, name, version, label, verb, body: bytes, ticket):
         spec = _model_spec(name, version, label)
         servable = self._api.manager.get(spec)
-        parsed = _parse_body(body, _json_names(servable))
+        parsed = _parse_body(body, servable.names_taken)
         spec.signature_name = parsed.get('signature_name', '')
         if verb == 'predict':
             signature_name = _signature_name(spec)

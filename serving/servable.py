@@ -4,7 +4,7 @@ import dataclasses
 import os
 import re
 import struct
-from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -106,6 +106,17 @@ class SignatureInfo:
         return cls(inputs, outputs, tuple(sorted(inputs)), tuple(sorted(outputs)))
 
 
+def _names_taken(features_taken: Dict[str, Optional[FrozenSet[str]]],
+                 signature_defs) -> Optional[FrozenSet[str]]:
+    """The names of the features any signature takes and of its inputs: what a request
+    may name (serving/rest.py refuses others unparsed); None if some signature's
+    features are unknown, or none parses tf.Examples."""
+    known = [taken for taken in features_taken.values() if taken is not None]
+    if not known or len(known) < len(features_taken):
+        return None
+    return frozenset().union(*known, *(signature.inputs for signature in signature_defs.values()))
+
+
 class Servable:
     """A model version loaded as TF Serving loads one: the 'serve' MetaGraph in a
     Session, signatures run by their tensor names. Safe to call from many threads.
@@ -131,17 +142,8 @@ class Servable:
         # the names of the features each signature takes (serving/parsed_features.py).
         self.features_per_example = max(1, features_per_example(meta_graph.graph_def))
         self.features_taken = signature_features(meta_graph)
+        self.names_taken = _names_taken(self.features_taken, self.signature_defs)
         self._callables: Dict[tuple, Callable] = {}
-
-    def all_features_taken(self) -> Optional[FrozenSet[str]]:
-        """The names of the features any signature takes; None if some signature's are
-        unknown, or none parses tf.Examples."""
-        names: Set[str] = set()
-        for taken in self.features_taken.values():
-            if taken is None:
-                return None
-            names |= taken
-        return frozenset(names) if self.features_taken else None
 
     def _callable(self, signature_name: str, input_names: Tuple[str, ...],
                   output_names: Tuple[str, ...]) -> Callable:
