@@ -19,6 +19,7 @@ import time
 from typing import Any, Iterator, List, Optional, Protocol, Tuple
 
 from common import interruption
+from common.causes import causes
 from common.exit_status import ProblemFound, UsageError
 from operations.run_history import Activity
 from pipeline.store_url import Store
@@ -206,12 +207,10 @@ def real_cause(error: BaseException) -> BaseException:
     component's own failure; else the error."""
     from pipeline import mlmd
     chain = []
-    seen: Optional[BaseException] = error
-    while seen is not None and seen not in chain:
+    for seen in causes(error):
         if isinstance(seen, OSError) and seen.errno in _REAL_CAUSES:
             return seen
         chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
     first_of_ours = [e for e in chain if not mlmd.is_store_error(e)]
     return first_of_ours[-1] if mlmd.is_store_error(error) and first_of_ours else error
 
@@ -294,16 +293,12 @@ def stop_signal(error: BaseException) -> Optional[int]:
     signum = interruption.requested()
     if signum is not None:
         return signum
-    chain: List[BaseException] = []
-    seen: Optional[BaseException] = error
-    while seen is not None and seen not in chain:
+    for seen in causes(error):
         if isinstance(seen, interruption.Interrupted):
             return seen.signum
         named = _STOP_NAMED.search(str(seen))
         if named and named.group(1) in signal.Signals.__members__:
             return signal.Signals[named.group(1)].value
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
     return None
 
 

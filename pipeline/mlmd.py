@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from common.causes import causes
 from common.exit_status import ProblemFound, UsageError
 from pipeline import component_ids as ids
 from pipeline import postgres
@@ -463,14 +464,8 @@ _CONNECTION_FAILED = ('metadata source error', 'Failed to establish connection t
 def is_connection_error(error: BaseException) -> bool:
     """Whether ML Metadata could not connect to its server, here or anywhere in
     the chain of causes (TFX's publish after a component, say)."""
-    seen: Optional[BaseException] = error
-    chain: List[BaseException] = []
-    while seen is not None and seen not in chain:
-        if isinstance(seen, RuntimeError) and any(w in str(seen) for w in _CONNECTION_FAILED):
-            return True
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(isinstance(seen, RuntimeError) and any(w in str(seen) for w in _CONNECTION_FAILED)
+               for seen in causes(error))
 
 
 def _file_condition(metadata_path: str) -> Tuple[str, str]:
