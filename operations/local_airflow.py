@@ -218,6 +218,16 @@ def as_running(installation: Installation, home: str) -> Optional[LocalAirflow]:
     return airflow if running(airflow) else None
 
 
+def refuse_passwords(*stores: Optional[Store]) -> None:
+    """Airflow's tasks and airflow.cfg name a store by its URL without a password (it
+    is never written down): one in the URL would be lost, and every task refused."""
+    for store in stores:
+        if store is not None and store.password is not None:
+            raise UsageError(f'{store} has its password in the URL, which Airflow\'s tasks '
+                             'would not get: put it in PGPASSWORD or a passfile (~/.pgpass) '
+                             'and leave it out of the URL')
+
+
 def refuse_other_settings(running: LocalAirflow, port: Optional[int],
                           database: Optional[Store]) -> None:
     """UsageError unless the port and database asked for (None: any) are those the

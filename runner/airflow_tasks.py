@@ -18,7 +18,7 @@ from typing import Any, ContextManager, Dict, List, Optional
 
 from operations import execution, on_airflow
 from pipeline import airflow_dags
-from runner import home_lock, store_lock
+from runner import store_lock
 
 HOME_VARIABLE = 'AIRFLOW_HOME'
 
@@ -31,11 +31,8 @@ def _lock(settings: on_airflow.DagSettings, command: str) -> ContextManager[exec
     """The run lock, waited for up to the profile's lock_wait_seconds: then the task
     fails naming the holder, and Airflow tries it again later."""
     config = settings.config()
-    if config.metadata is not None:
-        return store_lock.hold(config.home, config.metadata, command, wait=True,
-                               wait_seconds=settings.lock_wait_seconds)
-    return home_lock.hold(config.home, command, wait=True,
-                          wait_seconds=settings.lock_wait_seconds)
+    return store_lock.hold(config.home, config.metadata, command, wait=True,
+                           wait_seconds=settings.lock_wait_seconds)
 
 
 def prepare(run_id: str, conf: Dict[str, Any]) -> Dict[str, Any]:

@@ -55,9 +55,7 @@ def _lock(plan: Plan, command: str) -> ContextManager[RunLock]:
     and a shared store's, when they record into one (runner/store_lock.py)."""
     if plan.lock_home is None:
         return contextlib.nullcontext(home_lock.NoLock())
-    if plan.lock_store is not None:
-        return store_lock.hold(plan.lock_home, plan.lock_store, command)
-    return home_lock.hold(plan.lock_home, command)
+    return store_lock.hold(plan.lock_home, plan.lock_store, command)
 
 
 def _error(status: int, message: str) -> int:

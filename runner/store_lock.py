@@ -25,7 +25,7 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 from common.exit_status import ProblemFound
-from operations.execution import LockLost
+from operations.execution import LockLost, RunLock
 from operations.run_history import Activity
 from pipeline import postgres
 from pipeline.store_url import Store
@@ -173,13 +173,17 @@ def _record_holder(store: Store, connection: Any, command: str) -> None:
 
 
 @contextlib.contextmanager
-def hold(home: str, store: Store, command: str, wait: bool = False,
-         wait_seconds: Optional[float] = None) -> Iterator[StoreLock]:
+def hold(home: str, store: Optional[Store], command: str, wait: bool = False,
+         wait_seconds: Optional[float] = None) -> Iterator[RunLock]:
     """Holds the home's lock (UsageError at once if another process holds it, unless
-    `wait`) and the store's (waiting for its holder) for the block; ProblemFound
-    naming the holder when either takes over `wait_seconds` (when given)."""
+    `wait`) and, for runs recorded in a shared store, the store's (waiting for its
+    holder) for the block; ProblemFound naming the holder when either takes over
+    `wait_seconds` (when given)."""
     started = time.monotonic()
     with home_lock.hold(home, command, wait, wait_seconds) as held_home:
+        if store is None:
+            yield held_home
+            return
         left = None if wait_seconds is None else \
             max(0.0, wait_seconds - (time.monotonic() - started))
         connection = _acquire(store, command, left)

@@ -93,7 +93,7 @@ def check(args: argparse.Namespace) -> Plan:
         airflow = dataclasses.replace(airflow, port=args.port or local_airflow.DEFAULT_PORT)
     profile = arguments.named_profile('airflow')
     store = arguments.store_settings(args, writing=True, profile=profile)
-    _refuse_passwords(database, store['metadata'])
+    local_airflow.refuse_passwords(database, store['metadata'])
     runs_home = arguments.home_for_writing(args.home, store['metadata'])
     settings = on_airflow.DagSettings(
         home=runs_home.root, data_root=arguments.data_root(args.data_root), spans=args.spans,
@@ -110,16 +110,6 @@ def check(args: argparse.Namespace) -> Plan:
         metrics_url=args.metrics_url or '', min_examples=args.min_examples)
     return Plan(action='start', airflow=airflow, settings=settings, database=database,
                 resolve_database=running is None)
-
-
-def _refuse_passwords(*stores: Optional[Store]) -> None:
-    """Airflow's tasks and airflow.cfg name a store by its URL without a password (it
-    is never written down): one in the URL would be lost, and every task refused."""
-    for store in stores:
-        if store is not None and store.password is not None:
-            raise UsageError(f'{store} has its password in the URL, which Airflow\'s tasks '
-                             'would not get: put it in PGPASSWORD or a passfile (~/.pgpass) '
-                             'and leave it out of the URL')
 
 
 def run(plan: Plan, context: Context) -> ExitStatus:
