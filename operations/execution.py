@@ -382,7 +382,7 @@ def _failed(store: Store, run_id: str, lock: RunLock,
 
 
 @contextlib.contextmanager
-def _signed(store: Store, run_id: str) -> Iterator[None]:
+def signed(store: Store, run_id: str) -> Iterator[None]:
     """After the run, however it ended: who started it and where, on its record
     (logged when the store cannot take it: a full disk, its server gone)."""
     from pipeline import manifest, mlmd
@@ -408,7 +408,7 @@ def run_tracked(tfx_pipeline: Any, run_id: str, store: Store, lock: RunLock,
     for line in close_unfinished_runs(store, lock):
         progress.note(line)
     lock.working_on(run_id)
-    with watching(progress, lock) as watch, _signed(store, run_id):
+    with watching(progress, lock) as watch, signed(store, run_id):
         try:
             run_pipeline(tfx_pipeline, run_id, deterministic)
         except interruption.Interrupted as stop:

@@ -235,7 +235,6 @@ def _abandoned_before(config: PipelineConfig, run_id: str) -> List[str]:
 def run_node(settings: DagSettings, run_id: str, node_id: str, lock: execution.RunLock) -> str:
     """Runs one node of a prepared run, holding the run lock (`lock`); a line for
     the task's log. NodeFailed naming the node and why."""
-    from pipeline import manifest
     from pipeline.validation_gate import DataAnomaliesError
     config = settings.config()
     ir = _load_ir(config, run_id)
@@ -244,18 +243,14 @@ def run_node(settings: DagSettings, run_id: str, node_id: str, lock: execution.R
                         node, run_id)
     lock.working_on(run_id)
     execution.batch_by_size()
-    try:
-        _launch(ir, node_id, config)
-    except Exception as error:  # named, with its cause, for the task's log and state
-        message = execution.failure_message(node_id, error, config.store)
-        raise NodeFailed(node_id, message,
-                         retry=not isinstance(execution.real_cause(error),
-                                              DataAnomaliesError)) from error
-    finally:
+    with execution.signed(config.store, run_id):
         try:
-            mlmd.record_origin(config.store, run_id, manifest.origin())
-        except ProblemFound:
-            logging.exception('could not record who started run %s', run_id)
+            _launch(ir, node_id, config)
+        except Exception as error:  # named, with its cause, for the task's log and state
+            message = execution.failure_message(node_id, error, config.store)
+            raise NodeFailed(node_id, message,
+                             retry=not isinstance(execution.real_cause(error),
+                                                  DataAnomaliesError)) from error
     return _outcome(config, run_id, node_id)
 
 
