@@ -23,6 +23,7 @@ import base64
 import configparser
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -36,6 +37,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import psutil
 
+from common.atomic_file import write_atomically
 from common.exit_status import ProblemFound, UsageError
 from operations import store_server
 from pipeline.config import REPO_ROOT
@@ -245,10 +247,7 @@ def refuse_other_settings(running: LocalAirflow, port: Optional[int],
 def _secret(path: str, make: Callable[[], str]) -> str:
     """A secret kept in a file only its owner reads, made once."""
     if not os.path.exists(path):
-        fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(make())
-        os.replace(path + '.new', path)
+        write_atomically(path, make(), 0o600)
     with open(path) as f:
         return f.read().strip()
 
@@ -302,11 +301,10 @@ def write_configuration(airflow: LocalAirflow) -> None:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_dict(configuration(airflow))
     path = os.path.join(airflow.home, 'airflow.cfg')
+    text = io.StringIO()
+    parser.write(text)
     # It holds the fernet key and the webserver's secret: its owner's only.
-    fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        parser.write(f)
-    os.replace(path + '.new', path)
+    write_atomically(path, text.getvalue(), 0o600)
 
 
 def environment(airflow: LocalAirflow) -> Dict[str, str]:

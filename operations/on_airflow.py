@@ -28,6 +28,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from common.atomic_file import write_atomically
 from common.exit_status import ProblemFound
 from operations import execution, monitoring, spans, training_run
 from pipeline import mlmd
@@ -96,9 +97,7 @@ class DagSettings:
 def write_settings(settings: DagSettings, directory: str) -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, SETTINGS_FILE)
-    with open(path + '.new', 'w') as f:
-        json.dump(dataclasses.asdict(settings), f, indent=2)
-    os.replace(path + '.new', path)
+    write_atomically(path, json.dumps(dataclasses.asdict(settings), indent=2))
     return path
 
 
@@ -174,9 +173,7 @@ def prepare_run(settings: DagSettings, run_id: str, conf: Dict[str, Any]) -> Dic
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     path = _ir_path(config, run_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + '.new', 'wb') as f:
-        f.write(ir.SerializeToString())
-    os.replace(path + '.new', path)
+    write_atomically(path, ir.SerializeToString())
     return {'run_id': run_id, 'data_root': config.data_root, 'spans': config.spans,
             'input': setup.input_base(config), 'store': str(config.store),
             'triggered_by': {k: conf[k] for k in (CONF_SPAN, CONF_FINDING, CONF_REPORT)
@@ -287,9 +284,7 @@ def mark_triggered(settings: DagSettings, span: int) -> None:
     config = settings.config()
     marker = _triggered_marker(config)
     os.makedirs(config.home, exist_ok=True)
-    with open(marker + '.new', 'w') as f:
-        f.write(str(span))
-    os.replace(marker + '.new', marker)
+    write_atomically(marker, str(span))
 
 
 def check_traffic(settings: DagSettings) -> Dict[str, Any]:
