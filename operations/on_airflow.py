@@ -34,6 +34,7 @@ from operations import execution, monitoring, spans, training_run
 from pipeline import mlmd
 from pipeline.airflow_dags import CONF_FINDING, CONF_REPORT, CONF_SPAN, Schedules
 from pipeline.config import PipelineConfig
+from pipeline.profiles import Profile
 from pipeline.store_url import parse as parse_store
 
 SETTINGS_FILE = 'taxi-pipeline.json'
@@ -56,14 +57,15 @@ class DagSettings:
     min_auc: float = PipelineConfig.min_auc
     metadata_url: str = ''            # empty: SQLite in the home
     storage_root: str = ''            # empty: the home
-    training_schedule: Optional[str] = '@daily'
-    monitoring_schedule: Optional[str] = '@hourly'
-    span_check_seconds: float = 60.0
-    retries: int = 2
-    retry_delay_seconds: float = 30.0
-    max_retry_delay_seconds: float = 600.0
-    lock_wait_seconds: float = 1800.0
-    task_timeout_seconds: float = 7200.0
+    # The airflow profile's defaults (pipeline/profiles.py).
+    training_schedule: Optional[str] = Profile.schedule
+    monitoring_schedule: Optional[str] = Profile.monitoring_schedule
+    span_check_seconds: float = Profile.span_check_seconds
+    retries: int = Profile.retries
+    retry_delay_seconds: float = Profile.retry_delay_seconds
+    max_retry_delay_seconds: float = Profile.max_retry_delay_seconds
+    lock_wait_seconds: float = Profile.lock_wait_seconds
+    task_timeout_seconds: float = Profile.task_timeout_seconds
     requests: str = ''                # empty: HOME/request_logs
     metrics_url: str = ''
     min_examples: int = 50

@@ -24,7 +24,7 @@ from typing import Optional, Tuple
 from common.exit_status import ProblemFound, UsageError
 from operations import execution, training_run
 from pipeline.config import REPO_ROOT, PipelineConfig
-from pipeline.profiles import Profile
+from pipeline.profiles import HOST_PORT, Profile
 
 # Beam's --runner for the cluster: pipeline/flink_runner.py, which imports Beam (named
 # here as a string, so that the command line does not load Beam).
@@ -65,7 +65,7 @@ def cluster(profile: Profile, flink_master: Optional[str] = None) -> Cluster:
     if profile.runner != 'flink':
         raise UsageError(f"profile '{profile.name}' runs on {profile.runner}, not flink: "
                          'use --profile flink, or a profile with runner: flink')
-    if flink_master is not None and not re.fullmatch(r'[A-Za-z0-9.-]+:[0-9]{1,5}', flink_master):
+    if flink_master is not None and not re.fullmatch(HOST_PORT, flink_master):
         raise UsageError(f'--flink-master {flink_master}: not HOST:PORT')
     return Cluster(flink_master or profile.flink_master, profile.job_server,
                    profile.environment_type, profile.environment_config, profile.parallelism,

@@ -43,21 +43,22 @@ TAGS = ['taxi-pipeline']
 
 @dataclasses.dataclass(frozen=True)
 class Schedules:
-    """When each DAG runs and how a failed task is tried again."""
+    """When each DAG runs and how a failed task is tried again (on_airflow.DagSettings
+    makes them from the airflow profile)."""
 
-    training: Optional[str] = '@daily'          # None: only when triggered
-    monitoring: Optional[str] = '@hourly'
-    span_check: datetime.timedelta = datetime.timedelta(minutes=1)
-    retries: int = 2
-    retry_delay: datetime.timedelta = datetime.timedelta(seconds=30)
-    max_retry_delay: datetime.timedelta = datetime.timedelta(minutes=10)
+    training: Optional[str]          # None: only when triggered
+    monitoring: Optional[str]
+    span_check: datetime.timedelta
+    retries: int
+    retry_delay: datetime.timedelta
+    max_retry_delay: datetime.timedelta
     # How long a task may take (its wait for the run lock too): an executor slot is
     # never held for ever.
-    task_timeout: datetime.timedelta = datetime.timedelta(hours=2)
+    task_timeout: datetime.timedelta
     # One task at a time on the store (ML Metadata on SQLite: several writers at once
     # fail with "database is locked", tensorflow/tfx#199): the training DAG's
     # tasks, the span sensor and monitoring's check in SQLITE_POOL.
-    one_task_at_a_time: bool = False
+    one_task_at_a_time: bool
 
     @property
     def on_store(self) -> Dict[str, Any]:

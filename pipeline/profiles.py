@@ -75,13 +75,15 @@ class Profile:
 
 
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Profile) if f.name != 'name'}
+# A cluster's address (Flink's REST endpoint, Beam's job server).
+HOST_PORT = r'[A-Za-z0-9.-]+:[0-9]{1,5}'
 _RULES = {
     'project': (r'[a-z][a-z0-9-]{4,28}[a-z0-9]', 'a GCP project id, e.g. my-project-123'),
     'region': (r'[a-z]+-[a-z]+[0-9]', 'a GCP region, e.g. us-central1'),
     'bucket': (r'gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?', 'a gs:// URI'),
     'data_root': (r'gs://.+', 'a gs:// URI'),
-    'flink_master': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
-    'job_server': (r'[A-Za-z0-9.-]+:[0-9]{1,5}', 'HOST:PORT'),
+    'flink_master': (HOST_PORT, 'HOST:PORT'),
+    'job_server': (HOST_PORT, 'HOST:PORT'),
 }
 _REQUIRED = {'local': (), 'airflow': (), 'dataflow': ('project', 'region', 'bucket'),
              'vertex': ('project', 'region', 'bucket', 'image'),
