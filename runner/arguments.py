@@ -8,11 +8,12 @@ from typing import Any, Dict, Optional
 
 from common.exit_status import UsageError
 from common.tf_serving import is_url
+from operations.cloud import named_profile
 from operations.local_flink import Ports
 from pipeline import mlmd, store_url
 from pipeline.config import DEFAULT_DATA_ROOT, PipelineConfig
 from pipeline.home import DEFAULT_HOME, Home
-from pipeline.profiles import Profile, ProfileError, load_profile
+from pipeline.profiles import Profile
 
 
 def positive_int(text: str) -> int:
@@ -111,18 +112,6 @@ def add_metadata(parser: argparse.ArgumentParser, pipeline_root: bool = True) ->
                  'local profile\'s pipeline_root, else the home')
 
 
-def _profile(name: str = 'local') -> Profile:
-    try:
-        return load_profile(name)
-    except ProfileError as error:
-        raise UsageError(str(error)) from None
-
-
-def named_profile(name: str) -> Profile:
-    """A profile of pipeline/profiles.yaml; UsageError naming a wrong setting."""
-    return _profile(name)
-
-
 def shared_store(url: str, flag: str) -> store_url.Store:
     """The PostgreSQL store a flag names; UsageError naming the flag and what is wrong."""
     try:
@@ -138,7 +127,7 @@ def metadata_store(args: argparse.Namespace,
     unless the command names one)."""
     if getattr(args, 'metadata', None):
         return shared_store(args.metadata, '--metadata')
-    url = (profile or _profile()).metadata_url
+    url = (profile or named_profile('local')).metadata_url
     return store_url.parse(url) if url else None      # the profile checked it
 
 
@@ -147,7 +136,7 @@ def storage_root(args: argparse.Namespace, metadata: Optional[store_url.Store], 
     """Where artifacts and pushed models go (None: the home): --pipeline-root, else
     the profile's pipeline_root (TAXI_PIPELINE_ROOT). A run on a shared store must
     have one, where the team can read what it records."""
-    root = getattr(args, 'pipeline_root', None) or (profile or _profile()).pipeline_root
+    root = getattr(args, 'pipeline_root', None) or (profile or named_profile('local')).pipeline_root
     if not root:
         if writing and metadata is not None:
             raise UsageError(

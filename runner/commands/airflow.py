@@ -15,7 +15,7 @@ import os
 from typing import Optional
 
 from common.exit_status import ExitStatus, UsageError
-from operations import local_airflow, on_airflow
+from operations import cloud, local_airflow, on_airflow
 from pipeline import airflow_dags, profiles
 from pipeline.airflow_dags import MONITORING_SUFFIX, SPAN_SUFFIX
 from pipeline.config import PipelineConfig
@@ -91,7 +91,7 @@ def check(args: argparse.Namespace) -> Plan:
         airflow = running
     else:
         airflow = dataclasses.replace(airflow, port=args.port or local_airflow.DEFAULT_PORT)
-    profile = arguments.named_profile('airflow')
+    profile = cloud.named_profile('airflow')
     store = arguments.store_settings(args, writing=True, profile=profile)
     local_airflow.refuse_passwords(database, store['metadata'])
     runs_home = arguments.home_for_writing(args.home, store['metadata'])
