@@ -188,6 +188,22 @@ def online_predictions(base_path, rows):
             client.close()
 
 
+def assert_batch_agrees_with_online(home, input_dir, batch_rows):
+    """Batch predictions (rows of predictions.csv) are the model server's for the same
+    rows (input_dir's data.csv), serving the home's pushed versions, within 1e-6."""
+    import pytest
+
+    from serving.client import read_csv, schema_types
+    types = schema_types(DEFAULT_SCHEMA_FILE)
+    online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
+    online = online_predictions(serving_model_dir(home), online_rows)
+    expected = {prediction_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
+    batch = {prediction_key(row, types): float(row['probability']) for row in batch_rows}
+    assert batch.keys() == expected.keys()
+    for key, probability in batch.items():
+        assert probability == pytest.approx(expected[key], abs=1e-6)
+
+
 def serving_model_dir(home):
     return os.path.join(home, 'serving_model', 'chicago_taxi')
 
@@ -350,3 +366,22 @@ def airflow_processes(airflow_home):
         except psutil.Error:
             continue
     return found
+
+
+def log_requests(prefix, instances, batch=20):
+    """Request logs as the model server writes them (version 1 answering), for these
+    raw rows."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving.request_log import RequestLogger
+    logger = RequestLogger(prefix, 1.0, 1 << 30, 3600)
+    for start in range(0, len(instances), batch):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = 'chicago_taxi'
+        request.inputs['examples'].string_val.extend(
+            [to_example(i) for i in instances[start:start + batch]])
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = 'chicago_taxi'
+        response.model_spec.version.value = 1
+        logger.log('predict', request, response)
+    logger.close()

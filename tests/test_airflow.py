@@ -19,21 +19,19 @@ import urllib.request
 
 import psutil
 import pytest
-from tensorflow_serving.apis import predict_pb2
 
 from operations import local_airflow
 from pipeline.mlmd import NoMetadataError
-from serving.request_log import RequestLogger
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
     PIPELINE_TRAIN_STEPS,
     airflow_processes,
     free_ports,
+    log_requests,
     new_database,
     read_rows,
     runner,
     store_runs,
-    to_example,
     to_instance,
     versions,
     wait_for,
@@ -288,20 +286,6 @@ def test_a_new_span_triggers_a_run_that_outlives_its_scheduler(airflow, span_run
     assert not [r for r in listed.values() if r['state'].startswith(('running', 'abandoned'))]
 
 
-def _log_requests(prefix, instances, batch=20):
-    """Request logs as the model server writes them, for these raw rows."""
-    logger = RequestLogger(prefix, 1.0, 1 << 30, 3600)
-    for start in range(0, len(instances), batch):
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].string_val.extend(
-            [to_example(i) for i in instances[start:start + batch]])
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = 'chicago_taxi'
-        logger.log('predict', request, response)
-    logger.close()
-
-
 def _shifted_traffic(schema):
     rows = read_rows()[2 * PIPELINE_SAMPLE_ROWS:2 * PIPELINE_SAMPLE_ROWS + 1200]
     random.Random(0).shuffle(rows)
@@ -328,7 +312,7 @@ def monitored_run(airflow, span_run, schema):
     for row in rows[:90]:
         row['fare'] = 'nan'
     write_csv(rows, os.path.join(airflow.data_root, 'span-2'))
-    _log_requests(os.path.join(airflow.home, 'request_logs', 'taxi'), _shifted_traffic(schema))
+    log_requests(os.path.join(airflow.home, 'request_logs', 'taxi'), _shifted_traffic(schema))
     known = {r['dag_run_id'] for r in airflow.runs(DAG)}
     monitoring_id = airflow.trigger(MONITORING_DAG)
     monitoring = airflow.finished(MONITORING_DAG, monitoring_id)

@@ -8,15 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.config import DEFAULT_SCHEMA_FILE
-from serving.client import read_csv, schema_types
 from serving.local_server import REPO
 from tests.support import (
+    assert_batch_agrees_with_online,
     copy_home,
-    online_predictions,
-    prediction_key,
     read_rows,
-    serving_model_dir,
     write_csv,
 )
 
@@ -50,11 +46,4 @@ def test_every_row_is_scored(batch_predictions):
 
 def test_batch_and_online_predictions_agree(pipeline_home, batch_predictions):
     input_dir, batch_rows = batch_predictions
-    types = schema_types(DEFAULT_SCHEMA_FILE)
-    online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
-    online = online_predictions(serving_model_dir(pipeline_home[0]), online_rows)
-    expected = {prediction_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
-    batch = {prediction_key(row, types): float(row['probability']) for row in batch_rows}
-    assert batch.keys() == expected.keys()
-    for key, probability in batch.items():
-        assert probability == pytest.approx(expected[key], abs=1e-6)
+    assert_batch_agrees_with_online(pipeline_home[0], input_dir, batch_rows)

@@ -16,10 +16,9 @@ from pipeline import flink_runner
 from pipeline.config import REPO_ROOT
 from tests.support import (
     PIPELINE_TRAIN_STEPS,
+    assert_batch_agrees_with_online,
     copy_home,
     free_ports,
-    online_predictions,
-    prediction_key,
     read_rows,
     runner,
     runs,
@@ -214,8 +213,6 @@ def test_batch_predictions_on_flink_agree_with_the_model_server(cluster, pipelin
                                                                tmp_path):
     import csv
 
-    from pipeline.config import DEFAULT_SCHEMA_FILE
-    from serving.client import read_csv, schema_types
     input_dir = write_csv(read_rows(4000)[-150:], str(tmp_path / 'input'))
     home = copy_home(pipeline_home[0], tmp_path / 'home')
     started = time.time()
@@ -227,14 +224,7 @@ def test_batch_predictions_on_flink_agree_with_the_model_server(cluster, pipelin
         {'CsvExampleGen': 'FINISHED', 'BulkInferrer': 'FINISHED'}
     with open(tmp_path / 'output' / 'predictions.csv') as f:
         batch_rows = list(csv.DictReader(f))
-    types = schema_types(DEFAULT_SCHEMA_FILE)
-    online_rows = read_csv(os.path.join(input_dir, 'data.csv'), types)
-    online = online_predictions(serving_model_dir(pipeline_home[0]), online_rows)
-    expected = {prediction_key(row, types): p for row, p in zip(online_rows, online, strict=True)}
-    batch = {prediction_key(row, types): float(row['probability']) for row in batch_rows}
-    assert batch.keys() == expected.keys()
-    for key, probability in batch.items():
-        assert probability == pytest.approx(expected[key], abs=1e-6)
+    assert_batch_agrees_with_online(pipeline_home[0], input_dir, batch_rows)
 
 
 def test_an_unreachable_cluster_or_job_server_is_named_with_what_to_do(cluster, tmp_path):

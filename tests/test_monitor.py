@@ -7,30 +7,13 @@ import subprocess
 import sys
 
 import pytest
-from tensorflow_serving.apis import predict_pb2
 
 from operations.health import check_health, serving_health
 from serving import metrics as m
 from serving.local_server import REPO
-from serving.request_log import RequestLogger
-from tests.support import copy_home, read_rows, runs, to_example, to_instance
+from tests.support import copy_home, log_requests, read_rows, runs, to_instance
 
 ROWS = 2400
-
-
-def _log_requests(prefix, instances, batch=20):
-    """Request logs as the model server writes them, for these raw rows."""
-    logger = RequestLogger(prefix, 1.0, 1 << 30, 3600)
-    for start in range(0, len(instances), batch):
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = 'chicago_taxi'
-        request.inputs['examples'].string_val.extend(
-            [to_example(i) for i in instances[start:start + batch]])
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = 'chicago_taxi'
-        response.model_spec.version.value = 1
-        logger.log('predict', request, response)
-    logger.close()
 
 
 def _monitor(home, requests, *extra):
@@ -62,7 +45,7 @@ def _skewed(instances):
 
 @pytest.mark.e2e
 def test_in_distribution_traffic_raises_no_alarm(pipeline_home, traffic, tmp_path):
-    _log_requests(str(tmp_path / 'logs' / 'taxi'), traffic)
+    log_requests(str(tmp_path / 'logs' / 'taxi'), traffic)
     result, report = _monitor(pipeline_home[0], str(tmp_path / 'logs'))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ''                  # library noise goes to the log, not here
@@ -74,7 +57,7 @@ def test_in_distribution_traffic_raises_no_alarm(pipeline_home, traffic, tmp_pat
 def test_injected_skew_and_drift_are_detected_and_named(pipeline_home, traffic, tmp_path):
     # First half as trained on, second half shifted: skew overall, drift between windows.
     half = ROWS // 2
-    _log_requests(str(tmp_path / 'logs' / 'taxi'), traffic[:half] + _skewed(traffic[half:]))
+    log_requests(str(tmp_path / 'logs' / 'taxi'), traffic[:half] + _skewed(traffic[half:]))
     result, report = _monitor(pipeline_home[0], str(tmp_path / 'logs'))
     assert result.returncode == 1
     assert result.stderr.startswith('error: findings in served traffic: skew, drift')
@@ -88,7 +71,7 @@ def test_injected_skew_and_drift_are_detected_and_named(pipeline_home, traffic, 
 
 @pytest.mark.e2e
 def test_too_little_traffic_is_an_error(pipeline_home, traffic, tmp_path):
-    _log_requests(str(tmp_path / 'taxi'), traffic[:10])
+    log_requests(str(tmp_path / 'taxi'), traffic[:10])
     result, _ = _monitor(pipeline_home[0], str(tmp_path / 'taxi'))
     assert result.returncode == 2 and 'need at least 50' in result.stderr
 
@@ -114,7 +97,7 @@ def test_health_comes_from_the_servers_metrics():
 @pytest.mark.e2e
 def test_retrain_runs_the_pipeline_on_anomalies(pipeline_home, traffic, tmp_path):
     home = copy_home(pipeline_home[0], tmp_path / 'home')
-    _log_requests(str(tmp_path / 'logs' / 'taxi'), _skewed(traffic))
+    log_requests(str(tmp_path / 'logs' / 'taxi'), _skewed(traffic))
     runs_before = len(runs(home))
     result, report = _monitor(home, str(tmp_path / 'logs'), '--retrain', '--data-root',
                               pipeline_home[1])
