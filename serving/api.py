@@ -262,10 +262,12 @@ class ServingApi:
             return None
         started = time.perf_counter()
         servable = self.manager.get(request.model_spec)
-        shapes = self._checked_shapes(request)
         key = (servable.name, servable.version, _signature_name(request.model_spec))
+        if not self._light_on_loop(key):     # before any work the pool would do again
+            return None
+        shapes = self._checked_shapes(request)
         cost = predict_cost(request, servable.features_per_example, shapes)
-        if cost.elements > INLINE_ELEMENTS or not self._light_on_loop(key):
+        if cost.elements > INLINE_ELEMENTS:
             return None
         response = self._admitted_predict(request, servable, shapes, cost)
         took = time.perf_counter() - started
