@@ -22,7 +22,8 @@ import re
 import sys
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
-from common.csv_header import describe_repeated, padded, repeated_names
+from common import csv_header
+from common.csv_header import describe_repeated, repeated_names
 
 # The field size Python's csv module takes by default, which TFX's CSV decoder uses.
 CSV_FIELD_LIMIT = 131072
@@ -156,10 +157,10 @@ def padded_names(input_base: str, pattern: str) -> Optional[str]:
     for path in input_files(input_base, pattern):
         try:
             with open(path, newline='', encoding='utf-8', errors='replace') as f:
-                header = next(csv.reader(f), [])
-        except (OSError, csv.Error):
+                header = csv_header.names(f.readline())
+        except OSError:
             continue           # not this question's to answer
-        names = padded(header)
+        names = csv_header.padded(header)
         if names:
             return (f'{path} line 1: the header names {", ".join(_padding(n) for n in names)}, '
                     "so each reads as a new column and the schema's as missing: take the "
@@ -181,23 +182,15 @@ def _spaces(count: int) -> str:
 
 
 
-_INT64 = (-(1 << 63), (1 << 63) - 1)
 _GROUPED = re.compile(r'-?\d{1,3}(,\d{3})+(\.\d*)?')
 
 
 def _reads_as(text: str, kind: str) -> bool:
-    """Whether TFX's CSV reading (tfx-bsl's rule) gives the value the schema's type:
-    INT an int64, FLOAT an int or a float."""
-    try:
-        return _INT64[0] <= int(text) <= _INT64[1]
-    except ValueError:
-        if kind == 'INT':
-            return False
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """Whether TFX's CSV reading gives the value the schema's type (kind: 'INT' or
+    'FLOAT'), by tfx-bsl's own rule, as pipeline/csv_example_gen.py reads columns."""
+    from tfx_bsl.coders import csv_decoder
+    found = csv_decoder._InferValueType(text.encode())  # pylint: disable=protected-access
+    return found <= csv_decoder.ColumnType[kind]
 
 
 def not_a_number(input_base: str, pattern: str, numeric: Mapping[str, str]) -> Optional[str]:
