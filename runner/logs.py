@@ -6,6 +6,7 @@ file; stdout stays the terminal's, for progress and results.
 """
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -59,10 +60,10 @@ def capture(path: str) -> Iterator[Capture]:
     saved_stderr = os.dup(2)
     captured = Capture()
     log_file = open(path, 'a', buffering=1)
+    handler = logging.StreamHandler(log_file)
     try:
         sys.stderr.flush()
         os.dup2(log_file.fileno(), 2)
-        handler = logging.StreamHandler(log_file)
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler.addFilter(Redacted())
         root.handlers = [handler]
@@ -85,7 +86,24 @@ def capture(path: str) -> Iterator[Capture]:
             os.close(saved_stderr)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     finally:
+        _detach(handler)
         _ended(log_file.close, captured)
+
+
+class _Nowhere(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _detach(handler: logging.StreamHandler) -> None:
+    """A record a library's thread still emits through the handler as the command ends
+    (Beam's job-state thread) goes nowhere: written to the closed log, it made logging
+    print '--- Logging error ---' on the terminal as the process exited."""
+    handler.acquire()
+    try:
+        handler.stream = _Nowhere()
+    finally:
+        handler.release()
 
 
 def _flushed(stream: IO[str], captured: Capture) -> None:
