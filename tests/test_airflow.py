@@ -21,7 +21,7 @@ import psutil
 import pytest
 from tensorflow_serving.apis import predict_pb2
 
-from operations import local_airflow
+from operations import local_airflow, local_processes
 from pipeline.mlmd import NoMetadataError
 from serving.request_log import RequestLogger
 from tests.support import (
@@ -267,7 +267,7 @@ def span_run(airflow, first_run):
                                 None), 120)
     run_id = run['dag_run_id']
     wait_for(lambda: airflow.component_running(run_id, 'Transform'), RUN_SECONDS)
-    for process in local_airflow.session(airflow.scheduler_pid()):
+    for process in local_processes.session(airflow.scheduler_pid()):
         process.kill()
     restarted, _ = airflow.start()
     return run, airflow.finished(DAG, run_id), restarted
