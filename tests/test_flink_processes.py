@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
-from operations import local_flink
-from tests.support import wait_for
+from common.exit_status import ProblemFound
+from operations import local_flink, local_processes
+from tests.support import free_ports, wait_for
 
 # A session leader with a child of its own, as the worker pool boots SDK workers.
 LEADER = '''
@@ -17,6 +19,19 @@ import subprocess, sys, time
 worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
 print(worker.pid, flush=True)
 time.sleep(120)
+'''
+
+# How a JobManager that cannot start ends its log: the cause is named on a line of its
+# own, after stack frames that name exceptions too.
+FAILED_START = '''
+import sys
+print("INFO  org.apache.flink.runtime.entrypoint.ClusterEntrypoint - Starting.")
+print("ERROR org.apache.flink.runtime.entrypoint.ClusterEntrypoint - Could not start.")
+print("org.apache.flink.runtime.entrypoint.ClusterEntrypointException: Failed to start.")
+print("Caused by: java.net.BindException: Could not start rest endpoint on any port")
+print("\\tat org.apache.flink.runtime.entrypoint.ClusterEntrypointException.<init>(x.java:1)")
+print("\\t... 2 more")
+sys.exit(1)
 '''
 
 
@@ -61,3 +76,20 @@ def test_killing_a_running_process_kills_its_session_too(tmp_path):
             worker.kill()
         leader.kill()
         leader.wait()
+
+
+def test_a_process_that_exits_while_starting_is_named_with_the_cause_its_log_gives(tmp_path):
+    cluster = local_flink.LocalCluster(local_flink.Installation(str(tmp_path / 'cache')),
+                                       str(tmp_path / 'cluster'),
+                                       local_flink.Ports(*free_ports(6)))
+    os.makedirs(cluster.log_dir)
+    local_processes.start_recorded([sys.executable, '-c', FAILED_START], dict(os.environ),
+                                   cluster.log_file('jobmanager'),
+                                   cluster.pid_file('jobmanager'), cluster.state_dir)
+    wait_for(lambda: local_flink.running(cluster) == [], 30)
+    with pytest.raises(ProblemFound) as failed:
+        local_flink.wait_until_ready(cluster, 30)
+    assert str(failed.value) == (
+        "the Flink cluster's jobmanager exited while starting: Caused by: "
+        'java.net.BindException: Could not start rest endpoint on any port '
+        f"(log: {cluster.log_file('jobmanager')})")
