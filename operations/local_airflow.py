@@ -33,13 +33,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
-
-import psutil
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from common.atomic_file import write_atomically
 from common.exit_status import ProblemFound, UsageError
-from operations import store_server
+from operations import local_processes, store_server
 from pipeline.config import REPO_ROOT
 from pipeline.store_url import Store
 
@@ -347,32 +345,9 @@ def _admin(airflow: LocalAirflow) -> str:
 
 # ---- processes -------------------------------------------------------------------------
 
-def _recorded(airflow: LocalAirflow, process: str) -> Optional[Tuple[int, float]]:
-    """The pid and start time recorded for the process when it was started."""
-    try:
-        with open(airflow.pid_file(process)) as f:
-            pid, started = f.read().split()
-        return int(pid), float(started)
-    except (OSError, ValueError):
-        return None
-
-
 def _alive(airflow: LocalAirflow, process: str) -> Optional[int]:
-    """The pid of the process if it is still the one started (pid and start time as
-    recorded: a pid given to another process since is not ours)."""
-    recorded = _recorded(airflow, process)
-    if recorded is None:
-        return None
-    try:
-        found = psutil.Process(recorded[0])
-        if found.create_time() != recorded[1]:
-            return None
-        if found.status() == psutil.STATUS_ZOMBIE:
-            os.waitpid(found.pid, os.WNOHANG)
-            return None
-        return found.pid
-    except (OSError, psutil.Error):
-        return None
+    """The pid of the process if it is still the one started."""
+    return local_processes.alive(airflow.pid_file(process))
 
 
 def running(airflow: LocalAirflow) -> List[str]:
@@ -409,73 +384,16 @@ def _argv(airflow: LocalAirflow, process: str) -> List[str]:
 def _start_process(airflow: LocalAirflow, process: str) -> int:
     """The scheduler or webserver in a session of its own (its task processes and
     gunicorn's workers go with it), its output in its log; its pid recorded."""
-    argv = _argv(airflow, process)
-    with open(airflow.log_file(process), 'ab') as log:
-        child = subprocess.Popen(argv, env=environment(airflow), stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                 cwd=airflow.home)
-    with open(airflow.pid_file(process), 'w') as f:
-        f.write(f'{child.pid} {psutil.Process(child.pid).create_time()}')
-    return child.pid
-
-
-def session(pid: int) -> List[psutil.Process]:
-    """The processes of the session a process leads: a scheduler's executor and task
-    processes (each task runner in a process group of its own), a webserver's
-    workers."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if os.getsid(process.pid) == pid:
-                found.append(process)
-        except (OSError, psutil.Error):
-            continue
-    return found
-
-
-def _survivors(pid: int, started: float) -> List[psutil.Process]:
-    """What is left of the session a recorded process led, the leader too if it lives:
-    members started since it was (Linux gives no new process a pid that a live session
-    still has as its id). Nothing when the pid now leads a session of another process."""
-    try:
-        if psutil.Process(pid).create_time() != started:
-            return []
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.Error:
-        return []
-    found = []
-    for member in session(pid):
-        try:
-            if member.create_time() >= started:
-                found.append(member)
-        except psutil.Error:
-            continue
-    return found
+    return local_processes.start_recorded(_argv(airflow, process), environment(airflow),
+                                          airflow.log_file(process), airflow.pid_file(process),
+                                          airflow.home)
 
 
 def _stop_process(airflow: LocalAirflow, process: str, seconds: float = 30.0) -> bool:
     """Stops the process (SIGTERM: the scheduler ends its tasks) and then whatever of
     its session is left (SIGKILL after `seconds`), its task processes too when the
     process itself is gone; False if nothing of it was running."""
-    recorded = _recorded(airflow, process)
-    members = _survivors(*recorded) if recorded is not None else []
-    for member in members:
-        try:
-            member.terminate()
-        except psutil.Error:
-            continue
-    _, left = psutil.wait_procs(members, timeout=seconds)
-    for member in left:
-        try:
-            member.kill()
-        except psutil.Error:
-            continue
-    try:
-        os.remove(airflow.pid_file(process))
-    except FileNotFoundError:
-        pass
-    return bool(members)
+    return local_processes.stop_recorded(airflow.pid_file(process), seconds)
 
 
 def request(airflow: LocalAirflow, path: str, method: str = 'GET',
@@ -491,16 +409,6 @@ def request(airflow: LocalAirflow, path: str, method: str = 'GET',
     call = urllib.request.Request(airflow.url + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(call, timeout=timeout) as response:
         return json.load(response)
-
-
-def _log_problem(path: str) -> str:
-    try:
-        with open(path, errors='replace') as f:
-            lines = [line.strip() for line in f if line.strip()]
-    except OSError:
-        return ''
-    told = [line for line in lines if 'Error' in line or 'ERROR' in line]
-    return (told or lines or [''])[-1][:400]
 
 
 def _ready(airflow: LocalAirflow, password: str, dag_ids: List[str]) -> bool:
@@ -538,9 +446,10 @@ def wait_until_ready(airflow: LocalAirflow, password: str, dag_ids: List[str],
     while not _ready(airflow, password, dag_ids):
         for process in PROCESSES:
             if _alive(airflow, process) is None:
+                log = airflow.log_file(process)
                 raise ProblemFound(f"Airflow's {process} exited while starting: "
-                                   f'{_log_problem(airflow.log_file(process))} '
-                                   f'(log: {airflow.log_file(process)})')
+                                   f'{local_processes.log_problem(log, "Error|ERROR", 400)} '
+                                   f'(log: {log})')
         errors = _import_errors(airflow, password)
         if errors:
             raise ProblemFound(f'the DAG file {DAGS_FOLDER} does not import: {errors[0]}')
@@ -563,13 +472,6 @@ def make_pools(airflow: LocalAirflow, password: str, pools: Mapping[str, int]) -
             request(airflow, '/api/v1/pools', 'POST', body, password)
 
 
-def _port_taken(port: int) -> bool:
-    import socket
-    with socket.socket() as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((HOST, port)) == 0
-
-
 def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECONDS,
           pools: Mapping[str, int] = {}) -> bool:
     """Writes the configuration, migrates the database, makes the admin, starts what of
@@ -582,7 +484,7 @@ def start(airflow: LocalAirflow, dag_ids: List[str], seconds: float = READY_SECO
         wait_until_ready(airflow, password(airflow) or '', dag_ids, seconds)
         make_pools(airflow, password(airflow) or '', pools)
         return False
-    if 'webserver' not in up and _port_taken(airflow.port):
+    if 'webserver' not in up and local_processes.port_open(HOST, airflow.port):
         raise UsageError(f'port {airflow.port} on {HOST} is in use by another program: '
                          'choose another with --port')
     if up:

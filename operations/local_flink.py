@@ -27,10 +27,8 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -41,10 +39,10 @@ import urllib.request
 import zipfile
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
-import psutil
 import yaml
 
 from common.exit_status import ProblemFound, UsageError
+from operations import local_processes
 from pipeline.config import REPO_ROOT
 
 FLINK_VERSION = '1.19.3'
@@ -514,68 +512,25 @@ server.wait_for_termination()
 """
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((HOST, port)) == 0
-
-
 def _alive(cluster: LocalCluster, process: str) -> Optional[int]:
-    """The pid of the cluster's process if it is still the one started (pid and start
-    time as recorded: a pid the system gave to another process since is not ours)."""
-    try:
-        with open(cluster.pid_file(process)) as f:
-            pid, started = f.read().split()
-        found = psutil.Process(int(pid))
-        if found.create_time() != float(started):
-            return None
-        if found.status() == psutil.STATUS_ZOMBIE:     # exited, not yet reaped (our child)
-            os.waitpid(found.pid, os.WNOHANG)
-            return None
-        return found.pid
-    except (OSError, ValueError, psutil.Error):
-        return None
+    """The pid of the cluster's process if it is still the one started."""
+    return local_processes.alive(cluster.pid_file(process))
 
 
 def start_process(cluster: LocalCluster, process: str) -> int:
     """Starts one of the cluster's processes in a session of its own (its children, the
     SDK workers, go with it), its output in its log; records its pid."""
     argv, env = _command(cluster, process)
-    with open(cluster.log_file(process), 'ab') as log:
-        child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                 cwd=cluster.state_dir)
-    with open(cluster.pid_file(process), 'w') as f:
-        f.write(f'{child.pid} {psutil.Process(child.pid).create_time()}')
-    return child.pid
+    return local_processes.start_recorded(argv, env, cluster.log_file(process),
+                                          cluster.pid_file(process), cluster.state_dir)
 
 
 def stop_process(cluster: LocalCluster, process: str, sig: int = signal.SIGTERM,
                  seconds: float = 20.0) -> bool:
-    """Stops one of the cluster's processes and its session (SIGKILL after `seconds`);
-    False if it was not running."""
-    pid = _alive(cluster, process)
-    if pid is not None:
-        _kill_group(pid, sig, seconds)
-    try:
-        os.remove(cluster.pid_file(process))
-    except FileNotFoundError:
-        pass
-    return pid is not None
-
-
-def _kill_group(pid: int, sig: int, seconds: float) -> None:
-    try:
-        os.killpg(pid, sig)
-        psutil.Process(pid).wait(seconds)
-    except (ProcessLookupError, psutil.NoSuchProcess):
-        return
-    except psutil.TimeoutExpired:
-        pass
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Stops one of the cluster's processes and what is left of its session, its
+    children too when it died itself (SIGKILL after `seconds`); False if nothing of
+    it was running."""
+    return local_processes.stop_recorded(cluster.pid_file(process), seconds, sig)
 
 
 def overview(flink_master: str, timeout: float = 5.0) -> Dict[str, object]:
@@ -591,20 +546,12 @@ def _ready(cluster: LocalCluster) -> bool:
     except (OSError, ValueError):
         return False
     return (isinstance(slots, int) and slots >= TASK_SLOTS
-            and all(_port_open(port) for port in (ports.job, ports.artifact, ports.worker_pool)))
+            and all(local_processes.port_open(HOST, port)
+                    for port in (ports.job, ports.artifact, ports.worker_pool)))
 
 
-def _log_problem(path: str) -> str:
-    """What a process's log says went wrong: its last line naming an exception or error
-    (not a stack frame), else its last line."""
-    try:
-        with open(path, errors='replace') as f:
-            lines = [line.strip() for line in f if line.strip()]
-    except OSError:
-        return ''
-    told = [line for line in lines if re.search(r'(Exception|Error)\b', line)
-            and not line.startswith(('at ', '...'))]
-    return (told or lines or [''])[-1][:500]
+# A line of a log naming an exception or error, not a stack frame.
+_PROBLEM = r'^(?!at |\.\.\.).*(Exception|Error)\b'
 
 
 def wait_until_ready(cluster: LocalCluster, seconds: float = READY_SECONDS) -> None:
@@ -614,9 +561,10 @@ def wait_until_ready(cluster: LocalCluster, seconds: float = READY_SECONDS) -> N
     while not _ready(cluster):
         for process in PROCESSES:
             if _alive(cluster, process) is None:
+                log = cluster.log_file(process)
                 raise ProblemFound(f'the Flink cluster\'s {process} exited while starting: '
-                                   f'{_log_problem(cluster.log_file(process))} '
-                                   f'(log: {cluster.log_file(process)})')
+                                   f'{local_processes.log_problem(log, _PROBLEM, 500)} '
+                                   f'(log: {log})')
         if time.monotonic() > deadline:
             raise ProblemFound(f'the Flink cluster did not answer within {seconds:.0f} s '
                                f'(logs in {cluster.log_dir})')
@@ -625,7 +573,7 @@ def wait_until_ready(cluster: LocalCluster, seconds: float = READY_SECONDS) -> N
 
 def _refuse_taken_ports(cluster: LocalCluster) -> None:
     for name, port in dataclasses.asdict(cluster.ports).items():
-        if _port_open(port):
+        if local_processes.port_open(HOST, port):
             raise UsageError(f'port {port} on {HOST} ({name}) is in use by another program: '
                              'stop it, or choose other ports (see `python -m runner '
                              'flink-cluster start --help`)')

@@ -352,13 +352,13 @@ def airflow_processes(airflow_home):
     environment."""
     import psutil
 
-    from operations import local_airflow
+    from operations import local_airflow, local_processes
     found = []
     for name in local_airflow.PROCESSES:
         pid_file = os.path.join(airflow_home, 'run', f'{name}.pid')
         if os.path.exists(pid_file):
             with open(pid_file) as f:
-                found.extend(local_airflow.session(int(f.read().split()[0])))
+                found.extend(local_processes.session(int(f.read().split()[0])))
     for process in psutil.process_iter():
         try:
             if process.environ().get('AIRFLOW_HOME') == airflow_home:

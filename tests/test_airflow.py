@@ -20,7 +20,7 @@ import urllib.request
 import psutil
 import pytest
 
-from operations import local_airflow
+from operations import local_airflow, local_processes
 from pipeline.mlmd import NoMetadataError
 from tests.support import (
     PIPELINE_SAMPLE_ROWS,
@@ -265,7 +265,7 @@ def span_run(airflow, first_run):
                                 None), 120)
     run_id = run['dag_run_id']
     wait_for(lambda: airflow.component_running(run_id, 'Transform'), RUN_SECONDS)
-    for process in local_airflow.session(airflow.scheduler_pid()):
+    for process in local_processes.session(airflow.scheduler_pid()):
         process.kill()
     restarted, _ = airflow.start()
     return run, airflow.finished(DAG, run_id), restarted
