@@ -22,7 +22,6 @@ owner only). Starting what runs and stopping what does not are no-ops.
 import base64
 import configparser
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -37,8 +36,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from common.atomic_file import write_atomically
 from common.exit_status import ProblemFound, UsageError
-from operations import local_processes, store_server
+from operations import local_installs, local_processes, store_server
 from pipeline.config import REPO_ROOT
+from pipeline.fingerprint import file_sha256
 from pipeline.store_url import Store
 
 AIRFLOW_VERSION = '2.11.0'
@@ -56,15 +56,8 @@ Note = Callable[[str], None]
 
 
 def default_cache() -> str:
-    """Where Airflow's virtualenv and home go: TAXI_CACHE_DIR, else XDG's cache."""
-    base = os.environ.get('TAXI_CACHE_DIR') or os.path.join(
-        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'taxi-pipeline')
-    return os.path.join(base, 'airflow')
-
-
-def _sha256(path: str) -> str:
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """The cache this goes to (local_installs.cache_dir)."""
+    return local_installs.cache_dir('airflow')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,24 +81,9 @@ class Installation:
     def installed(self) -> bool:
         try:
             with open(os.path.join(self.venv, MARKER)) as marker:
-                return marker.read() == _sha256(LOCK_FILE)
+                return marker.read() == file_sha256(LOCK_FILE)
         except OSError:
             return False
-
-
-def _uv() -> str:
-    found = shutil.which('uv') or os.path.join(REPO_ROOT, '.tools', 'bin', 'uv')
-    if not os.path.exists(found):
-        raise UsageError('uv not found: run `make install` first')
-    return found
-
-
-def _run(argv: List[str], what: str, log: str, env: Optional[Mapping[str, str]] = None) -> None:
-    with open(log, 'ab') as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, check=False, env=env)
-    if result.returncode != 0:
-        raise ProblemFound(f'{what} failed (exit {result.returncode}; its output is in {log})')
 
 
 def install(root: str, note: Note, in_use: bool = False) -> Installation:
@@ -123,13 +101,13 @@ def install(root: str, note: Note, in_use: bool = False) -> Installation:
     log = os.path.join(installation.root, 'install.log')
     note(f'Installing Airflow {AIRFLOW_VERSION} into {installation.venv} (log: {log})')
     shutil.rmtree(installation.venv, ignore_errors=True)
-    uv = _uv()
-    _run([uv, 'venv', '--quiet', '--python', sys.executable, installation.venv],
-         "Airflow's virtualenv", log)
-    _run([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
-          installation.python, '-r', LOCK_FILE], "Airflow's packages", log)
+    uv = local_installs.uv()
+    local_installs.run_step([uv, 'venv', '--quiet', '--python', sys.executable,
+                             installation.venv], "Airflow's virtualenv", log)
+    local_installs.run_step([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
+                             installation.python, '-r', LOCK_FILE], "Airflow's packages", log)
     with open(os.path.join(installation.venv, MARKER), 'w') as marker:
-        marker.write(_sha256(LOCK_FILE))
+        marker.write(file_sha256(LOCK_FILE))
     return installation
 
 

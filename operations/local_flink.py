@@ -24,12 +24,10 @@ jobs need ship no jars (taxipipeline.flink.ClusterClasspath).
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -42,8 +40,9 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import yaml
 
 from common.exit_status import ProblemFound, UsageError
-from operations import local_processes
+from operations import local_installs, local_processes
 from pipeline.config import REPO_ROOT
+from pipeline.fingerprint import file_sha256
 
 FLINK_VERSION = '1.19.3'
 # (PyPI project, file, sha256): checked before anything is unpacked.
@@ -83,10 +82,8 @@ Note = Callable[[str], None]
 
 
 def default_cache() -> str:
-    """The cache the cluster's parts go to: TAXI_CACHE_DIR, else XDG's cache."""
-    base = os.environ.get('TAXI_CACHE_DIR') or os.path.join(
-        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'taxi-pipeline')
-    return os.path.join(base, 'flink')
+    """The cache this goes to (local_installs.cache_dir)."""
+    return local_installs.cache_dir('flink')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,14 +132,6 @@ def _beam_version() -> str:
 
 # ---- installing ------------------------------------------------------------------------
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _pypi_url(project: str, filename: str) -> str:
     """The file's address from PyPI's simple index (JSON form, PEP 691)."""
     request = urllib.request.Request(f'{PYPI_SIMPLE}/{project}/',
@@ -164,7 +153,7 @@ def _download(project: str, filename: str, sha256: str, directory: str) -> str:
             shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError) as error:
         raise ProblemFound(f'could not download {filename} from PyPI: {error}') from error
-    if _sha256(path) != sha256:
+    if file_sha256(path) != sha256:
         raise ProblemFound(f'{filename} from PyPI does not have the pinned sha256 {sha256}')
     return path
 
@@ -199,15 +188,6 @@ def _staging(target: str, made_from: str) -> Iterator[str]:
     os.rename(tmp, target)
 
 
-def _run(argv: List[str], what: str, log: str, env: Optional[Mapping[str, str]] = None) -> None:
-    """Runs a build step with its output in `log`; ProblemFound naming it if it fails."""
-    with open(log, 'ab') as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, check=False, env=env)
-    if result.returncode != 0:
-        raise ProblemFound(f'{what} failed (exit {result.returncode}; its output is in {log})')
-
-
 def _require(tool: str, why: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -218,10 +198,11 @@ def _require(tool: str, why: str) -> str:
 def _install_job_server(installation: Installation, log: str) -> None:
     """Beam's Flink job server: our class and the runner's runtime jars (Maven Central)."""
     mvn = _require('mvn', "to fetch Beam's Flink job server from Maven Central (Maven 3)")
-    with _staging(installation.job_server_dir, _sha256(JOB_SERVER_POM)) as tmp:
-        _run([mvn, '-B', '-q', '-f', JOB_SERVER_POM, f'-Dbuild.dir={tmp}/build', 'package',
-              'dependency:copy-dependencies', '-DincludeScope=runtime',
-              f'-DoutputDirectory={tmp}/lib'], "Maven's build of the job server", log)
+    with _staging(installation.job_server_dir, file_sha256(JOB_SERVER_POM)) as tmp:
+        local_installs.run_step(
+            [mvn, '-B', '-q', '-f', JOB_SERVER_POM, f'-Dbuild.dir={tmp}/build', 'package',
+             'dependency:copy-dependencies', '-DincludeScope=runtime',
+             f'-DoutputDirectory={tmp}/lib'], "Maven's build of the job server", log)
         os.rename(os.path.join(tmp, 'build', 'taxi-flink-job-server.jar'),
                   os.path.join(tmp, 'taxi-flink-job-server.jar'))
         shutil.rmtree(os.path.join(tmp, 'build'))
@@ -270,21 +251,15 @@ def _install_boot(installation: Installation, log: str) -> None:
     go = _require('go', "to build Beam's Python SDK boot program (the Go toolchain)")
     target = os.path.dirname(installation.boot)
     with _staging(target, BOOT_MODULE) as tmp:
-        _run([go, 'install', f'{BOOT_MODULE}@v{_beam_version()}'], "Go's build of Beam's boot",
-             log, env={**os.environ, 'GOBIN': tmp, 'CGO_ENABLED': '0'})
+        local_installs.run_step([go, 'install', f'{BOOT_MODULE}@v{_beam_version()}'],
+                                "Go's build of Beam's boot", log,
+                                env={**os.environ, 'GOBIN': tmp, 'CGO_ENABLED': '0'})
         os.rename(os.path.join(tmp, 'container'), os.path.join(tmp, 'boot'))
-
-
-def _uv() -> str:
-    found = shutil.which('uv') or os.path.join(REPO_ROOT, '.tools', 'bin', 'uv')
-    if not os.path.exists(found):
-        raise UsageError('uv not found: run `make install` first')
-    return found
 
 
 def _flink_made_from() -> str:
     """Flink's distribution holds the job server's runner jars (lib/beam)."""
-    return f'{FLINK_VERSION} {_sha256(JOB_SERVER_POM)}'
+    return f'{FLINK_VERSION} {file_sha256(JOB_SERVER_POM)}'
 
 
 def _install_worker_venv(installation: Installation, log: str) -> None:
@@ -292,14 +267,15 @@ def _install_worker_venv(installation: Installation, log: str) -> None:
     compiled as in .venv: every Beam worker imports TensorFlow, TFX and Beam. A
     virtualenv holds its own path, so it is built in place; its marker, written
     last, tells a finished one (and the lock it was made from)."""
-    uv, venv = _uv(), installation.worker_venv
+    uv, venv = local_installs.uv(), installation.worker_venv
     shutil.rmtree(venv, ignore_errors=True)
-    _run([uv, 'venv', '--quiet', '--python', sys.executable, venv], 'the worker virtualenv', log)
-    _run([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
-          installation.worker_python, '-r', REQUIREMENTS_LOCK],
-         "the worker virtualenv's packages", log)
+    local_installs.run_step([uv, 'venv', '--quiet', '--python', sys.executable, venv],
+                            'the worker virtualenv', log)
+    local_installs.run_step([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
+                             installation.worker_python, '-r', REQUIREMENTS_LOCK],
+                            "the worker virtualenv's packages", log)
     with open(os.path.join(venv, MARKER), 'w') as marker:
-        marker.write(_sha256(REQUIREMENTS_LOCK))
+        marker.write(file_sha256(REQUIREMENTS_LOCK))
 
 
 def install(root: str, note: Note) -> Installation:
@@ -308,7 +284,7 @@ def install(root: str, note: Note) -> Installation:
     installation = Installation(os.path.abspath(root))
     os.makedirs(installation.root, exist_ok=True)
     log = os.path.join(installation.root, 'install.log')
-    if not _done(installation.job_server_dir, _sha256(JOB_SERVER_POM)):
+    if not _done(installation.job_server_dir, file_sha256(JOB_SERVER_POM)):
         note(f"Fetching Beam's Flink job server from Maven Central (log: {log})")
         _install_job_server(installation, log)
     if not _done(installation.flink_home, _flink_made_from()):
@@ -317,7 +293,7 @@ def install(root: str, note: Note) -> Installation:
     if not _done(os.path.dirname(installation.boot), BOOT_MODULE):
         note(f"Building Beam's Python boot program v{_beam_version()} (Go module proxy)")
         _install_boot(installation, log)
-    if not _done(installation.worker_venv, _sha256(REQUIREMENTS_LOCK)):
+    if not _done(installation.worker_venv, file_sha256(REQUIREMENTS_LOCK)):
         note("Installing the SDK workers' virtualenv from requirements.lock")
         _install_worker_venv(installation, log)
     return installation
