@@ -26,9 +26,7 @@ import io
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +36,6 @@ from common.atomic_file import write_atomically
 from common.exit_status import ProblemFound, UsageError
 from operations import local_installs, local_processes, store_server
 from pipeline.config import REPO_ROOT
-from pipeline.fingerprint import file_sha256
 from pipeline.store_url import Store
 
 AIRFLOW_VERSION = '2.11.0'
@@ -50,7 +47,6 @@ ADMIN = 'admin'
 DATABASE = 'airflow'
 PROCESSES = ('scheduler', 'webserver')
 READY_SECONDS = 240.0
-MARKER = '.complete'
 
 Note = Callable[[str], None]
 
@@ -72,25 +68,19 @@ class Installation:
 
     @property
     def python(self) -> str:
-        return os.path.join(self.venv, 'bin', 'python')
+        return local_installs.venv_python(self.venv)
 
     @property
     def airflow(self) -> str:
         return os.path.join(self.venv, 'bin', 'airflow')
 
     def installed(self) -> bool:
-        try:
-            with open(os.path.join(self.venv, MARKER)) as marker:
-                return marker.read() == file_sha256(LOCK_FILE)
-        except OSError:
-            return False
+        return local_installs.venv_ready(self.venv, LOCK_FILE)
 
 
 def install(root: str, note: Note, in_use: bool = False) -> Installation:
-    """Airflow's virtualenv from requirements-airflow.lock, bytecode compiled as .venv
-    is; again when the lock changed, unless Airflow runs from it (`in_use`: UsageError).
-    A virtualenv holds its own path: it is built in place, and its marker, written
-    last, tells a finished one."""
+    """Airflow's virtualenv from requirements-airflow.lock; again when the lock changed
+    or its interpreter went, unless Airflow runs from it (`in_use`: UsageError)."""
     installation = Installation(os.path.abspath(root))
     if installation.installed():
         return installation
@@ -100,14 +90,7 @@ def install(root: str, note: Note, in_use: bool = False) -> Installation:
     os.makedirs(installation.root, exist_ok=True)
     log = os.path.join(installation.root, 'install.log')
     note(f'Installing Airflow {AIRFLOW_VERSION} into {installation.venv} (log: {log})')
-    shutil.rmtree(installation.venv, ignore_errors=True)
-    uv = local_installs.uv()
-    local_installs.run_step([uv, 'venv', '--quiet', '--python', sys.executable,
-                             installation.venv], "Airflow's virtualenv", log)
-    local_installs.run_step([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
-                             installation.python, '-r', LOCK_FILE], "Airflow's packages", log)
-    with open(os.path.join(installation.venv, MARKER), 'w') as marker:
-        marker.write(file_sha256(LOCK_FILE))
+    local_installs.build_venv(installation.venv, LOCK_FILE, "Airflow's virtualenv", log)
     return installation
 
 

@@ -115,7 +115,7 @@ class Installation:
 
     @property
     def worker_python(self) -> str:
-        return os.path.join(self.worker_venv, 'bin', 'python')
+        return local_installs.venv_python(self.worker_venv)
 
     @property
     def worker_site_packages(self) -> str:
@@ -158,14 +158,13 @@ def _download(project: str, filename: str, sha256: str, directory: str) -> str:
     return path
 
 
-MARKER = '.complete'
 
 
 def _done(path: str, made_from: str) -> bool:
     """Whether the part at path is whole and was made from `made_from` (a digest of what
     it is built from: a changed pin or lock builds it again)."""
     try:
-        with open(os.path.join(path, MARKER)) as marker:
+        with open(os.path.join(path, local_installs.MARKER)) as marker:
             return marker.read() == made_from
     except OSError:
         return False
@@ -182,7 +181,7 @@ def _staging(target: str, made_from: str) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with open(os.path.join(tmp, MARKER), 'w') as marker:
+    with open(os.path.join(tmp, local_installs.MARKER), 'w') as marker:
         marker.write(made_from)
     shutil.rmtree(target, ignore_errors=True)
     os.rename(tmp, target)
@@ -262,22 +261,6 @@ def _flink_made_from() -> str:
     return f'{FLINK_VERSION} {file_sha256(JOB_SERVER_POM)}'
 
 
-def _install_worker_venv(installation: Installation, log: str) -> None:
-    """requirements.lock in a virtualenv of its own (this project is not in it), bytecode
-    compiled as in .venv: every Beam worker imports TensorFlow, TFX and Beam. A
-    virtualenv holds its own path, so it is built in place; its marker, written
-    last, tells a finished one (and the lock it was made from)."""
-    uv, venv = local_installs.uv(), installation.worker_venv
-    shutil.rmtree(venv, ignore_errors=True)
-    local_installs.run_step([uv, 'venv', '--quiet', '--python', sys.executable, venv],
-                            'the worker virtualenv', log)
-    local_installs.run_step([uv, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
-                             installation.worker_python, '-r', REQUIREMENTS_LOCK],
-                            "the worker virtualenv's packages", log)
-    with open(os.path.join(venv, MARKER), 'w') as marker:
-        marker.write(file_sha256(REQUIREMENTS_LOCK))
-
-
 def install(root: str, note: Note) -> Installation:
     """Installs what is missing, each part once, and again when what it is made from
     changed (the pom's pins, requirements.lock); the installation."""
@@ -293,9 +276,12 @@ def install(root: str, note: Note) -> Installation:
     if not _done(os.path.dirname(installation.boot), BOOT_MODULE):
         note(f"Building Beam's Python boot program v{_beam_version()} (Go module proxy)")
         _install_boot(installation, log)
-    if not _done(installation.worker_venv, file_sha256(REQUIREMENTS_LOCK)):
+    if not local_installs.venv_ready(installation.worker_venv, REQUIREMENTS_LOCK):
+        # requirements.lock without this project: every Beam worker imports TensorFlow,
+        # TFX and Beam, and gets our code as a staged package.
         note("Installing the SDK workers' virtualenv from requirements.lock")
-        _install_worker_venv(installation, log)
+        local_installs.build_venv(installation.worker_venv, REQUIREMENTS_LOCK,
+                                  'the worker virtualenv', log)
     return installation
 
 
