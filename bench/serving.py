@@ -11,7 +11,9 @@ Printed, in one run on this machine:
     Predict (official stub) on TCP loopback with batching off and on, and on a
     UNIX socket (--grpc_socket_path), and REST :predict (row format, keep-alive);
     GetModelStatus, and a bare echo of a batch-1 request's size on grpc.aio and on
-    grpc's threaded server (bench/grpc_floor.py): the floor under any call;
+    grpc's threaded server (bench/grpc_floor.py): the floor under any call; and a
+    one-input float model (x @ w, 4 floats in) in process and over gRPC: what a
+    Predict costs beside its model's work;
   - throughput with 8 concurrent gRPC clients (batch 1), batching off and on,
     against a single-threaded in-process loop; failed calls are counted.
 """
@@ -129,6 +131,49 @@ def throughput(target: str, record: bytes, seconds: float, make_call=grpc_call):
     return rate, sum(failed)
 
 
+FLOAT_MODEL = 'one_float_input'
+
+
+class _FloatModel(tf.Module):
+    """The smallest model a Predict can reach: its run takes microseconds, so a call's
+    time is the server's and gRPC's."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(tf.ones([4, 1]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name='x')])
+    def serve(self, x):
+        return {'y': tf.matmul(x, self.w)}
+
+
+def float_model(workdir: str) -> str:
+    """A model base path holding _FloatModel as version 1."""
+    base = os.path.join(workdir, FLOAT_MODEL)
+    model = _FloatModel()
+    tf.saved_model.save(model, os.path.join(base, '1'), signatures={'serving_default': model.serve})
+    return base
+
+
+def float_call(target: str):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = FLOAT_MODEL
+    request.inputs['x'].CopyFrom(tf.make_tensor_proto(np.ones([1, 4], np.float32)))
+    return lambda: stub.Predict(request, timeout=30)
+
+
+def float_latency(iterations: int):
+    """(in-process p50/p99, gRPC Predict p50/p99) of the one-float-input model, b=1."""
+    base = float_model(tempfile.mkdtemp(prefix='bench_serving_'))
+    serve = tf.saved_model.load(os.path.join(base, '1')).signatures['serving_default']
+    values = tf.constant(np.ones([1, 4], np.float32))
+    in_process = percentiles(timed(lambda: serve(x=values), iterations))
+    with ModelServer(f'--model_name={FLOAT_MODEL}', f'--model_base_path={base}',
+                     rest=False) as server:
+        return in_process, percentiles(timed(float_call(server.target), iterations))
+
+
 def pushed_model(workdir: str) -> str:
     home = os.path.join(workdir, 'home')
     subprocess.run([sys.executable, '-m', 'runner', 'local', '--home', home], check=True,
@@ -192,6 +237,7 @@ def main() -> int:
             latency[('gRPC+batch', size)] = percentiles(timed(grpc_call(server.target, batch),
                                                               args.iterations))
         batched = throughput(server.target, records[0], args.seconds)
+    latency[('in-process', 'float')], latency[('gRPC', 'float')] = float_latency(args.iterations)
 
     print(f'\nlatency, ms        {"p50":>8}{"p99":>8}   (taxi model, {os.cpu_count()} CPUs)')
     for size in batches:
@@ -204,6 +250,9 @@ def main() -> int:
     print(f'  GetModelStatus        {p50:8.3f}{p99:8.3f}   (a call with no model work)')
     for kind, p50 in bare.items():
         print(f'  bare {kind:<10} echo  {p50:8.3f}           (no server of ours: bench.grpc_floor)')
+    for path in ('in-process', 'gRPC'):
+        p50, p99 = latency[(path, 'float')]
+        print(f'  {path:<13} b=1  {p50:8.3f}{p99:8.3f}   (one float input: {FLOAT_MODEL})')
     for size in batches:
         ratio = latency[('gRPC', size)][0] / latency[('in-process', size)][0]
         print(f'gRPC p50 / in-process p50 at batch {size}: {ratio:.2f}  (target <= 2)')
