@@ -22,6 +22,7 @@ import time
 from typing import List, Mapping, Optional, Sequence
 
 from common.exit_status import UsageError
+from operations import local_processes
 from pipeline import postgres
 from pipeline.store_url import POSTGRESQL, Store
 
@@ -144,16 +145,6 @@ def running_port(server: LocalServer) -> Optional[int]:
     return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
 
 
-def _log_problem(server: LocalServer) -> str:
-    """The last FATAL or ERROR line of the server's log (why it did not start)."""
-    try:
-        with open(server.log_path, errors='replace') as log:
-            lines = [line.strip() for line in log if 'FATAL' in line or 'ERROR' in line]
-    except OSError:
-        lines = []
-    return lines[-1] if lines else f'see {server.log_path}'
-
-
 def _wait_until_it_answers(server: LocalServer) -> None:
     deadline = time.monotonic() + START_SECONDS
     while True:
@@ -190,8 +181,10 @@ def start(server: LocalServer, databases: Sequence[str] = (DATABASE,)) -> bool:
         started = _run('pg_ctl', 'start', '-D', server.data_dir, '-l', server.log_path, '-w',
                        '-t', str(START_SECONDS), '-o', options, check=False)
         if started.returncode != 0:
-            raise UsageError(f'PostgreSQL did not start on 127.0.0.1:{server.port}: '
-                             f'{_log_problem(server)} (set {PORT_ENV} for another port)')
+            why = (local_processes.log_problem(server.log_path, 'FATAL|ERROR', 300)
+                   or f'see {server.log_path}')
+            raise UsageError(f'PostgreSQL did not start on 127.0.0.1:{server.port}: {why} '
+                             f'(set {PORT_ENV} for another port)')
     _wait_until_it_answers(server)
     for database in databases:
         create_database(server, database)
