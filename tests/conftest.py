@@ -89,12 +89,17 @@ def exported_model(tft_result, tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def pipeline_home(tmp_path_factory):
+def pipeline_sample(tmp_path_factory):
+    """A data root with the pipeline tests' rows (PIPELINE_SAMPLE_ROWS). Read only."""
+    return write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+
+
+@pytest.fixture(scope='session')
+def pipeline_home(pipeline_sample, tmp_path_factory):
     """(home, sample data root, first run's output, its run record) of one real pipeline
     run shared by tests. Nothing may change this home: a test that runs the pipeline
     again works on a copy (copy_home)."""
-    home = str(tmp_path_factory.mktemp('tfx_home'))
-    sample = write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+    home, sample = str(tmp_path_factory.mktemp('tfx_home')), pipeline_sample
     result = run_pipeline(home, sample)
     assert result.returncode == 0, result.stdout + result.stderr
     [record] = runs(home)

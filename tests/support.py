@@ -262,6 +262,12 @@ def started_run(home, data_root, *extra, env=None):
                             stderr=subprocess.PIPE, env=env)
 
 
+def finished(process):
+    """(exit code, stdout, stderr) of a started_run once it ends."""
+    out, err = process.communicate(timeout=600)
+    return process.returncode, out.decode(), err.decode()
+
+
 def as_user(name):
     """This process's environment with another login name (getpass reads it there)."""
     return {**os.environ, 'USER': name, 'LOGNAME': name}

@@ -29,7 +29,6 @@ from tests.support import (
     to_example,
     to_instance,
     versions,
-    write_csv,
 )
 
 pytestmark = pytest.mark.e2e
@@ -39,14 +38,14 @@ PEOPLE = ('alice', 'bob')
 
 
 @pytest.fixture(scope='module')
-def team(postgres_server, tmp_path_factory):
+def team(postgres_server, pipeline_sample, tmp_path_factory):
     """A store, its URL (with the password), the shared root, each person's run
     (bob's with one more step: another model, pushed as a new version) and home,
     and a home of a third person who only reads."""
     store = new_database(postgres_server, 'team')
     url = f'postgresql://postgres:{PASSWORD}@127.0.0.1:{store.port}/{store.database}'
     root = str(tmp_path_factory.mktemp('team_root'))
-    sample = write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
+    sample = pipeline_sample
     homes = {name: str(tmp_path_factory.mktemp(f'{name}_home')) for name in PEOPLE}
     for steps, name in enumerate(PEOPLE, PIPELINE_TRAIN_STEPS):
         result = runner(*local_args(homes[name], sample, '--train-steps', str(steps),

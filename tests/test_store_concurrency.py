@@ -14,17 +14,15 @@ import pytest
 from common.tf_serving import newest_version
 from pipeline import postgres
 from tests.support import (
-    PIPELINE_SAMPLE_ROWS,
     TRAINING_COMPONENTS,
     as_user,
+    finished,
     new_database,
-    read_rows,
     read_until,
     runner,
     started_run,
     store_runs,
     versions,
-    write_csv,
 )
 
 pytestmark = pytest.mark.e2e
@@ -32,19 +30,9 @@ pytestmark = pytest.mark.e2e
 WAITING = 'Waiting for ML Metadata store'
 
 
-@pytest.fixture(scope='module')
-def sample(tmp_path_factory):
-    return write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
-
-
-def _started(home, sample, store, root, user, *extra):
-    return started_run(home, sample, '--metadata', store.url, '--pipeline-root', root, *extra,
+def _started(home, data_root, store, root, user, *extra):
+    return started_run(home, data_root, '--metadata', store.url, '--pipeline-root', root, *extra,
                        env=as_user(user))
-
-
-def _finished(process):
-    out, err = process.communicate(timeout=600)
-    return process.returncode, out.decode(), err.decode()
 
 
 def _executions_per_run(store):
@@ -60,12 +48,12 @@ def _executions_per_run(store):
 
 
 def test_two_runs_started_together_run_one_after_the_other_and_push_once(
-        postgres_server, sample, tmp_path):
+        postgres_server, pipeline_sample, tmp_path):
     store, root = new_database(postgres_server, 'together'), str(tmp_path / 'root')
-    processes = {user: _started(str(tmp_path / user), sample, store, root, user)
+    processes = {user: _started(str(tmp_path / user), pipeline_sample, store, root, user)
                  for user in ('alice', 'bob')}
     try:
-        ended = {user: _finished(process) for user, process in processes.items()}
+        ended = {user: finished(process) for user, process in processes.items()}
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -90,13 +78,14 @@ def test_two_runs_started_together_run_one_after_the_other_and_push_once(
     assert counts == {r.run_id: (len(TRAINING_COMPONENTS),) * 2 for r in recorded.values()}
 
 
-def test_a_holder_killed_with_minus_9_lets_go_of_the_lock(postgres_server, sample, tmp_path):
+def test_a_holder_killed_with_minus_9_lets_go_of_the_lock(postgres_server, pipeline_sample,
+                                                          tmp_path):
     store, root = new_database(postgres_server, 'killed'), str(tmp_path / 'root')
-    holder = _started(str(tmp_path / 'alice'), sample, store, root, 'alice')
+    holder = _started(str(tmp_path / 'alice'), pipeline_sample, store, root, 'alice')
     waiter = None
     try:
         read_until(holder, '  Transform')
-        waiter = _started(str(tmp_path / 'bob'), sample, store, root, 'bob')
+        waiter = _started(str(tmp_path / 'bob'), pipeline_sample, store, root, 'bob')
         line = read_until(waiter, WAITING).splitlines()[-1]
         assert f'by alice on {socket.gethostname()}, pid {holder.pid}' in line
         listed = runner('runs', '--json', '--home', str(tmp_path / 'carol'), '--metadata',
@@ -104,7 +93,7 @@ def test_a_holder_killed_with_minus_9_lets_go_of_the_lock(postgres_server, sampl
         assert json.loads(listed.stdout)[0]['state'] == 'running at Transform'   # live
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
-        code, out, err = _finished(waiter)
+        code, out, err = finished(waiter)
     finally:
         for process in (holder, waiter):
             if process is not None and process.poll() is None:

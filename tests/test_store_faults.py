@@ -14,10 +14,9 @@ from operations import store_server
 from pipeline import postgres
 from pipeline.store_url import parse
 from tests.support import (
-    PIPELINE_SAMPLE_ROWS,
+    finished,
     new_database,
     postgres_server,
-    read_rows,
     read_until,
     run_pipeline,
     runner,
@@ -25,7 +24,6 @@ from tests.support import (
     store_runs,
     versions,
     wait_for,
-    write_csv,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,11 +36,6 @@ def server():
     """The module's own server: its tests stop and restart it (each starts it again)."""
     with postgres_server() as started:
         yield started
-
-
-@pytest.fixture(scope='module')
-def sample(tmp_path_factory):
-    return write_csv(read_rows(PIPELINE_SAMPLE_ROWS), str(tmp_path_factory.mktemp('sample')))
 
 
 def _one_line(result):
@@ -120,9 +113,9 @@ def _run_args(store, root):
     return ('--metadata', store.url, '--pipeline-root', root)
 
 
-def _rerun_pushes_once(home, sample, store, root, failed):
+def _rerun_pushes_once(home, pipeline_sample, store, root, failed):
     """The next run: from the cache up to the Trainer, one push; the failed run's record."""
-    again = run_pipeline(home, sample, *_run_args(store, root))
+    again = run_pipeline(home, pipeline_sample, *_run_args(store, root))
     assert again.returncode == 0, again.stdout + again.stderr
     [new, old] = store_runs(store)
     assert old.run_id == failed
@@ -132,52 +125,51 @@ def _rerun_pushes_once(home, sample, store, root, failed):
     return again, old
 
 
-def _finished(process):
-    out, err = process.communicate(timeout=600)
-    return process.returncode, out.decode(), err.decode()
-
-
-def test_a_server_stopped_mid_run_fails_it_at_its_component(server, sample, tmp_path):
-    store, root, home = new_database(server, 'midrun'), str(tmp_path / 'root'), \
+def _hit_at_the_trainer(server, data_root, tmp_path, name, hit):
+    """A run on a new database (`name`) of the server, hit (hit(process, store)) once it reaches
+    the Trainer: (store, root, home, its first lines, exit code, stdout, stderr). The
+    server runs again afterwards, whatever happened."""
+    store, root, home = new_database(server, name), str(tmp_path / 'root'), \
         str(tmp_path / 'home')
-    process = started_run(home, sample, *_run_args(store, root))
+    process = started_run(home, data_root, *_run_args(store, root))
     try:
         head = read_until(process, '  Trainer')
-        wait_for(lambda: store_runs(store)[0].state == 'running at Trainer')   # it trains now
-        store_server.stop(server)
-        code, out, err = _finished(process)
+        hit(process, store)
+        code, out, err = finished(process)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         store_server.start(server, databases=())
+    return store, root, home, head, code, out, err
+
+
+def test_a_server_stopped_mid_run_fails_it_at_its_component(server, pipeline_sample, tmp_path):
+    def stop_while_it_trains(_process, store):
+        wait_for(lambda: store_runs(store)[0].state == 'running at Trainer')
+        store_server.stop(server)
+    store, root, home, head, code, out, err = _hit_at_the_trainer(
+        server, pipeline_sample, tmp_path, 'midrun', stop_while_it_trains)
     assert code == 1 and err.count('\n') == 1, out + err
     assert err.startswith(f'error: Trainer failed: ML Metadata store {store.url} cannot be '
                           'reached (Connection refused): ')
     assert err.endswith('; then the next run resumes from the cache\n')
     failed = head.split('run ', 1)[1].split(',')[0]
-    again, old = _rerun_pushes_once(home, sample, store, root, failed)
+    again, old = _rerun_pushes_once(home, pipeline_sample, store, root, failed)
     assert f'Run {failed} failed at Trainer: Trainer failed: ML Metadata store' in again.stdout
     assert old.state == 'failed at Trainer' and 'cannot be reached' in old.failure_cause
 
 
-def test_a_server_restarted_mid_run_stops_it_before_its_next_component(server, sample, tmp_path):
+def test_a_server_restarted_mid_run_stops_it_before_its_next_component(server, pipeline_sample,
+                                                                       tmp_path):
     """Its lock went with the restart: it must not go on to push beside another run."""
-    store, root, home = new_database(server, 'restart'), str(tmp_path / 'root'), \
-        str(tmp_path / 'home')
-    process = started_run(home, sample, *_run_args(store, root))
-    try:
-        head = read_until(process, '  Trainer')
+    def restart_while_it_waits(process, _store):
         os.killpg(process.pid, signal.SIGSTOP)          # the Trainer publishes after the restart
         store_server.stop(server)
         store_server.start(server, databases=())
         os.killpg(process.pid, signal.SIGCONT)
-        code, out, err = _finished(process)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        store_server.start(server, databases=())
+    store, root, home, head, code, out, err = _hit_at_the_trainer(
+        server, pipeline_sample, tmp_path, 'restart', restart_while_it_waits)
     assert code == 1, out + err
     assert err == (f'error: the run stopped after Trainer: its lock on ML Metadata store '
                    f'{store.url} went with its connection (the server restarted, or the network '
@@ -185,5 +177,5 @@ def test_a_server_restarted_mid_run_stops_it_before_its_next_component(server, s
                    'cache\n')
     assert 'Pusher' not in out
     failed = head.split('run ', 1)[1].split(',')[0]
-    _, old = _rerun_pushes_once(home, sample, store, root, failed)
+    _, old = _rerun_pushes_once(home, pipeline_sample, store, root, failed)
     assert old.state == 'stopped after Trainer'
