@@ -184,18 +184,25 @@ def _mixed(hashes: np.ndarray, seed: int) -> np.ndarray:
 
 def _sampled(split: Split, count: int, seed: int) -> Dict[str, tf.Tensor]:
     """The count examples of smallest seeded hash, in the order of their content:
-    chosen a group at a time, at most count + a group held."""
-    kept: Dict[str, np.ndarray] = {}
-    for first, end in split.groups():
-        columns = split.rows(first, end)
-        if kept:
-            columns = {name: np.concatenate([kept[name], columns[name]]) for name in columns}
-        keys = _mixed(columns[_HASH], seed)
+    chosen from the hashes alone, a chunk at a time, then only those rows read."""
+    keys = np.zeros(0, dtype=np.uint64)
+    where = np.zeros((0, 2), dtype=np.int64)          # (chunk, row) of each key
+    for index, chunk in enumerate(split.chunks):
+        hashes = np.load(f'{chunk.prefix}.{_HASH}.npy')
+        keys = np.concatenate([keys, _mixed(hashes, seed)])
+        where = np.concatenate([where, np.stack(
+            [np.full(len(hashes), index), np.arange(len(hashes))], axis=1)])
         if len(keys) > count:
             chosen = np.argpartition(keys, count - 1)[:count]
-            columns = {name: value[chosen] for name, value in columns.items()}
-        kept = columns
-    return _sorted_group(kept)
+            keys, where = keys[chosen], where[chosen]
+    where = where[np.lexsort((where[:, 1], where[:, 0]))]
+    parts: Dict[str, List[np.ndarray]] = {name: [] for name in split.names}
+    for index in np.unique(where[:, 0]):
+        rows = where[where[:, 0] == index, 1]
+        for name in parts:
+            column = np.load(f'{split.chunks[index].prefix}.{name}.npy', mmap_mode='r')
+            parts[name].append(np.array(column[rows]))
+    return _sorted_group({name: np.concatenate(columns) for name, columns in parts.items()})
 
 
 def eval_batches(split: Split, feature_spec, batch_size: int, seed: int,
