@@ -41,7 +41,7 @@ class _Chunk:
 
 class Split:
     """The examples of one split: `examples` when held in memory, else `chunks`
-    on disk under `directory` (removed when the Split goes)."""
+    on disk under `directory` (removed by close())."""
 
     def __init__(self, examples: Optional[model_lib.Examples] = None,
                  directory: Optional[str] = None, chunks: Optional[List[_Chunk]] = None,
@@ -50,8 +50,15 @@ class Split:
         self.directory = directory
         self.chunks = chunks or []
         self.names = names or []
-        if directory:
-            weakref.finalize(self, shutil.rmtree, directory, True)
+        # Removed by close(), else when the Split is collected or at exit.
+        self._remove = weakref.finalize(self, shutil.rmtree, directory, True) \
+            if directory else None
+
+    def close(self) -> None:
+        """Removes the spilled files (nothing for a split in memory): a dataset
+        still reading them keeps the Split alive, so collection may come late."""
+        if self._remove is not None:
+            self._remove()
 
     @property
     def in_memory(self) -> bool:

@@ -212,10 +212,15 @@ def run_fn(fn_args):
     if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
         initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
     numbers_from_a_fixed_base()
-    with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
-        model, _ = train(fn_args, tf_transform_output, hp, strategy, initial,
-                         log_dir=fn_args.model_run_dir)
-        # Every worker of a multi-worker job must save; only the chief's copy is kept.
-        export_dir = (fn_args.serving_model_dir if distribution.is_chief()
-                      else tempfile.mkdtemp(prefix='non_chief_export_'))
-        export(model, tf_transform_output, export_dir)
+    data = load_data(fn_args, tf_transform_output)
+    try:
+        with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
+            model, _ = train(fn_args, tf_transform_output, hp, strategy, initial, data=data,
+                             log_dir=fn_args.model_run_dir)
+            # Every worker of a multi-worker job must save; only the chief's copy is kept.
+            export_dir = (fn_args.serving_model_dir if distribution.is_chief()
+                          else tempfile.mkdtemp(prefix='non_chief_export_'))
+            export(model, tf_transform_output, export_dir)
+    finally:
+        for split in data:     # tf.data's generators keep spilled splits alive
+            split.close()

@@ -86,6 +86,11 @@ def test_a_small_split_is_held_as_before_and_a_spilled_one_leaves_no_files(
     del spilled
     gc.collect()
     assert not os.path.exists(directory)
+    closed = split_data.read_split([paths[0]], spec)
+    _rows(split_data.train_batches(closed, spec, 32, seed=5))
+    closed.close()
+    assert not os.path.exists(closed.directory)
+    closed.close()
     monkeypatch.setattr(split_data, 'IN_MEMORY_EXAMPLES', 1 << 20)
     held = split_data.read_split([paths[1]], spec)
     assert held.in_memory
