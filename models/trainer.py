@@ -11,17 +11,18 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import distribution, warmup
+from models import distribution, split_data, warmup
 from models import features as f
 from models import model as model_lib
 from models.hparams import DETERMINISTIC_KEY, HPARAMS_FILE, hparams, tuned_values
 
 
 def load_data(fn_args, tf_transform_output: tft.TFTransformOutput):
-    """(train, eval) examples in memory: read once, whatever trains on them."""
+    """(train, eval) splits, read once, whatever trains on them: in memory when
+    small, else on disk a group at a time (models/split_data.py)."""
     feature_spec = tf_transform_output.transformed_feature_spec()
-    return (model_lib.load_examples(fn_args.train_files, feature_spec),
-            model_lib.load_examples(fn_args.eval_files, feature_spec))
+    return (split_data.read_split(fn_args.train_files, feature_spec),
+            split_data.read_split(fn_args.eval_files, feature_spec))
 
 
 def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any],
@@ -33,13 +34,13 @@ def train(fn_args, tf_transform_output: tft.TFTransformOutput, hp: Dict[str, Any
     starting weights and returns what it did, which goes to the model_run directory.
     log_dir: where TensorBoard logs go, if anywhere."""
     keras.utils.set_random_seed(hp['seed'])
-    train_examples, eval_examples = data or load_data(fn_args, tf_transform_output)
+    train_split, eval_split = data or load_data(fn_args, tf_transform_output)
+    feature_spec = tf_transform_output.transformed_feature_spec()
     batch_size = hp['batch_size'] * strategy.num_replicas_in_sync
-    train_data = model_lib.batches(train_examples, batch_size, hp['seed'], shuffle=True)
-    if fn_args.eval_steps:
-        eval_examples = model_lib.sample(eval_examples, fn_args.eval_steps * batch_size,
-                                         hp['seed'])
-    eval_data = model_lib.batches(eval_examples, batch_size, hp['seed'], shuffle=False)
+    train_data = split_data.train_batches(train_split, feature_spec, batch_size, hp['seed'])
+    eval_data = split_data.eval_batches(
+        eval_split, feature_spec, batch_size, hp['seed'],
+        fn_args.eval_steps * batch_size if fn_args.eval_steps else None)
     steps = hp.get('train_steps') or fn_args.train_steps
 
     vocabulary_sizes = {name: tf_transform_output.vocabulary_size_by_name(name)
@@ -211,10 +212,15 @@ def run_fn(fn_args):
     if fn_args.base_model:   # the last blessed model, when the pipeline warm-starts
         initial = functools.partial(warm_start, base_model_dir=fn_args.base_model)
     numbers_from_a_fixed_base()
-    with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
-        model, _ = train(fn_args, tf_transform_output, hp, strategy, initial,
-                         log_dir=fn_args.model_run_dir)
-        # Every worker of a multi-worker job must save; only the chief's copy is kept.
-        export_dir = (fn_args.serving_model_dir if distribution.is_chief()
-                      else tempfile.mkdtemp(prefix='non_chief_export_'))
-        export(model, tf_transform_output, export_dir)
+    data = load_data(fn_args, tf_transform_output)
+    try:
+        with op_determinism((fn_args.custom_config or {}).get(DETERMINISTIC_KEY, True)):
+            model, _ = train(fn_args, tf_transform_output, hp, strategy, initial, data=data,
+                             log_dir=fn_args.model_run_dir)
+            # Every worker of a multi-worker job must save; only the chief's copy is kept.
+            export_dir = (fn_args.serving_model_dir if distribution.is_chief()
+                          else tempfile.mkdtemp(prefix='non_chief_export_'))
+            export(model, tf_transform_output, export_dir)
+    finally:
+        for split in data:     # tf.data's generators keep spilled splits alive
+            split.close()
