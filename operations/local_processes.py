@@ -20,9 +20,14 @@ def start_recorded(argv: Sequence[str], env: Mapping[str, str], log_path: str,
     with open(log_path, 'ab') as log:
         child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
-    with open(pid_file, 'w') as f:
-        f.write(f'{child.pid} {psutil.Process(child.pid).create_time()}')
+    record(pid_file, child.pid)
     return child.pid
+
+
+def record(pid_file: str, pid: int) -> None:
+    """Records a process's pid and start time (a later process with its pid is not it)."""
+    with open(pid_file, 'w') as f:
+        f.write(f'{pid} {psutil.Process(pid).create_time()}')
 
 
 def recorded(pid_file: str) -> Optional[Tuple[int, float]]:

@@ -262,6 +262,30 @@ def started_run(home, data_root, *extra, env=None):
                             stderr=subprocess.PIPE, env=env)
 
 
+# A session leader with a child of its own, as Flink's worker pool boots SDK workers and
+# Airflow's scheduler forks task processes: the child's pid on its first line.
+SESSION_LEADER = '''
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
+print(child.pid, flush=True)
+time.sleep(120)
+'''
+
+
+def recorded_session_leader(pid_file):
+    """SESSION_LEADER started in a session of its own and recorded in pid_file, as
+    operations/local_processes.py records what it starts: (the leader's Popen, its
+    child's psutil.Process)."""
+    import psutil
+
+    from operations import local_processes
+    leader = subprocess.Popen([sys.executable, '-c', SESSION_LEADER], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    child = psutil.Process(int(leader.stdout.readline()))
+    local_processes.record(pid_file, leader.pid)
+    return leader, child
+
+
 def finished(process):
     """(exit code, stdout, stderr) of a started_run once it ends."""
     out, err = process.communicate(timeout=600)

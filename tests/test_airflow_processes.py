@@ -2,22 +2,12 @@
 their own standing in for the scheduler and its task processes (no Airflow needed)."""
 
 import os
-import subprocess
-import sys
 
 import psutil
 import pytest
 
 from operations import local_airflow
-from tests.support import runner, wait_for
-
-# A session leader with a task process of its own, as the scheduler forks them.
-LEADER = '''
-import subprocess, sys, time
-task = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
-print(task.pid, flush=True)
-time.sleep(120)
-'''
+from tests.support import recorded_session_leader, runner, wait_for
 
 
 def _airflow(tmp_path):
@@ -29,12 +19,7 @@ def _airflow(tmp_path):
 
 def _started_scheduler(airflow):
     """A leader in a session of its own, recorded as the scheduler; (it, its task)."""
-    leader = subprocess.Popen([sys.executable, '-c', LEADER], stdout=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    task = psutil.Process(int(leader.stdout.readline()))
-    with open(airflow.pid_file('scheduler'), 'w') as f:
-        f.write(f'{leader.pid} {psutil.Process(leader.pid).create_time()}')
-    return leader, task
+    return recorded_session_leader(airflow.pid_file('scheduler'))
 
 
 def test_stop_ends_the_task_processes_of_a_scheduler_that_died(tmp_path):

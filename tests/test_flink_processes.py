@@ -3,7 +3,6 @@ of their own standing in for the worker pool and its SDK workers (no Flink neede
 
 import os
 import signal
-import subprocess
 import sys
 
 import psutil
@@ -11,15 +10,7 @@ import pytest
 
 from common.exit_status import ProblemFound
 from operations import local_flink, local_processes
-from tests.support import free_ports, wait_for
-
-# A session leader with a child of its own, as the worker pool boots SDK workers.
-LEADER = '''
-import subprocess, sys, time
-worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
-print(worker.pid, flush=True)
-time.sleep(120)
-'''
+from tests.support import free_ports, recorded_session_leader, wait_for
 
 # How a JobManager that cannot start ends its log: the cause is named on a line of its
 # own, after stack frames that name exceptions too.
@@ -41,11 +32,7 @@ def _started_worker_pool(tmp_path):
     cluster = local_flink.LocalCluster(local_flink.Installation(str(tmp_path / 'cache')),
                                        str(tmp_path / 'cluster'))
     os.makedirs(cluster.state_dir)
-    leader = subprocess.Popen([sys.executable, '-c', LEADER], stdout=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    worker = psutil.Process(int(leader.stdout.readline()))
-    with open(cluster.pid_file('worker-pool'), 'w') as f:
-        f.write(f'{leader.pid} {psutil.Process(leader.pid).create_time()}')
+    leader, worker = recorded_session_leader(cluster.pid_file('worker-pool'))
     return cluster, leader, worker
 
 
