@@ -65,9 +65,10 @@ def build_venv(venv: str, lock: str, what: str, log: str) -> None:
     """`lock`'s packages in a virtualenv at `venv`, bytecode compiled as .venv is. A
     virtualenv holds its own path, so it is built in place; its marker, written last,
     tells a finished one and the lock it was made from."""
+    tool = uv()
     shutil.rmtree(venv, ignore_errors=True)
-    run_step([uv(), 'venv', '--quiet', '--python', base_python(), venv], what, log)
-    run_step([uv(), 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
+    run_step([tool, 'venv', '--quiet', '--python', base_python(), venv], what, log)
+    run_step([tool, 'pip', 'install', '--quiet', '--compile-bytecode', '--python',
               venv_python(venv), '-r', lock], f"{what}'s packages", log)
     with open(os.path.join(venv, MARKER), 'w') as marker:
         marker.write(file_sha256(lock))
